@@ -1,0 +1,18 @@
+"""ntkgd: the NTK theory of gradient descent (Du et al., ICML 2019), made computable.
+
+The public API is re-exported here; implementation lives in private modules.
+"""
+
+from ._activations import ACTIVATION_NAMES as ACTIVATION_NAMES
+from ._activations import Activation as Activation
+from ._activations import activation as activation
+from ._analytic import Backend as Backend
+from ._analytic import analytic_gram as analytic_gram
+from ._errors import GramTooLargeError as GramTooLargeError
+from ._errors import UnsupportedBackendError as UnsupportedBackendError
+from ._gram import Gram as Gram
+from ._spec import FullyConnected as FullyConnected
+from ._spec import TwoLayer as TwoLayer
+from ._spectrum import lambda_min as lambda_min
+
+__version__ = "0.1.0"

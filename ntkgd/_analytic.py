@@ -1,0 +1,124 @@
+"""``analytic_gram``: the infinite-width Grams of an architecture, by one of three backends."""
+
+from __future__ import annotations
+
+import enum
+import time
+from typing import Iterable
+
+from ._gram import OUTPUT_NAMES, Gram
+from ._spec import FullyConnected, TwoLayer
+from ._validation import validate_inputs
+
+__all__ = ["Backend", "analytic_gram"]
+
+
+class Backend(str, enum.Enum):
+    """Implementations of the analytic Grams, and when to use each.
+
+    NUMBA
+        The default: fused, parallel Numba kernels with closed forms (ReLU,
+        erf) or the Mehler series engine (any smooth activation). Use it for
+        real work; accurate to about 1e-13.
+    NT
+        neural-tangents' ``kernel_fn`` through the stax translation of
+        MATH.md §7. An independent implementation, for cross-checks; slower
+        and limited to what neural-tangents can express.
+    REFERENCE
+        A slow, plainly written float64 oracle (adaptive quadrature for ReLU,
+        high-order Gauss-Hermite quadrature otherwise). For tests and for
+        checking a handful of points; cost grows like n^2 * depth quadratures.
+    """
+
+    NUMBA = "numba"
+    NT = "nt"
+    REFERENCE = "reference"
+
+
+_SPECS = (TwoLayer, FullyConnected)
+
+
+def _parse_backend(backend) -> Backend:
+    try:
+        return Backend(backend)
+    except ValueError:
+        valid = ", ".join(repr(b.value) for b in Backend)
+        raise ValueError(f"analytic_gram: unknown backend {backend!r}; valid backends are {valid}.") from None
+
+
+def _parse_outputs(outputs: Iterable[str] | str) -> frozenset:
+    if isinstance(outputs, str):
+        outputs = [outputs]
+    chosen = frozenset(outputs)
+    unknown = sorted(chosen - set(OUTPUT_NAMES))
+    if unknown or not chosen:
+        raise ValueError(
+            f"analytic_gram: outputs must be a non-empty subset of {OUTPUT_NAMES}, got {tuple(outputs)!r}."
+        )
+    return chosen
+
+
+def analytic_gram(
+    arch,
+    X,
+    backend: str | Backend = "numba",
+    *,
+    outputs: Iterable[str] | str = OUTPUT_NAMES,
+    memory_limit: int | None = None,
+) -> Gram:
+    """Infinite-width Gram matrices of a network on inputs ``X``.
+
+    Parameters
+    ----------
+    arch : TwoLayer or FullyConnected
+        The architecture spec.
+    X : array_like, shape (n, d)
+        Inputs, one per row. The paper assumes ``||x_i|| = 1``; other norms are
+        allowed (the recursions hold for any diagonal).
+    backend : {"numba", "nt", "reference"}
+        See :class:`Backend`.
+    outputs : iterable of str
+        Which of ``("paper", "ntk", "layers", "nngp")`` to compute. ``layers``
+        alone costs ``depth + 1`` matrices of memory; ask for ``("paper",)``
+        when only lambda_0 is wanted.
+    memory_limit : int, optional
+        Bytes the outputs may use; default 90% of the available memory. A Gram
+        that would not fit raises :class:`~ntkgd.GramTooLargeError` before
+        anything is allocated.
+
+    Returns
+    -------
+    Gram
+        float64 (n, n) matrices: ``paper`` (the paper's ``K^(H)``, whose
+        smallest eigenvalue is lambda_0), ``ntk``, ``layers``, ``nngp``.
+
+    Examples
+    --------
+    >>> import numpy as np, ntkgd
+    >>> X = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> g = ntkgd.analytic_gram(ntkgd.TwoLayer("relu"), X)
+    >>> g.paper  # H^inf = x_i.x_j (pi - arccos(x_i.x_j)) / (2 pi)
+    array([[0.5, 0. ],
+           [0. , 0.5]])
+    """
+    if not isinstance(arch, _SPECS):
+        names = ", ".join(spec.__name__ for spec in _SPECS)
+        raise TypeError(f"analytic_gram: arch must be one of {names}, got {type(arch).__name__}.")
+    chosen = _parse_backend(backend)
+    wanted = _parse_outputs(outputs)
+    X = validate_inputs(X, owner="analytic_gram")
+    start = time.perf_counter()
+    if chosen is Backend.NUMBA:
+        from ._numba_backend import numba_grams
+
+        values = numba_grams(arch, X, wanted, memory_limit)
+    elif chosen is Backend.NT:
+        from ._nt_backend import nt_grams
+
+        values = nt_grams(arch, X, wanted, memory_limit)
+    else:
+        from ._reference import reference_grams
+
+        values = reference_grams(arch, X, wanted, memory_limit)
+    seconds = time.perf_counter() - start
+    return Gram(arch=arch, backend=chosen.value, seconds=seconds, _values={k: values.get(k) for k in OUTPUT_NAMES})

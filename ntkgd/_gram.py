@@ -1,0 +1,83 @@
+"""The result object shared by every Gram computation (analytic and, later, empirical)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["OUTPUT_NAMES", "Gram"]
+
+#: What a Gram computation can return; ``outputs=`` selects a subset.
+OUTPUT_NAMES = ("paper", "ntk", "layers", "nngp")
+
+
+@dataclass(frozen=True)
+class Gram:
+    """Gram matrices of one network on one data set, all float64 and (n, n).
+
+    Attributes
+    ----------
+    paper : ndarray, shape (n, n)
+        The paper's ``K^(H)``: the Gram of the last hidden layer's weights
+        ``W^(H)`` alone (Definitions 5.1/6.1/7.1; for :class:`~ntkgd.TwoLayer`
+        the ICLR ``H^inf``). ``lambda_0 = lambda_min(paper)``.
+    ntk : ndarray, shape (n, n)
+        The full NTK Theta, the sum of the Grams of every trained weight group.
+    layers : tuple of ndarray, each (n, n)
+        The Gram of each trained weight group, first layer first, output layer
+        last (the output layer is absent for TwoLayer, where it is fixed).
+    nngp : ndarray, shape (n, n)
+        Second moment of the last hidden layer, ``lim x_i^(H) . x_j^(H)`` (the
+        output layer's Gram, MATH.md §2).
+    arch : object
+        The architecture spec it was computed for.
+    backend : str
+        Which implementation produced it.
+    seconds : float
+        Wall time of the computation.
+
+    Accessing an output that was not requested with ``outputs=`` raises
+    ``AttributeError`` naming the argument to change.
+    """
+
+    arch: object
+    backend: str
+    seconds: float
+    _values: dict = field(repr=False)
+
+    def _get(self, name: str):
+        value = self._values.get(name)
+        if value is None:
+            computed = ", ".join(k for k in OUTPUT_NAMES if self._values.get(k) is not None)
+            raise AttributeError(
+                f"Gram.{name} was not computed (outputs requested: {computed}); "
+                f"include {name!r} in outputs= when computing the Gram."
+            )
+        return value
+
+    @property
+    def paper(self) -> np.ndarray:
+        return self._get("paper")
+
+    @property
+    def ntk(self) -> np.ndarray:
+        return self._get("ntk")
+
+    @property
+    def layers(self) -> tuple[np.ndarray, ...]:
+        return self._get("layers")
+
+    @property
+    def nngp(self) -> np.ndarray:
+        return self._get("nngp")
+
+    @property
+    def n(self) -> int:
+        """Number of inputs."""
+        first = next(v for v in self._values.values() if v is not None)
+        return (first[0] if isinstance(first, tuple) else first).shape[0]
+
+    def available(self) -> tuple[str, ...]:
+        """Names of the outputs this object holds."""
+        return tuple(k for k in OUTPUT_NAMES if self._values.get(k) is not None)

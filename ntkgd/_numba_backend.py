@@ -1,0 +1,143 @@
+"""Validating wrapper around the Numba kernels (``backend="numba"``).
+
+Prepares the per-point quantities (the diagonal ``K^(h)_ii`` of every layer and,
+for activations without a closed form, the Hermite coefficient tables), then
+calls the fused pair kernel once. Output memory is the floor: ``x_i . x_j`` is
+computed into one of the output buffers, which the kernel then overwrites.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._activations import ClosedForm
+from ._hermite import hermite_tables
+from ._spec import Architecture
+from ._validation import check_fits_in_memory, format_bytes
+
+__all__ = ["numba_grams", "numba_memory_estimate"]
+
+#: Points whose squared norms agree to this relative tolerance share one table
+#: of Hermite coefficients (the paper's unit-norm case). Using a shared table
+#: changes the kernels by about this much relative, far below 1e-12.
+_SHARED_VARIANCE_RTOL = 1e-14
+
+
+def _layer_count(arch: Architecture) -> int:
+    return arch.depth + 1 if arch.trains_output_layer else arch.depth
+
+
+def _plan(arch: Architecture, outputs: frozenset) -> dict:
+    """Which (n, n) buffers to allocate; the other outputs are views of them."""
+    single_group = _layer_count(arch) == 1  # TwoLayer: the NTK is the paper's Gram
+    want_layers = "layers" in outputs
+    return {
+        "layers": want_layers,
+        "paper": ("paper" in outputs or (single_group and "ntk" in outputs)) and not want_layers,
+        "ntk": "ntk" in outputs and not single_group,
+        "nngp": "nngp" in outputs and not (want_layers and arch.trains_output_layer),
+    }
+
+
+def numba_memory_estimate(arch: Architecture, n: int, outputs: frozenset) -> int:
+    """Bytes the numba backend allocates for ``n`` points (outputs plus tables)."""
+    plan = _plan(arch, outputs)
+    matrices = (_layer_count(arch) if plan["layers"] else 0) + plan["paper"] + plan["ntk"] + plan["nngp"]
+    tables = 0
+    if arch.act.closed_form is ClosedForm.NONE:
+        tables = 2 * arch.depth * n * 8 * 1200  # worst case: per-point tables of MAX_TERMS terms
+    return 8 * n * n * max(matrices, 1) + tables
+
+
+def _layer_tables(arch: Architecture, X: np.ndarray):
+    """Diagonals ``K^(h)_ii`` (H+1, n), point groups, and padded Hermite tables per layer."""
+    from .kernels import diagonal_expectations
+
+    act = arch.act
+    n = X.shape[0]
+    depth = arch.depth
+    diag = np.empty((depth + 1, n))
+    diag[0] = np.einsum("ij,ij->i", X, X)
+    mehler = act.closed_form is ClosedForm.NONE
+    shared = np.ptp(diag[0]) <= _SHARED_VARIANCE_RTOL * diag[0].max()
+    group = np.zeros(n, dtype=np.int64) if (shared or not mehler) else np.arange(n, dtype=np.int64)
+    layer_values, layer_derivatives = [], []
+    empty = np.zeros((1, 1))
+    for h in range(depth):
+        if mehler:
+            variances = np.array([diag[h].mean()]) if shared else diag[h]
+            tables = hermite_tables(act, variances, layer=h + 1)
+            value, derivative = tables.value, tables.derivative
+        else:
+            value = derivative = empty
+        ess, _ = diagonal_expectations(act.closed_form.value, diag[h], group, value, derivative)
+        diag[h + 1] = arch.scale * ess
+        layer_values.append(value)
+        layer_derivatives.append(derivative)
+    terms = np.array([v.shape[1] if mehler else 0 for v in layer_values], dtype=np.int64)
+    width = max(int(terms.max()), 1)
+    values = np.zeros((depth, layer_values[0].shape[0], width))
+    derivatives = np.zeros_like(values)
+    for h in range(depth):
+        values[h, :, : layer_values[h].shape[1]] = layer_values[h]
+        derivatives[h, :, : layer_derivatives[h].shape[1]] = layer_derivatives[h]
+    return diag, group, values, derivatives, terms
+
+
+def numba_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memory_limit: int | None) -> dict:
+    """Gram matrices of ``arch`` on validated inputs ``X`` (n, d) with the fused kernels.
+
+    Returns a dict with the requested keys of ``OUTPUT_NAMES``; arrays may share
+    memory (``paper`` is a view of ``layers[H-1]``; for TwoLayer ``ntk`` is
+    ``paper``).
+    """
+    from .kernels import fc_grams
+
+    n = X.shape[0]
+    needed = numba_memory_estimate(arch, n, outputs)
+    check_fits_in_memory(
+        needed,
+        owner="analytic_gram",
+        what=f"the {', '.join(sorted(outputs))} Gram(s) for n = {n} ({format_bytes(8 * n * n)} per matrix)",
+        limit=memory_limit,
+        suggestion="Request fewer outputs (e.g. outputs=('paper',)), subsample the data, or raise memory_limit.",
+    )
+    plan = _plan(arch, outputs)
+    n_layers = _layer_count(arch)
+    none2 = np.empty((0, 0))
+    layers_out = np.empty((n_layers, n, n)) if plan["layers"] else np.empty((0, 0, 0))
+    paper_out = np.empty((n, n)) if plan["paper"] else none2
+    ntk_out = np.empty((n, n)) if plan["ntk"] else none2
+    nngp_out = np.empty((n, n)) if plan["nngp"] else none2
+    buffer = next(b for b in (layers_out[0] if plan["layers"] else none2, paper_out, ntk_out, nngp_out) if b.size)
+    np.matmul(X, X.T, out=buffer)
+
+    diag, group, values, derivatives, terms = _layer_tables(arch, X)
+    fc_grams(
+        buffer,
+        diag,
+        arch.act.closed_form.value,
+        float(arch.scale),
+        group,
+        values,
+        derivatives,
+        terms,
+        arch.trains_output_layer,
+        arch.depth - 1,
+        layers_out,
+        ntk_out,
+        paper_out,
+        nngp_out,
+    )
+    result: dict = {}
+    if plan["layers"]:
+        result["layers"] = tuple(layers_out)
+        paper_out = layers_out[arch.depth - 1]
+        if arch.trains_output_layer:
+            nngp_out = layers_out[arch.depth]
+    if n_layers == 1:
+        ntk_out = paper_out
+    for name, array in (("paper", paper_out), ("ntk", ntk_out), ("nngp", nngp_out)):
+        if name in outputs:
+            result[name] = array
+    return result
