@@ -19,8 +19,3 @@ def rng():
     """A seeded generator; tests never touch NumPy's global RNG."""
     return np.random.default_rng(20190101)
 
-
-def unit_sphere(rng, n, d):
-    """n points drawn uniformly on the unit sphere in R^d, shape (n, d)."""
-    X = rng.standard_normal((n, d))
-    return X / np.linalg.norm(X, axis=1, keepdims=True)
