@@ -81,9 +81,11 @@ def _gelu_prime(z):
 
 def _gaussian_second_moment(fn: ArrayFn) -> float:
     """E_{z~N(0,1)}[fn(z)^2] by probabilists' Gauss-Hermite quadrature."""
-    nodes, weights = special.roots_hermitenorm(_C_SIGMA_NODES)
+    from ._quadrature import gauss_hermite
+
+    nodes, weights = gauss_hermite(_C_SIGMA_NODES)
     values = np.asarray(fn(nodes), dtype=np.float64)
-    return float(np.dot(weights, np.square(values)) / math.sqrt(2.0 * math.pi))
+    return float(np.dot(weights, np.square(values)))
 
 
 @dataclass(frozen=True)
