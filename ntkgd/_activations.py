@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 import functools
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -150,12 +151,23 @@ def _builtin(name: str) -> Activation:
     return Activation(name, fn, derivative, closed_form, c_sigma, builtin=True)
 
 
+def _call_in_float64(fn: Callable, z: np.ndarray):
+    """Call ``fn(z)``; a function written with ``jax.numpy`` would silently run in
+    float32 unless JAX's 64-bit mode is on, so it is switched on for the call."""
+    if "jax" not in sys.modules:
+        return fn(z)
+    from jax.experimental import enable_x64
+
+    with enable_x64():
+        return fn(z)
+
+
 def _as_numpy_fn(fn: Callable, what: str, name: str) -> ArrayFn:
     """Wrap a user callable so that it returns a finite float64 numpy array."""
 
     def wrapped(z):
         z = np.asarray(z, dtype=np.float64)
-        out = np.asarray(fn(z), dtype=np.float64)
+        out = np.asarray(_call_in_float64(fn, z), dtype=np.float64)
         if out.shape != z.shape:
             raise ValueError(
                 f"activation {name!r}: {what} must be elementwise, but mapped an array of shape "
