@@ -1,0 +1,472 @@
+"""Data sets: scikit-learn's bundled sets, synthetic sphere points and user files.
+
+:func:`load_data` returns a :class:`Dataset` whose rows are, by default, scaled
+to unit Euclidean norm: the paper's assumption ``||x_i|| = 1`` (Du et al. 2019,
+Assumption 5.1 and the ICLR paper's Section 3). Every step (source, file hash,
+subsample, preprocessing) is recorded in ``Dataset.provenance`` so that result
+files say exactly which inputs produced them.
+
+scikit-learn is imported only when one of its bundled sets is requested.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import numbers
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["BUILTIN_DATASETS", "FILE_FORMATS", "SYNTHETIC_DATASETS", "Dataset", "load_data"]
+
+#: Bundled scikit-learn data sets: name -> (loader in sklearn.datasets, shape).
+BUILTIN_DATASETS = {
+    "digits": ("load_digits", (1797, 64)),
+    "wine": ("load_wine", (178, 13)),
+    "breast_cancer": ("load_breast_cancer", (569, 30)),
+    "iris": ("load_iris", (150, 4)),
+}
+
+#: Generated data sets: name -> description.
+SYNTHETIC_DATASETS = {"sphere": "n points uniform on the unit sphere S^(d-1) (needs n; d defaults to 10)"}
+
+#: Supported file extensions and what each must hold.
+FILE_FORMATS = {
+    ".npy": "a 2-D numeric array (n, d)",
+    ".npz": "key 'X' (n, d) and optionally 'y' (n,)",
+    ".csv": "numeric columns, optional header row; label_column= splits off the labels",
+}
+
+_DEFAULT_SPHERE_D = 10
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Inputs (and labels) ready for the Gram computations.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n, d), float64, C-contiguous
+        One input per row; rows have unit norm unless ``normalize=False``.
+    y : ndarray, shape (n,), float64, or None
+        Labels or targets when the source has them.
+    name : str
+        The built-in name, ``"sphere"``, or the file name.
+    preprocessing : str
+        Human-readable description of the subsampling and scaling applied.
+    provenance : dict
+        JSON-ready record: source, file sha256, loaded and final shapes,
+        subsample seed and method, normalisation.
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None
+    name: str
+    preprocessing: str
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        """Number of inputs."""
+        return self.X.shape[0]
+
+    @property
+    def d(self) -> int:
+        """Input dimension."""
+        return self.X.shape[1]
+
+
+def _valid_names() -> str:
+    return ", ".join(repr(name) for name in (*BUILTIN_DATASETS, *SYNTHETIC_DATASETS))
+
+
+def _formats() -> str:
+    return "; ".join(f"{ext} ({what})" for ext, what in FILE_FORMATS.items())
+
+
+def _check_count(value, what: str, *, minimum: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"load_data: {what} must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def load_data(
+    source: str | os.PathLike,
+    *,
+    n: int | None = None,
+    seed: int = 0,
+    normalize: bool = True,
+    d: int | None = None,
+    label_column: str | int | None = None,
+) -> Dataset:
+    """Load a data set, optionally subsample it, and scale its rows to unit norm.
+
+    Parameters
+    ----------
+    source : str or path-like
+        A built-in name (``"digits"``, ``"wine"``, ``"breast_cancer"``,
+        ``"iris"``: scikit-learn's bundled sets; ``"sphere"``: synthetic points
+        uniform on the unit sphere) or a path to a ``.npy`` (2-D array),
+        ``.npz`` (key ``"X"``, optional ``"y"``) or ``.csv`` file.
+    n : int, optional
+        Number of rows to keep, drawn without replacement by
+        ``numpy.random.default_rng(seed)`` and kept in their original order.
+        Default: all rows. Required for ``"sphere"``.
+    seed : int
+        Seed of the subsample (or of the ``"sphere"`` points).
+    normalize : bool
+        Scale every row to unit Euclidean norm (the paper's assumption
+        ``||x_i|| = 1``). All-zero rows cannot be scaled and raise.
+    d : int, optional
+        Dimension of the ``"sphere"`` points (default 10); only for ``"sphere"``.
+    label_column : str or int, optional
+        For ``.csv`` files: the column holding the labels, by header name or
+        0-based index; it becomes ``y`` and the other columns ``X``. Without
+        it every column is a feature.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        Unknown name or extension, malformed contents, NaN/inf or all-zero
+        rows (with ``normalize``), ``n`` larger than the data set.
+
+    Examples
+    --------
+    >>> from ntkgd._data import load_data
+    >>> data = load_data("iris", n=10, seed=0)
+    >>> data.X.shape
+    (10, 4)
+    >>> bool(abs((data.X ** 2).sum(axis=1) - 1).max() < 1e-15)
+    True
+    """
+    n = _check_count(n, "n", minimum=1)
+    seed = _check_count(seed, "seed", minimum=0)
+    d = _check_count(d, "d", minimum=1)
+    if not isinstance(normalize, bool):
+        raise TypeError(f"load_data: normalize must be True or False, got {normalize!r}.")
+    if isinstance(source, str) and source in SYNTHETIC_DATASETS:
+        if label_column is not None:
+            raise ValueError("load_data: label_column applies only to .csv files, not to 'sphere'.")
+        return _sphere(n, d, seed)
+    if d is not None:
+        raise ValueError(f"load_data: d applies only to the synthetic 'sphere' data, not to {str(source)!r}.")
+    if isinstance(source, str) and source in BUILTIN_DATASETS:
+        if label_column is not None:
+            raise ValueError(f"load_data: label_column applies only to .csv files, not to {source!r}.")
+        X, y, record, lines = *_load_builtin(source), None
+        name = source
+    elif isinstance(source, (str, os.PathLike)):
+        path = _resolve_path(source)
+        X, y, record, lines = _load_file(path, label_column)
+        name = path.name
+    else:
+        raise TypeError(
+            f"load_data: source must be a data set name or a file path, got {type(source).__name__}. "
+            f"Valid names: {_valid_names()}."
+        )
+    X = _check_features(X, name, lines)
+    if normalize:
+        _check_nonzero(X, name, lines)
+    loaded_shape = X.shape
+    X, y, subsample, subsample_text = _subsample(X, y, n, seed, name)
+    X, scaling, scaling_text = _scale(X, normalize)
+    preprocessing = f"{subsample_text}; {scaling_text}"
+    record.update(
+        {
+            "loaded_shape": list(loaded_shape),
+            "shape": list(X.shape),
+            "has_labels": y is not None,
+            "subsample": subsample,
+            "normalize": normalize,
+            "row_norms_before_scaling": scaling,
+            "preprocessing": preprocessing,
+        }
+    )
+    return Dataset(X=X, y=y, name=name, preprocessing=preprocessing, provenance=record)
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _sphere(n: int | None, d: int | None, seed: int) -> Dataset:
+    if n is None:
+        raise ValueError("load_data: the synthetic 'sphere' data needs n (the number of points), e.g. n=200.")
+    d = _DEFAULT_SPHERE_D if d is None else d
+    rng = np.random.default_rng(seed)
+    Z = rng.standard_normal((n, d))
+    X = np.ascontiguousarray(Z / np.linalg.norm(Z, axis=1, keepdims=True))
+    preprocessing = f"{n} points uniform on the unit sphere in R^{d} (seed {seed}); rows have unit norm by construction"
+    record = {
+        "source": "sphere",
+        "kind": "synthetic",
+        "generator": "z = numpy.random.default_rng(seed).standard_normal((n, d)); x = z / ||z||",
+        "seed": seed,
+        "d": d,
+        "loaded_shape": [n, d],
+        "shape": [n, d],
+        "has_labels": False,
+        "subsample": None,
+        "normalize": True,
+        "row_norms_before_scaling": None,
+        "preprocessing": preprocessing,
+    }
+    return Dataset(X=X, y=None, name="sphere", preprocessing=preprocessing, provenance=record)
+
+
+def _load_builtin(name: str):
+    import sklearn
+    from sklearn import datasets
+
+    loader, _ = BUILTIN_DATASETS[name]
+    bunch = getattr(datasets, loader)()
+    record = {
+        "source": name,
+        "kind": "builtin",
+        "loader": f"sklearn.datasets.{loader}",
+        "scikit-learn": sklearn.__version__,
+    }
+    return bunch.data, np.asarray(bunch.target, dtype=np.float64), record
+
+
+def _resolve_path(source) -> Path:
+    path = Path(source).expanduser()
+    suffix = path.suffix.lower()
+    if suffix not in FILE_FORMATS:
+        text = os.fspath(source)
+        looks_like_name = isinstance(source, str) and not suffix and "/" not in text and os.sep not in text
+        if looks_like_name and not path.exists():
+            close = difflib.get_close_matches(text, [*BUILTIN_DATASETS, *SYNTHETIC_DATASETS], n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"load_data: unknown data set {text!r}.{hint} Valid names are {_valid_names()}; "
+                f"or pass a path to a .npy, .npz or .csv file."
+            )
+        raise ValueError(
+            f"load_data: unsupported file type {suffix or '(no extension)'!r} for {text!r}. "
+            f"Supported: {_formats()}."
+        )
+    if not path.exists():
+        raise FileNotFoundError(f"load_data: data file {os.fspath(path)!r} does not exist.")
+    if not path.is_file():
+        raise ValueError(f"load_data: {os.fspath(path)!r} is not a regular file.")
+    return path
+
+
+def _load_file(path: Path, label_column):
+    from ._results import sha256_file
+
+    suffix = path.suffix.lower()
+    if label_column is not None and suffix != ".csv":
+        raise ValueError(f"load_data: label_column applies only to .csv files, not to {path.name!r}.")
+    lines = None
+    if suffix == ".npy":
+        X, y = _read_npy(path), None
+    elif suffix == ".npz":
+        X, y = _read_npz(path)
+    else:
+        X, y, lines, columns = _read_csv(path, label_column)
+    record = {
+        "source": os.fspath(path.resolve()),
+        "kind": "file",
+        "format": suffix[1:],
+        "sha256": sha256_file(path),
+        "bytes": path.stat().st_size,
+    }
+    if suffix == ".csv":
+        record["columns"] = columns
+    return X, y, record, lines
+
+
+def _np_load(path: Path):
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:  # object arrays, or not a NumPy file at all
+        raise ValueError(
+            f"load_data: could not read {path.name!r} as a NumPy file without pickling ({exc}). "
+            "Save a plain numeric array, e.g. numpy.save(path, X.astype(float))."
+        ) from None
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"load_data: could not read {path.name!r} as a NumPy file ({exc}).") from None
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    X = _np_load(path)
+    if not isinstance(X, np.ndarray):
+        raise ValueError(f"load_data: {path.name!r} holds several arrays; use the .npz extension for archives.")
+    return X
+
+
+def _read_npz(path: Path):
+    archive = _np_load(path)
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"load_data: {path.name!r} is a single array, not an archive; rename it to .npy.")
+    with archive:
+        keys = list(archive.keys())
+        if "X" not in keys:
+            raise ValueError(
+                f"load_data: {path.name!r} has no array 'X' (its keys: {', '.join(map(repr, keys)) or 'none'}). "
+                "Save it with numpy.savez(path, X=X, y=y)."
+            )
+        X = archive["X"]
+        y = archive["y"] if "y" in keys else None
+    if y is not None:
+        y = _check_labels(y, f"{path.name!r} array 'y'", X)
+    return X, y
+
+
+def _read_csv(path: Path, label_column):
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        rows = [(number, row) for number, row in enumerate(csv.reader(handle), start=1) if any(c.strip() for c in row)]
+    if not rows:
+        raise ValueError(f"load_data: {path.name!r} has no data rows.")
+    header = None
+    first_line, first = rows[0]
+    if not all(_is_number(cell) for cell in first):
+        header = [cell.strip() for cell in first]
+        rows = rows[1:]
+        if not rows:
+            raise ValueError(f"load_data: {path.name!r} has a header (line {first_line}) but no data rows.")
+    width = len(header) if header is not None else len(rows[0][1])
+    columns = header if header is not None else [str(j) for j in range(width)]
+    values = np.empty((len(rows), width))
+    lines = np.empty(len(rows), dtype=np.int64)
+    for i, (number, row) in enumerate(rows):
+        if len(row) != width:
+            raise ValueError(
+                f"load_data: {path.name!r} line {number} has {len(row)} column(s), expected {width} "
+                f"(like {'the header' if header is not None else f'line {rows[0][0]}'})."
+            )
+        lines[i] = number
+        for j, cell in enumerate(row):
+            try:
+                values[i, j] = float(cell)
+            except ValueError:
+                column = f"column {header[j]!r}" if header is not None else f"column {j}"
+                raise ValueError(
+                    f"load_data: {path.name!r} line {number}, {column}: {cell!r} is not a number. "
+                    "Only numeric CSV files are supported (an optional header row is detected)."
+                ) from None
+    record_columns = {"header": header is not None, "names": columns, "label_column": None}
+    if label_column is None:
+        return values, None, lines, record_columns
+    j = _label_index(label_column, header, width, path.name)
+    record_columns["label_column"] = columns[j]
+    y = values[:, j].copy()
+    X = np.delete(values, j, axis=1)
+    return X, y, lines, record_columns
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _label_index(label_column, header, width: int, filename: str) -> int:
+    if isinstance(label_column, str):
+        if header is not None and label_column.strip() in header:
+            return header.index(label_column.strip())
+        try:
+            label_column = int(label_column)
+        except ValueError:
+            names = f"its columns are {', '.join(map(repr, header))}" if header else "it has no header row"
+            raise ValueError(
+                f"load_data: label_column {label_column!r} is not a column of {filename!r} ({names}); "
+                "name a header column or give a 0-based column index."
+            ) from None
+    if isinstance(label_column, bool) or not isinstance(label_column, numbers.Integral):
+        raise TypeError(f"load_data: label_column must be a column name or index, got {type(label_column).__name__}.")
+    if not -width <= label_column < width:
+        raise ValueError(
+            f"load_data: label_column {label_column} is out of range for {filename!r}, which has {width} column(s)."
+        )
+    if width < 2:
+        raise ValueError(f"load_data: {filename!r} has a single column; no features would remain after the labels.")
+    return int(label_column) % width
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _where(name: str, lines, row: int) -> str:
+    if lines is None:
+        return f"row {row} (0-based) of {name!r}"
+    return f"row {row} (0-based; line {lines[row]}) of {name!r}"
+
+
+def _check_features(X, name: str, lines) -> np.ndarray:
+    X = np.asarray(X)
+    if X.dtype == object or not (np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)):
+        raise TypeError(f"load_data: the inputs in {name!r} must be real numbers, got dtype {X.dtype}.")
+    if X.ndim != 2:
+        raise ValueError(
+            f"load_data: the inputs in {name!r} must be a 2-D array (n, d), one input per row; got ndim={X.ndim} "
+            f"with shape {X.shape}. Reshape before saving, e.g. X.reshape(len(X), -1)."
+        )
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"load_data: the inputs in {name!r} are empty (shape {X.shape}).")
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if bad.size:
+        raise ValueError(
+            f"load_data: {bad.size} row(s) contain NaN or inf, first {_where(name, lines, bad[0])}; "
+            "remove or impute them."
+        )
+    return X
+
+
+def _check_labels(y, what: str, X) -> np.ndarray:
+    y = np.asarray(y)
+    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+        raise TypeError(f"load_data: {what} must be numeric, got dtype {y.dtype}.")
+    if y.ndim != 1 or (np.ndim(X) >= 1 and y.shape[0] != np.shape(X)[0]):
+        raise ValueError(f"load_data: {what} must have shape (n,) matching X's {np.shape(X)[:1]}, got {y.shape}.")
+    return y.astype(np.float64)
+
+
+def _subsample(X, y, n, seed, name):
+    total = X.shape[0]
+    if n is None:
+        return X, y, None, f"all {total} rows"
+    if n > total:
+        raise ValueError(f"load_data: n={n} is larger than {name!r}, which has {total} rows; use n <= {total}.")
+    rows = np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
+    record = {
+        "n": n,
+        "of": total,
+        "seed": seed,
+        "method": "numpy.random.default_rng(seed).choice(total, n, replace=False), sorted",
+    }
+    X = np.ascontiguousarray(X[rows])
+    y = None if y is None else y[rows]
+    return X, y, record, f"random subsample of {n} of {total} rows (seed {seed})"
+
+
+def _check_nonzero(X, name: str, lines) -> None:
+    zero = np.flatnonzero(~X.any(axis=1))
+    if zero.size:
+        raise ValueError(
+            f"load_data: {zero.size} all-zero row(s) cannot be scaled to unit norm, first "
+            f"{_where(name, lines, zero[0])}; drop them from the data."
+        )
+
+
+def _scale(X, normalize: bool):
+    norms = np.linalg.norm(X, axis=1)
+    stats = {"min": float(norms.min()), "max": float(norms.max())}
+    if not normalize:
+        return X, stats, f"rows not normalised (norms {stats['min']:.4g} to {stats['max']:.4g})"
+    return np.ascontiguousarray(X / norms[:, None]), stats, "rows scaled to unit norm (||x_i|| = 1)"

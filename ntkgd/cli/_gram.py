@@ -1,0 +1,264 @@
+"""``ntkgd gram``: analytic Gram matrices of one network on one data set, and their extreme eigenvalues.
+
+A thin layer over :func:`ntkgd.analytic_gram` and :func:`ntkgd.lambda_min`:
+prints a table and writes a JSON result file with provenance (and, with
+``--save-grams``, an ``.npz`` of every Gram next to it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["add_parser", "run"]
+
+ARCHS = ("two-layer", "fc")
+BACKENDS = ("numba", "nt", "reference")
+NT_PACKAGES = ("jax", "jaxlib", "neural-tangents")
+
+
+def add_parser(subparsers) -> None:
+    """Register ``gram`` on the top-level parser."""
+    from .. import ACTIVATION_NAMES
+    from .._data import BUILTIN_DATASETS, FILE_FORMATS, SYNTHETIC_DATASETS
+
+    parser = subparsers.add_parser(
+        "gram",
+        help="analytic Gram matrices (lambda_0 = lambda_min of the paper's K^(H), and of the NTK)",
+        description="Compute the infinite-width Gram matrices of a network on a data set, print their smallest "
+        "and largest eigenvalues, and write a JSON result file with provenance.",
+    )
+    net = parser.add_argument_group("network")
+    net.add_argument("--arch", required=True, choices=ARCHS,
+                     help="two-layer: the ICLR 2019 net (only W trained); fc: the deep fully connected net")
+    net.add_argument("--depth", type=int, metavar="H",
+                     help="number of hidden layers H >= 1 (required for fc; two-layer has H = 1)")
+    net.add_argument("--activation", required=True, metavar="NAME",
+                     help=f"one of {', '.join(ACTIVATION_NAMES)}")
+    data = parser.add_argument_group("data")
+    sources = ", ".join([*BUILTIN_DATASETS, *SYNTHETIC_DATASETS])
+    data.add_argument("--data", required=True, metavar="SOURCE",
+                      help=f"a built-in name ({sources}) or a {'/'.join(FILE_FORMATS)} file")
+    data.add_argument("--n", type=int, metavar="N",
+                      help="keep N rows drawn at random (default: all; required for sphere)")
+    data.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the subsample or sphere (default 0)")
+    data.add_argument("--no-normalize", action="store_true",
+                      help="keep the raw rows (default: scale every row to unit norm, the paper's assumption)")
+    data.add_argument("--dim", type=int, metavar="D", help="dimension of the sphere data (default 10)")
+    data.add_argument("--label-column", metavar="COL",
+                      help="CSV only: the label column (header name or 0-based index); the rest are features")
+    compute = parser.add_argument_group("computation and output")
+    compute.add_argument("--backend", choices=BACKENDS, default="numba",
+                         help="numba (default, fast), nt (neural-tangents, for cross-checks), reference (slow oracle)")
+    compute.add_argument("--out", type=Path, default=Path("results"), metavar="DIR",
+                         help="directory for the result files (default: results/)")
+    compute.add_argument("--save-grams", action="store_true",
+                         help="also write every Gram (paper, ntk, per-layer, nngp) and X to an .npz next to the JSON")
+    parser.set_defaults(run=run)
+
+
+def _build_arch(args):
+    import ntkgd
+
+    if args.arch == "two-layer":
+        if args.depth not in (None, 1):
+            raise ValueError(f"--arch two-layer has exactly one hidden layer; got --depth {args.depth} (omit it).")
+        return ntkgd.TwoLayer(activation=args.activation)
+    if args.depth is None:
+        raise ValueError("--arch fc needs --depth H (the number of hidden layers, H >= 1).")
+    return ntkgd.FullyConnected(depth=args.depth, activation=args.activation)
+
+
+def _spectrum(K) -> tuple[float, float, float]:
+    """(lambda_min, lambda_max, seconds) of a symmetric Gram."""
+    from scipy import linalg
+
+    import ntkgd
+
+    start = time.perf_counter()
+    low = ntkgd.lambda_min(K)
+    n = K.shape[0]
+    high = linalg.eigh(K, eigvals_only=True, subset_by_index=(n - 1, n - 1), driver="evr", check_finite=False)
+    return low, float(high[0]), time.perf_counter() - start
+
+
+def _kernel_descriptions(arch) -> dict:
+    if arch.describe()["arch"] == "two-layer":
+        return {"paper": "H^inf (ICLR 2019)", "ntk": "NTK (= H^inf: only W trained)"}
+    return {"paper": "K^(H), lambda_0", "ntk": "NTK Theta, all layers"}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.]+", "_", text).strip("_") or "x"
+
+
+def _data_label(dataset) -> str:
+    record = dataset.provenance
+    if record["kind"] == "builtin":
+        return f"{dataset.name} ({record['loader']})"
+    if record["kind"] == "file":
+        return f"{record['source']} (sha256 {record['sha256'][:12]})"
+    return f"{dataset.name} (synthetic)"
+
+
+def _print_table(dataset, arch, backend: str, rows: list, timings: dict) -> None:
+    spec = arch.describe()
+    architecture = spec["arch"] + (f", H={spec['depth']}" if "depth" in spec else "") + f", {spec['activation']}"
+    header = [
+        ("data", _data_label(dataset)),
+        ("n x d", f"{dataset.n} x {dataset.d}"),
+        ("preprocessing", dataset.preprocessing),
+        ("architecture", architecture),
+        ("backend", f"{backend}, float64"),
+    ]
+    width = max(len(key) for key, _ in header)
+    lines = [f"{key:<{width}}  {value}" for key, value in header]
+    table = [("kernel", "", "lambda_min", "lambda_max", "eigh time")]
+    table += [(name, desc, f"{low:.6e}", f"{high:.6e}", f"{secs:.2f} s") for name, desc, low, high, secs in rows]
+    widths = [max(len(row[j]) for row in table) for j in range(len(table[0]))]
+    lines.append("")
+    for row in table:
+        cells = [f"{cell:<{w}}" if j < 2 else f"{cell:>{w}}" for j, (cell, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(cells).rstrip())
+    lines.append("")
+    lines.append(
+        f"time: data {timings['data']:.2f} s, gram {timings['gram']:.2f} s, "
+        f"spectrum {timings['spectrum']:.2f} s, total {timings['total']:.2f} s"
+    )
+    print("\n".join(lines))
+
+
+def _write_results(out: Path, stem: str, record: dict, arrays: dict | None) -> list[Path]:
+    """Write ``<stem>.json`` (and ``<stem>.npz``) without clobbering; ``-2``, ``-3``, ... if taken."""
+    from .._results import sha256_file, write_json_atomic, write_npz_atomic
+
+    for attempt in range(1, 1000):
+        name = stem if attempt == 1 else f"{stem}-{attempt}"
+        json_path, npz_path = out / f"{name}.json", out / f"{name}.npz"
+        if json_path.exists() or (arrays is not None and npz_path.exists()):
+            continue
+        written = []
+        try:
+            if arrays is not None:
+                write_npz_atomic(npz_path, overwrite=False, **arrays)
+                written.append(npz_path)
+                record["files"]["grams"] = {
+                    "path": npz_path.name,
+                    "sha256": sha256_file(npz_path),
+                    "arrays": {key: list(value.shape) for key, value in arrays.items()},
+                }
+            record["files"]["result"] = json_path.name
+            write_json_atomic(json_path, record, overwrite=False)
+        except FileExistsError:  # another run took this name in the meantime
+            for path in written:
+                path.unlink(missing_ok=True)
+            continue
+        return [json_path, *written]
+    raise FileExistsError(f"could not find a free result file name for {out / stem}.json")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``ntkgd gram``; returns the exit code."""
+    import numpy as np
+
+    import ntkgd
+
+    from .._data import load_data
+    from .._results import CORE_PACKAGES, provenance, timestamp
+
+    started = time.perf_counter()
+    now = _dt.datetime.now(_dt.timezone.utc)
+    arch = _build_arch(args)  # fail fast on a bad spec, before loading data
+
+    t0 = time.perf_counter()
+    dataset = load_data(
+        args.data, n=args.n, seed=args.seed, normalize=not args.no_normalize, d=args.dim,
+        label_column=args.label_column,
+    )
+    t_data = time.perf_counter() - t0
+
+    if args.backend == "nt":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)  # float64 is switched on at the entry point (DESIGN.md §3)
+
+    outputs = ("paper", "ntk", "layers", "nngp") if args.save_grams else ("paper", "ntk")
+    t0 = time.perf_counter()
+    gram = ntkgd.analytic_gram(arch, dataset.X, backend=args.backend, outputs=outputs)
+    t_gram = time.perf_counter() - t0
+    for name in gram.available():
+        values = getattr(gram, name)
+        for value in values if isinstance(values, tuple) else (values,):
+            if value.dtype != np.float64:
+                raise TypeError(f"backend {args.backend!r} returned {name} as {value.dtype}, expected float64.")
+
+    descriptions = _kernel_descriptions(arch)
+    rows, kernels, t_spectrum = [], {}, 0.0
+    eps = np.finfo(np.float64).eps
+    for name in ("paper", "ntk"):
+        low, high, seconds = _spectrum(getattr(gram, name))
+        t_spectrum += seconds
+        singular = low <= dataset.n * eps * high
+        rows.append((name, descriptions[name], low, high, seconds))
+        kernels[name] = {
+            "description": descriptions[name],
+            "lambda_min": low,
+            "lambda_max": high,
+            "condition_number": (high / low) if low > 0 else None,
+            "numerically_singular": bool(singular),
+            "eigh_seconds": seconds,
+        }
+    timings = {
+        "data": t_data,
+        "gram": t_gram,
+        "gram_backend": gram.seconds,
+        "spectrum": t_spectrum,
+        "total": time.perf_counter() - started,
+    }
+    _print_table(dataset, arch, args.backend, rows, timings)
+    for name in ("paper", "ntk"):
+        if kernels[name]["numerically_singular"]:
+            print(
+                f"note: {name} is numerically singular (lambda_min <= n * eps * lambda_max); "
+                "the data may contain duplicate or parallel rows."
+            )
+
+    packages = (*CORE_PACKAGES, *NT_PACKAGES) if args.backend == "nt" else CORE_PACKAGES
+    spec = arch.describe()
+    record = {
+        "command": "gram",
+        "format_version": 1,
+        **provenance(argv=getattr(args, "argv", ["ntkgd", *sys.argv[1:]]), packages=packages, now=now),
+        "arch": spec,
+        "data": {
+            "name": dataset.name,
+            "n": dataset.n,
+            "d": dataset.d,
+            "preprocessing": dataset.preprocessing,
+            **dataset.provenance,
+        },
+        "backend": args.backend,
+        "dtype": "float64",
+        "outputs": list(outputs),
+        "lambda_0": kernels["paper"]["lambda_min"],
+        "kernels": kernels,
+        "timings_s": timings,
+        "files": {},
+    }
+    arrays = None
+    if args.save_grams:
+        arrays = {"X": dataset.X, "paper": gram.paper, "ntk": gram.ntk, "nngp": gram.nngp}
+        if dataset.y is not None:
+            arrays["y"] = dataset.y
+        arrays.update({f"layer_{k}": layer for k, layer in enumerate(gram.layers)})
+    stem = f"gram-{_slug(spec['arch'])}-{_slug(spec['activation'])}-H{arch.depth}-{timestamp(now)}"
+    written = _write_results(args.out, stem, record, arrays)
+    print()
+    for path in written:
+        print(f"wrote {os.fspath(path)}")
+    return 0
