@@ -167,7 +167,8 @@ def _as_numpy_fn(fn: Callable, what: str, name: str) -> ArrayFn:
 
     def wrapped(z):
         z = np.asarray(z, dtype=np.float64)
-        out = np.asarray(_call_in_float64(fn, z), dtype=np.float64)
+        with np.errstate(all="ignore"):  # non-finite results are reported below, by name
+            out = np.asarray(_call_in_float64(fn, z), dtype=np.float64)
         if out.shape != z.shape:
             raise ValueError(
                 f"activation {name!r}: {what} must be elementwise, but mapped an array of shape "
