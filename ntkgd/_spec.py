@@ -24,6 +24,14 @@ def _check_depth(owner: str, depth) -> None:
         )
 
 
+def _set_activation(spec, owner: str) -> None:
+    """Resolve ``spec.activation``; built-in names are stored canonically ("ReLU" -> "relu")."""
+    act = resolve_activation(spec.activation, owner=owner)
+    object.__setattr__(spec, "act", act)
+    if act.builtin:
+        object.__setattr__(spec, "activation", act.name)
+
+
 @dataclass(frozen=True)
 class TwoLayer:
     """The two-layer network of Du, Zhai, Poczos and Singh (ICLR 2019), MATH.md §5.
@@ -43,7 +51,7 @@ class TwoLayer:
     act: Activation = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "act", resolve_activation(self.activation, owner="TwoLayer"))
+        _set_activation(self, "TwoLayer")
 
     @property
     def depth(self) -> int:
@@ -87,7 +95,7 @@ class FullyConnected:
     def __post_init__(self):
         _check_depth("FullyConnected", self.depth)
         object.__setattr__(self, "depth", int(self.depth))
-        object.__setattr__(self, "act", resolve_activation(self.activation, owner="FullyConnected"))
+        _set_activation(self, "FullyConnected")
 
     @property
     def trains_output_layer(self) -> bool:

@@ -1,0 +1,41 @@
+"""The public names of ntkgd are pinned: adding or removing one is a decision."""
+
+import ntkgd
+
+PUBLIC = {
+    "ACTIVATION_NAMES",
+    "Activation",
+    "Backend",
+    "FullyConnected",
+    "Gram",
+    "GramTooLargeError",
+    "TwoLayer",
+    "UnsupportedBackendError",
+    "activation",
+    "analytic_gram",
+    "lambda_min",
+}
+
+
+def test_public_names():
+    exported = {name for name in dir(ntkgd) if not name.startswith("_")}
+    modules = {"cli", "kernels"}  # subpackages appear once imported
+    assert exported - modules == PUBLIC
+
+
+def test_version():
+    from importlib.metadata import version
+
+    assert ntkgd.__version__ == version("ntkgd")
+
+
+def test_specs_are_frozen_and_hashable():
+    import dataclasses
+
+    import pytest
+
+    arch = ntkgd.FullyConnected(3, "relu")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        arch.depth = 4
+    same = ntkgd.FullyConnected(3, "ReLU")
+    assert arch == same and hash(arch) == hash(same) and same.activation == "relu"
