@@ -94,7 +94,7 @@ def _kernel_descriptions(arch) -> dict:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.]+", "_", text).strip("_") or "x"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_-") or "x"
 
 
 def _data_label(dataset) -> str:

@@ -1,0 +1,235 @@
+"""The ``ntkgd`` command line: ``gram`` result files, user errors, a fast ``--help``, ``cache-clear``."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import ntkgd
+from ntkgd._data import load_data
+from ntkgd.cli import main
+
+from .helpers import unequal_norms
+
+GRAM_FC = ["gram", "--arch", "fc", "--depth", "2", "--activation", "relu"]
+
+
+@pytest.fixture
+def npy_file(tmp_path, rng):
+    path = tmp_path / "points.npy"
+    np.save(path, unequal_norms(rng, 15, 4))
+    return path
+
+
+def _only(directory, pattern):
+    found = sorted(directory.glob(pattern))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _no_temp_files(directory):
+    assert not [p.name for p in directory.iterdir() if p.name.startswith(".")]
+
+
+def test_gram_on_npy_file_writes_a_json_with_provenance(npy_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main([*GRAM_FC, "--data", str(npy_file), "--out", str(out)]) == 0
+    path = _only(out, "gram-fc-relu-H2-*.json")
+    _no_temp_files(out)
+    record = json.loads(path.read_text())
+
+    X = np.load(npy_file)
+    X = X / np.linalg.norm(X, axis=1, keepdims=True)
+    g = ntkgd.analytic_gram(ntkgd.FullyConnected(2, "relu"), X, outputs=("paper", "ntk"))
+    assert record["lambda_0"] == pytest.approx(ntkgd.lambda_min(g.paper), rel=1e-12)
+    assert record["kernels"]["paper"]["lambda_min"] == record["lambda_0"]
+    assert record["kernels"]["ntk"]["lambda_min"] == pytest.approx(ntkgd.lambda_min(g.ntk), rel=1e-12)
+    assert record["kernels"]["ntk"]["lambda_max"] == pytest.approx(np.linalg.eigvalsh(g.ntk)[-1], rel=1e-10)
+
+    assert record["command"] == "gram"
+    assert record["command_line"]["argv"][:2] == ["ntkgd", "gram"]
+    assert record["arch"] == {"arch": "fc", "depth": 2, "activation": "relu"}
+    assert record["backend"] == "numba" and record["dtype"] == "float64"
+    data = record["data"]
+    assert data["kind"] == "file" and data["format"] == "npy"
+    assert data["sha256"] == hashlib.sha256(npy_file.read_bytes()).hexdigest()
+    assert data["n"] == 15 and data["d"] == 4 and data["shape"] == [15, 4]
+    assert data["normalize"] is True and data["subsample"] is None
+    assert set(record["versions"]) == {"ntkgd", "numpy", "scipy", "numba"}  # no jax unless the nt backend ran
+    assert record["versions"]["ntkgd"] == ntkgd.__version__
+    assert record["host"]["cpu_count"] == os.cpu_count() and record["host"]["hostname"]
+    assert record["created_utc"].endswith("+00:00")
+    assert set(record["timings_s"]) >= {"data", "gram", "spectrum", "total"}
+    assert record["files"] == {"result": path.name}
+
+    printed = capsys.readouterr().out
+    assert f"{record['lambda_0']:.6e}" in printed
+    assert "n x d          15 x 4" in printed
+    assert f"wrote {path}" in printed
+
+
+def test_gram_on_digits_subsample(tmp_path):
+    out = tmp_path / "out"
+    argv = ["gram", "--arch", "two-layer", "--activation", "relu", "--data", "digits", "--n", "50", "--seed", "2"]
+    assert main([*argv, "--out", str(out)]) == 0
+    record = json.loads(_only(out, "gram-two-layer-relu-H1-*.json").read_text())
+    data = load_data("digits", n=50, seed=2)
+    g = ntkgd.analytic_gram(ntkgd.TwoLayer("relu"), data.X, outputs=("paper",))
+    assert record["lambda_0"] == pytest.approx(ntkgd.lambda_min(g.paper), rel=1e-12)
+    assert record["data"]["subsample"]["seed"] == 2 and record["data"]["subsample"]["of"] == 1797
+    assert record["data"]["loader"] == "sklearn.datasets.load_digits"
+    assert record["arch"] == {"arch": "two-layer", "activation": "relu"}
+
+
+def test_save_grams_writes_an_npz_next_to_the_json(npy_file, tmp_path):
+    out = tmp_path / "out"
+    assert main([*GRAM_FC, "--data", str(npy_file), "--out", str(out), "--save-grams", "--n", "10"]) == 0
+    record = json.loads(_only(out, "*.json").read_text())
+    npz = _only(out, "*.npz")
+    assert npz.stem == _only(out, "*.json").stem
+    assert record["files"]["grams"]["path"] == npz.name
+    assert record["files"]["grams"]["sha256"] == hashlib.sha256(npz.read_bytes()).hexdigest()
+    data = load_data(npy_file, n=10)
+    g = ntkgd.analytic_gram(ntkgd.FullyConnected(2, "relu"), data.X)
+    with np.load(npz) as arrays:
+        assert set(arrays.files) == {"X", "paper", "ntk", "nngp", "layer_0", "layer_1", "layer_2"}
+        np.testing.assert_array_equal(arrays["X"], data.X)
+        for name in ("paper", "ntk", "nngp"):
+            np.testing.assert_allclose(arrays[name], getattr(g, name), rtol=1e-13, atol=0)
+        for k, layer in enumerate(g.layers):
+            np.testing.assert_allclose(arrays[f"layer_{k}"], layer, rtol=1e-13, atol=0)
+    _no_temp_files(out)
+
+
+def test_two_runs_in_the_same_second_do_not_overwrite(npy_file, tmp_path, monkeypatch):
+    monkeypatch.setattr("ntkgd._results.timestamp", lambda now=None: "20190101T000000Z")
+    out = tmp_path / "out"
+    for _ in range(2):
+        assert main([*GRAM_FC, "--data", str(npy_file), "--out", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["gram-fc-relu-H2-20190101T000000Z-2.json", "gram-fc-relu-H2-20190101T000000Z.json"]
+
+
+def _error_line(capsys):
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("ntkgd gram: error: ")
+    assert "Traceback" not in captured.err
+    return lines[0]
+
+
+def test_missing_file_exits_2(tmp_path, capsys):
+    missing = tmp_path / "nope.npy"
+    assert main([*GRAM_FC, "--data", str(missing), "--out", str(tmp_path)]) == 2
+    assert str(missing) in _error_line(capsys)
+
+
+def test_unknown_activation_exits_2(npy_file, tmp_path, capsys):
+    argv = ["gram", "--arch", "fc", "--depth", "2", "--activation", "swish", "--data", str(npy_file)]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    line = _error_line(capsys)
+    assert "unknown activation 'swish'" in line and "relu" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_depth_zero_exits_2(npy_file, tmp_path, capsys):
+    argv = ["gram", "--arch", "fc", "--depth", "0", "--activation", "relu", "--data", str(npy_file)]
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    assert "depth must be an integer >= 1" in _error_line(capsys)
+
+
+def test_fc_without_depth_and_two_layer_with_depth_exit_2(npy_file, tmp_path, capsys):
+    assert main(["gram", "--arch", "fc", "--activation", "relu", "--data", str(npy_file)]) == 2
+    assert "--arch fc needs --depth H" in _error_line(capsys)
+    argv = ["gram", "--arch", "two-layer", "--depth", "3", "--activation", "relu", "--data", str(npy_file)]
+    assert main(argv) == 2
+    assert "exactly one hidden layer" in _error_line(capsys)
+
+
+def test_subsample_too_large_exits_2(tmp_path, capsys):
+    argv = ["gram", "--arch", "fc", "--depth", "1", "--activation", "relu", "--data", "iris", "--n", "1000"]
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    assert "n=1000 is larger than 'iris'" in _error_line(capsys)
+
+
+def test_argparse_usage_errors_return_2(capsys):
+    assert main(["gram", "--arch", "cnn"]) == 2
+    assert "invalid choice: 'cnn'" in capsys.readouterr().err
+    assert main([]) == 2
+    assert "usage: ntkgd" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"ntkgd {ntkgd.__version__}"
+
+
+def test_help_is_fast_and_imports_nothing_heavy():
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "ntkgd.cli", "--help"], capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr
+    assert "gram" in done.stdout and "cache-clear" in done.stdout
+    assert seconds < 15, f"ntkgd --help took {seconds:.1f} s"  # generous: shared CI machines are slow
+    probe = (
+        "import sys, ntkgd.cli; ntkgd.cli.build_parser(); "
+        "print(sorted(m for m in ('numba', 'jax', 'neural_tangents', 'sklearn') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_cache_clear_removes_only_numba_files(tmp_path, monkeypatch, capsys):
+    from ntkgd.cli import _cache
+
+    cache = tmp_path / "__pycache__"
+    cache.mkdir()
+    for name in ("_fc.fc_grams-98.py311.nbi", "_fc.fc_grams-98.py311.1.nbc", "_fc.cpython-311.pyc"):
+        (cache / name).write_bytes(b"x")
+    monkeypatch.setattr(_cache, "kernel_cache_dirs", lambda: [cache, tmp_path / "absent"])
+    assert main(["cache-clear"]) == 0
+    assert [p.name for p in cache.iterdir()] == ["_fc.cpython-311.pyc"]
+    out = capsys.readouterr().out
+    assert "removed 2 Numba cache file(s)" in out and "_fc.fc_grams-98.py311.nbi" in out
+    assert main(["cache-clear"]) == 0
+    assert "no Numba cache files" in capsys.readouterr().out
+
+
+def test_cache_dirs_point_at_the_installed_kernels_package():
+    from ntkgd.cli import _cache
+
+    (directory,) = _cache.kernel_cache_dirs()
+    assert directory.name == "__pycache__"
+    assert (directory.parent / "__init__.py").is_file() and (directory.parent / "_config.py").is_file()
+
+
+def test_reference_backend_on_sphere_points(tmp_path, capsys):
+    argv = ["gram", "--arch", "fc", "--depth", "1", "--activation", "relu", "--data", "sphere", "--n", "5", "--dim", "3"]
+    assert main([*argv, "--backend", "reference", "--out", str(tmp_path)]) == 0
+    record = json.loads(_only(tmp_path, "*.json").read_text())
+    data = load_data("sphere", n=5, d=3)
+    g = ntkgd.analytic_gram(ntkgd.FullyConnected(1, "relu"), data.X, outputs=("paper",))
+    assert record["backend"] == "reference"
+    assert record["lambda_0"] == pytest.approx(ntkgd.lambda_min(g.paper), rel=1e-10)
+    assert record["data"]["kind"] == "synthetic" and record["data"]["d"] == 3
+    assert "reference, float64" in capsys.readouterr().out
+
+
+def test_duplicate_rows_are_reported_as_singular(tmp_path, rng, capsys):
+    X = np.vstack([unequal_norms(rng, 6, 3), np.eye(3)[:1], np.eye(3)[:1]])  # an exactly duplicated unit row
+    path = tmp_path / "dup.npy"
+    np.save(path, X)
+    argv = ["gram", "--arch", "fc", "--depth", "1", "--activation", "relu", "--data", str(path)]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 0
+    record = json.loads(_only(tmp_path / "out", "*.json").read_text())
+    assert record["kernels"]["paper"]["numerically_singular"] is True
+    assert "note: paper is numerically singular" in capsys.readouterr().out
