@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 __all__ = ["main"]
@@ -63,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = ["ntkgd", *argv]
     try:
         return args.run(args)
+    except BrokenPipeError:  # e.g. `ntkgd gram ... | head`: the reader left; stop quietly
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 1
     except _user_errors() as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"ntkgd {args.command}: error: {message}", file=sys.stderr)

@@ -182,10 +182,7 @@ def run(args: argparse.Namespace) -> int:
     )
     t_data = time.perf_counter() - t0
 
-    if args.backend == "nt":
-        import jax
-
-        jax.config.update("jax_enable_x64", True)  # float64 is switched on at the entry point (DESIGN.md §3)
+    args.out.mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after a long computation
 
     outputs = ("paper", "ntk", "layers", "nngp") if args.save_grams else ("paper", "ntk")
     t0 = time.perf_counter()
@@ -220,14 +217,6 @@ def run(args: argparse.Namespace) -> int:
         "spectrum": t_spectrum,
         "total": time.perf_counter() - started,
     }
-    _print_table(dataset, arch, args.backend, rows, timings)
-    for name in ("paper", "ntk"):
-        if kernels[name]["numerically_singular"]:
-            print(
-                f"note: {name} is numerically singular (lambda_min <= n * eps * lambda_max); "
-                "the data may contain duplicate or parallel rows."
-            )
-
     packages = (*CORE_PACKAGES, *NT_PACKAGES) if args.backend == "nt" else CORE_PACKAGES
     spec = arch.describe()
     record = {
@@ -257,7 +246,15 @@ def run(args: argparse.Namespace) -> int:
             arrays["y"] = dataset.y
         arrays.update({f"layer_{k}": layer for k, layer in enumerate(gram.layers)})
     stem = f"gram-{_slug(spec['arch'])}-{_slug(spec['activation'])}-H{arch.depth}-{timestamp(now)}"
-    written = _write_results(args.out, stem, record, arrays)
+    written = _write_results(args.out, stem, record, arrays)  # before printing: a closed pipe loses nothing
+
+    _print_table(dataset, arch, args.backend, rows, timings)
+    for name in ("paper", "ntk"):
+        if kernels[name]["numerically_singular"]:
+            print(
+                f"note: {name} is numerically singular (lambda_min <= n * eps * lambda_max); "
+                "the data may contain duplicate or parallel rows."
+            )
     print()
     for path in written:
         print(f"wrote {os.fspath(path)}")
