@@ -1,0 +1,342 @@
+"""The neural-tangents backend (``backend="nt"``): the stax translation of MATH.md §7.
+
+An independent implementation of the analytic Grams, for cross-checks. The
+paper's network is written as a ``neural_tangents.stax`` network in NTK
+parameterisation (MATH.md §7)::
+
+    serial(Dense(N, W_std=sqrt(d)), A,
+           [Dense(N, W_std=sqrt(s)), A] * (H - 1),
+           Dense(1, W_std=sqrt(s)))
+
+with ``s = c_sigma`` for :class:`~ntkgd.FullyConnected` and ``s = 1`` for
+:class:`~ntkgd.TwoLayer` (all without biases). ``W_std = sqrt(d)`` cancels
+neural-tangents' ``1/sqrt(fan_in)``, since the paper has no ``1/sqrt(d)``.
+
+neural-tangents returns only the full NTK and the NNGP. The Gram of one weight
+group comes from the *prefix trick*: the kernel of the network up to (not
+including) Dense #h, with its NTK set to zero, pushed through the rest of the
+network, has NTK ``S_h = sum_{l >= h} G^(l)`` (every earlier weight group is
+switched off). So ``G^(h) = S_h - S_{h+1}`` with ``S_{H+1} = nngp``, the output
+layer's Gram. This costs ``O(H^2)`` layer evaluations for the per-layer Grams,
+``O(H)`` for ``paper``, ``ntk`` or ``nngp`` alone.
+
+This is the only module of ntkgd that imports neural-tangents (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import types
+import warnings
+
+import numpy as np
+
+from ._errors import UnsupportedBackendError
+from ._spec import Architecture, FullyConnected, TwoLayer
+from ._validation import check_fits_in_memory, format_bytes
+
+__all__ = ["QUADRATURE_DEGREE", "nt_grams"]
+
+#: Gauss-Hermite nodes per axis of ``stax.ElementwiseNumerical``, used for every
+#: activation without a native stax layer (softplus, tanh, sigmoid, user
+#: functions). Cost and memory grow like its square, per pair of inputs.
+#: Measured against the numba backend (depth 3, norms in [0.5, 2]): softplus
+#: and sigmoid agree to ~1e-14 with 150 nodes but only to ~1e-12 with 100.
+#: tanh converges slowly (its poles at +-i pi/2 limit Gauss-Hermite): ~4e-12
+#: on unit-norm data and 1e-6 to 1e-5 for norms up to 2, even with 150 nodes.
+QUADRATURE_DEGREE = 150
+
+#: Memory one block of rows may use for neural-tangents' temporaries. Rows are
+#: processed in blocks so that the quadrature's (deg, deg, rows, n) arrays stay
+#: bounded; for closed-form activations one block usually covers all rows.
+_BLOCK_BYTES = 512 * 2**20
+
+#: Assumed number of (rows, n) float64 arrays neural-tangents keeps alive while
+#: it propagates a kernel (nngp, ntk, the input kernel, the partial sums S_h
+#: are counted separately, plus a few per-layer temporaries).
+_LAYER_TEMPORARIES = 8
+
+#: Assumed number of (deg, deg, rows, n) float64 arrays alive in one
+#: ``ElementwiseNumerical`` integral (argument, values, product, derivative).
+_QUADRATURE_TEMPORARIES = 4
+
+#: Built-in activations with an exact native stax layer (closed-form kernels).
+_NATIVE_LAYERS = {
+    "relu": lambda stax: stax.Relu(),
+    "erf": lambda stax: stax.Erf(),
+    "gelu": lambda stax: stax.Gelu(approximate=False),
+}
+
+
+def _import_neural_tangents():
+    """Import JAX and neural-tangents (lazily: ``import ntkgd`` stays cheap).
+
+    Returns
+    -------
+    jax, jax.numpy, neural_tangents.stax
+    """
+    # neural-tangents 0.6.5 imports its TensorFlow bridge `neural_tangents.experimental`
+    # from its top-level __init__. TensorFlow is deliberately kept out of the
+    # environment (DESIGN.md §4) and ntkgd never uses that bridge, so an empty
+    # module stands in for it and the import succeeds without TensorFlow.
+    sys.modules.setdefault("neural_tangents.experimental", types.ModuleType("neural_tangents.experimental"))
+    with warnings.catch_warnings():
+        # neural-tangents 0.6.5 imports names that JAX 0.5 deprecates (jax.core.Jaxpr, ...);
+        # harmless for the kernel functions used here, and not the user's to fix.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"neural_tangents\.")
+        import jax
+        import jax.numpy as jnp
+        from neural_tangents import stax
+    return jax, jnp, stax
+
+
+def _numpy_elementwise(np_fn, jax):
+    """Make a numpy activation usable by ``ElementwiseNumerical``'s kernel function.
+
+    The kernel function evaluates it eagerly on concrete arrays, which the
+    numpy function handles. neural-tangents also traces the layer's
+    ``apply_fn`` abstractly to infer output shapes; it keeps the input shape
+    when ``apply_fn`` raises ``NotImplementedError``, which is right for an
+    elementwise map. A numpy function cannot be traced, so it raises that.
+    """
+
+    def fn(x):
+        if isinstance(x, jax.core.Tracer):
+            raise NotImplementedError("a numpy activation cannot be traced; its shape is unchanged")
+        return np_fn(np.asarray(x))
+
+    return fn
+
+
+def _jax_functions(name: str, jax, jnp):
+    """``(sigma, sigma')`` in ``jax.numpy`` for built-ins without a native stax layer."""
+    if name == "softplus":
+        return jax.nn.softplus, jax.nn.sigmoid
+    if name == "tanh":
+        return jnp.tanh, lambda z: 1.0 - jnp.square(jnp.tanh(z))
+    if name == "sigmoid":
+        return jax.nn.sigmoid, lambda z: jax.nn.sigmoid(z) * jax.nn.sigmoid(-z)
+    return None
+
+
+def _activation_layer(act, jax, jnp, stax):
+    """The stax layer for ``act`` and whether its kernel function can be jitted.
+
+    Closed forms where stax has them (ReLU, erf, exact GELU); otherwise
+    Gauss-Hermite quadrature with :data:`QUADRATURE_DEGREE` nodes per axis and
+    the exact derivative (never autodiff, whose ``where`` pitfalls NT warns of).
+    User functions are numpy functions here, evaluated eagerly (no jit).
+    """
+    if act.builtin and act.name in _NATIVE_LAYERS:
+        return _NATIVE_LAYERS[act.name](stax), True
+    functions = _jax_functions(act.name, jax, jnp) if act.builtin else None
+    traceable = functions is not None
+    if not traceable:
+        functions = (_numpy_elementwise(act.fn, jax), _numpy_elementwise(act.derivative, jax))
+    with warnings.catch_warnings():
+        # ElementwiseNumerical always warns that its accuracy depends on deg;
+        # QUADRATURE_DEGREE was chosen and validated for exactly that reason.
+        warnings.filterwarnings("ignore", message="Numerical Activation Layer", category=UserWarning)
+        layer = stax.ElementwiseNumerical(functions[0], deg=QUADRATURE_DEGREE, df=functions[1])
+    return layer, traceable
+
+
+def _network_pieces(arch: Architecture, d: int, jax, jnp, stax):
+    """Kernel functions ``(pairs, output)`` of the translated network.
+
+    ``pairs[h - 1]`` maps the kernel entering Dense #h to the kernel after its
+    activation; ``output`` is the final Dense. Each maps a ``Kernel`` to a
+    ``Kernel`` and is jitted when the activation allows it (the same compiled
+    hidden pair serves every hidden layer).
+    """
+    activation, traceable = _activation_layer(arch.act, jax, jnp, stax)
+    compile_ = jax.jit if traceable else (lambda fn: fn)
+
+    def dense(out_dim, w_std):
+        return stax.Dense(out_dim, W_std=w_std, b_std=None, parameterization="ntk")
+
+    # The hidden width is irrelevant to the infinite-width kernels.
+    first = compile_(stax.serial(dense(1, math.sqrt(d)), activation)[2])
+    hidden = compile_(stax.serial(dense(1, math.sqrt(arch.scale)), activation)[2])
+    output = compile_(dense(1, math.sqrt(arch.scale))[2])
+    return [first] + [hidden] * (arch.depth - 1), output
+
+
+def _layer_grams(arch: Architecture, outputs: frozenset) -> set:
+    """Which weight-group Grams ``G^(h)`` (h = 1..H) the requested outputs need."""
+    depth = arch.depth
+    grams = set(range(1, depth + 1)) if "layers" in outputs else set()
+    if "paper" in outputs or ("ntk" in outputs and not arch.trains_output_layer):
+        grams.add(depth)  # for TwoLayer (H = 1) G^(1) is both the paper's Gram and the NTK
+    return grams
+
+
+def _needed_sums(arch: Architecture, outputs: frozenset) -> frozenset:
+    """Which partial sums ``S_h`` (h = 1..H) the requested outputs need."""
+    grams = _layer_grams(arch, outputs)
+    sums = grams | {h + 1 for h in grams if h < arch.depth}
+    if "ntk" in outputs and arch.trains_output_layer:
+        sums.add(1)  # the full NTK is S_1
+    return frozenset(sums or {1})  # nngp alone: one pass through the network
+
+
+def _block_sums(pieces, kernel, needed: frozenset, jnp) -> tuple[dict, object]:
+    """The partial sums ``S_h`` for ``h`` in ``needed``, and the NNGP, for one block of rows.
+
+    Parameters
+    ----------
+    pieces : tuple
+        ``(pairs, output)`` from :func:`_network_pieces`.
+    kernel : neural_tangents Kernel
+        The kernel of the inputs (rows of the block against all inputs).
+    needed : frozenset of int
+        Which ``S_h`` to compute.
+
+    Returns
+    -------
+    sums : dict
+        ``{h: S_h}`` as (rows, n) arrays.
+    nngp : array
+        The output's NNGP kernel, (rows, n).
+    """
+    pairs, output = pieces
+
+    def switch_off_earlier_layers(k):
+        return k.replace(ntk=jnp.zeros_like(k.nngp))
+
+    # The inputs' NTK is a scalar 0; a zero array gives every jitted call the same structure.
+    kernel = switch_off_earlier_layers(kernel)
+    sums, nngp = {}, None
+    for h in range(1, max(needed) + 1):
+        if h > 1:
+            kernel = pairs[h - 2](kernel)  # now the kernel entering Dense #h
+        if h in needed:
+            k = switch_off_earlier_layers(kernel)
+            for pair in pairs[h - 1 :]:
+                k = pair(k)
+            k = output(k)
+            sums[h], nngp = k.ntk, k.nngp
+    return sums, nngp
+
+
+def _slots(arch: Architecture, outputs: frozenset) -> list[str]:
+    """Names of the (n, n) matrices to allocate; every output is one of them or a tuple of them."""
+    slots = [f"G{h}" for h in sorted(_layer_grams(arch, outputs))]
+    if "nngp" in outputs or ("layers" in outputs and arch.trains_output_layer):
+        slots.append("nngp")
+    if "ntk" in outputs and arch.trains_output_layer:
+        slots.append("ntk")
+    return slots
+
+
+def _block_values(arch: Architecture, sums: dict, nngp, slots: list[str]) -> list[np.ndarray]:
+    """The slots' (rows, n) values from the partial sums of one block."""
+    depth = arch.depth
+    values = []
+    for slot in slots:
+        if slot == "nngp":
+            value = nngp
+        elif slot == "ntk":
+            value = sums[1]
+        else:
+            h = int(slot[1:])
+            value = sums[h] - (sums[h + 1] if h < depth else nngp)
+        values.append(np.asarray(value, dtype=np.float64))
+    return values
+
+
+def _assemble(arch: Architecture, outputs: frozenset, slots: list[str], store: np.ndarray) -> dict:
+    """The result dict of :func:`nt_grams` as views of the filled slots."""
+    by_name = dict(zip(slots, store))
+    depth = arch.depth
+    result = {}
+    if "layers" in outputs:
+        names = [f"G{h}" for h in range(1, depth + 1)] + (["nngp"] if arch.trains_output_layer else [])
+        result["layers"] = tuple(by_name[name] for name in names)
+    if "paper" in outputs:
+        result["paper"] = by_name[f"G{depth}"]
+    if "ntk" in outputs:
+        result["ntk"] = by_name["ntk" if arch.trains_output_layer else f"G{depth}"]
+    if "nngp" in outputs:
+        result["nngp"] = by_name["nngp"]
+    return result
+
+
+def _bytes_per_row(arch: Architecture, n: int, needed: frozenset) -> int:
+    """Assumed peak bytes of neural-tangents' temporaries per row of a block."""
+    arrays = _LAYER_TEMPORARIES + len(needed)
+    if not (arch.act.builtin and arch.act.name in _NATIVE_LAYERS):
+        arrays += _QUADRATURE_TEMPORARIES * QUADRATURE_DEGREE**2
+    return 8 * n * arrays
+
+
+def nt_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memory_limit: int | None) -> dict:
+    """Gram matrices of ``arch`` on validated inputs ``X`` with neural-tangents' ``kernel_fn``.
+
+    Same contract as :func:`ntkgd._numba_backend.numba_grams`; the translation
+    and the prefix trick are described in the module docstring (MATH.md §7).
+
+    Parameters
+    ----------
+    arch : TwoLayer or FullyConnected
+        The architecture spec.
+    X : ndarray, shape (n, d)
+        Validated float64 inputs.
+    outputs : frozenset of str
+        The requested subset of ``("paper", "ntk", "layers", "nngp")``.
+    memory_limit : int or None
+        Bytes the computation may use; ``None`` means 90% of available memory.
+
+    Returns
+    -------
+    dict
+        The requested keys; float64 (n, n) arrays (``layers``: a tuple of them,
+        first layer first, the output layer last for FullyConnected). Arrays may
+        share memory (``paper`` is ``layers[H-1]``; for TwoLayer ``ntk`` is ``paper``).
+
+    Raises
+    ------
+    UnsupportedBackendError
+        For architectures neural-tangents cannot express exactly.
+    GramTooLargeError
+        If the outputs plus one block of neural-tangents' temporaries would not fit.
+    """
+    if not isinstance(arch, (FullyConnected, TwoLayer)):
+        raise UnsupportedBackendError(
+            f"analytic_gram: backend='nt' cannot express {type(arch).__name__} exactly: neural-tangents "
+            "0.6.5 only sums Gaussian (pre-activation) branches, and the paper's residual branches are "
+            "post-activation (MATH.md §7). Use backend='numba' (fast) or backend='reference' (slow oracle)."
+        )
+    n, d = X.shape
+    needed = _needed_sums(arch, outputs)
+    slots = _slots(arch, outputs)
+    per_row = _bytes_per_row(arch, n, needed)
+    rows = int(min(n, max(1, _BLOCK_BYTES // per_row)))
+    check_fits_in_memory(
+        8 * n * n * len(slots) + rows * per_row,
+        owner="analytic_gram",
+        what=(
+            f"backend='nt' for n = {n}: {len(slots)} output matrices of {format_bytes(8 * n * n)} plus "
+            f"neural-tangents' temporaries for blocks of {rows} rows"
+        ),
+        limit=memory_limit,
+        suggestion="Use backend='numba' (far less memory), request fewer outputs, or subsample the data.",
+    )
+    jax, jnp, stax = _import_neural_tangents()
+    from jax.experimental import enable_x64
+
+    store = np.empty((len(slots), n, n))
+    with enable_x64():  # float64 for this computation only; the global JAX setting is left alone
+        pieces = _network_pieces(arch, d, jax, jnp, stax)
+        inputs = stax.Identity()[2]
+        X_all = jnp.asarray(X)
+        for start in range(0, n, rows):
+            block = slice(start, min(start + rows, n))
+            # With get=None, kernel_fn returns the Kernel object itself: here the inputs' own
+            # kernel (nngp = x_i . x_j / d, NTK 0), the start of every prefix.
+            kernel = inputs(X_all[block], X_all, get=None)
+            sums, nngp = _block_sums(pieces, kernel, needed, jnp)
+            for target, value in zip(store, _block_values(arch, sums, nngp, slots)):
+                target[block] = value
+    return _assemble(arch, outputs, slots, store)
