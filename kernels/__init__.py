@@ -8,6 +8,7 @@ of ntkgd.
 from ._config import CACHE as CACHE
 from ._fc import diagonal_expectations as diagonal_expectations
 from ._fc import fc_grams as fc_grams
+from ._fc import mirror_lower as mirror_lower
 from ._gaussian import CODE_ERF as CODE_ERF
 from ._gaussian import CODE_MEHLER as CODE_MEHLER
 from ._gaussian import CODE_RELU as CODE_RELU

@@ -1,8 +1,11 @@
 """Fused Gram kernels for the fully connected network and the two-layer net.
 
-One pass over the lower triangle of pairs (i, j); for each pair all layers of
-the recursion of MATH.md §2 run in registers and each requested output is
-written once (both triangles). No n x n temporaries are created.
+One pass over the rows of the lower triangle; for row i, every layer of the
+recursion of MATH.md §2 runs over the whole row segment j <= i (a branch-free,
+vectorisable inner loop), keeping the per-layer values of that row in a small
+per-thread scratch buffer. Each requested output entry is written once; the
+upper triangle is filled afterwards by a cache-blocked mirror. No n x n
+temporaries are created.
 
 Per pair, with ``s`` the layer scale (c_sigma for the deep net, 1 for the ICLR
 net)::
@@ -11,17 +14,25 @@ net)::
     K^(h) = s E[sigma(u) sigma(v)],  Edot^(h) = s E[sigma'(u) sigma'(v)],  (u, v) ~ N(0, A^(h))
     G^(h) = K^(h-1) Edot^(h) ... Edot^(H)   (h = 1..H),   G^(H+1) = K^(H)
 
-Rows are handed out in pairs (t, n-1-t) so both threads of a parallel loop get
+Rows are handed out in pairs (t, n-1-t) so the threads of the parallel loop get
 the same number of pairs.
 """
+
+import math
 
 import numba
 import numpy as np
 
+from ._atan import atan2_upper
 from ._config import JIT, PARALLEL_JIT
-from ._gaussian import expectations
+from ._gaussian import CODE_ERF, CODE_RELU, expectations, gap, mehler_pair
 
-__all__ = ["diagonal_expectations", "fc_grams"]
+__all__ = ["diagonal_expectations", "fc_grams", "mirror_lower"]
+
+_INV_TWO_PI = 1.0 / (2.0 * math.pi)
+_TWO_OVER_PI = 2.0 / math.pi
+_FOUR_OVER_PI = 4.0 / math.pi
+_MIRROR_BLOCK = 64
 
 
 @numba.njit(**JIT)
@@ -42,83 +53,137 @@ def diagonal_expectations(code, variances, group, value, derivative):
 
 
 @numba.njit(**JIT)
-def _pair_layer_grams(i, j, gram0, diag, code, scale, group, value, derivative, terms, k_in, edot, grams):
-    """Fill ``grams[0..H]`` with ``G^(1..H+1)_ij`` (MATH.md §2); ``k_in``/``edot`` are scratch of size H."""
-    depth = diag.shape[0] - 1
-    diagonal = i == j
-    k_prev = diag[0, i] if diagonal else gram0[i, j]
-    gi = group[i]
-    gj = group[j]
-    for h in range(depth):
-        t = terms[h]
-        ess, edd = expectations(
-            code,
-            diag[h, i],
-            diag[h, j],
-            k_prev,
-            diagonal,
-            value[h, gi, :t],
-            value[h, gj, :t],
-            derivative[h, gi, :t],
-            derivative[h, gj, :t],
-        )
-        k_in[h] = k_prev
-        edot[h] = scale * edd
-        k_prev = diag[h + 1, i] if diagonal else scale * ess
-    grams[depth] = k_prev
-    suffix = 1.0
-    for h in range(depth - 1, -1, -1):
-        suffix *= edot[h]
-        grams[h] = k_in[h] * suffix
+def _layer_row(code, scale, a, row_diag, k_cur, k_in, edot, count, group, gi, value, derivative):
+    """One layer for pairs (i, j), j < count: ``k_in <- k_cur``, ``edot``, ``k_cur <- K^(h)``.
+
+    The closed forms are written out inline so the loop over j vectorises.
+    """
+    if code == CODE_RELU:
+        for j in range(count):
+            b = row_diag[j]
+            c = k_cur[j]
+            sine_part = math.sqrt(max(gap(a, b, c), 0.0))
+            angle = math.pi - atan2_upper(sine_part, c)
+            k_in[j] = c
+            edot[j] = scale * _INV_TWO_PI * angle
+            k_cur[j] = scale * _INV_TWO_PI * (sine_part + angle * c)
+    elif code == CODE_ERF:
+        for j in range(count):
+            b = row_diag[j]
+            c = k_cur[j]
+            product = (1.0 + 2.0 * a) * (1.0 + 2.0 * b)
+            ratio = min(max(2.0 * c / math.sqrt(product), -1.0), 1.0)
+            k_in[j] = c
+            edot[j] = scale * _FOUR_OVER_PI / math.sqrt(product - 4.0 * c * c)
+            k_cur[j] = scale * _TWO_OVER_PI * math.asin(ratio)
+    else:
+        for j in range(count):
+            c = k_cur[j]
+            gj = group[j]
+            ess, edd = mehler_pair(a, row_diag[j], c, False, value[gi], value[gj], derivative[gi], derivative[gj])
+            k_in[j] = c
+            edot[j] = scale * edd
+            k_cur[j] = scale * ess
 
 
 @numba.njit(**JIT)
-def _store(i, j, grams, include_output, paper_index, layers_out, ntk_out, paper_out, nngp_out):
-    depth = grams.shape[0] - 1
-    if layers_out.shape[0] > 0:
-        for h in range(layers_out.shape[0]):
-            layers_out[h, i, j] = grams[h]
-            layers_out[h, j, i] = grams[h]
-    if ntk_out.shape[0] > 0:
-        total = 0.0
-        for h in range(depth):
-            total += grams[h]
-        if include_output:
-            total += grams[depth]
-        ntk_out[i, j] = total
-        ntk_out[j, i] = total
-    if paper_out.shape[0] > 0:
-        paper_out[i, j] = grams[paper_index]
-        paper_out[j, i] = grams[paper_index]
-    if nngp_out.shape[0] > 0:
-        nngp_out[i, j] = grams[depth]
-        nngp_out[j, i] = grams[depth]
+def _row(i, gram0, diag, code, scale, group, value, derivative, terms, k_cur, k_in, edot):
+    """Fill ``k_in[h, j] = K^(h)_ij`` and ``edot[h, j] = Edot^(h+1)_ij`` for j <= i; ``k_cur`` ends as K^(H)."""
+    depth = diag.shape[0] - 1
+    count = i + 1
+    for j in range(i):
+        k_cur[j] = gram0[i, j]
+    k_cur[i] = diag[0, i]
+    gi = group[i]
+    for h in range(depth):
+        t = terms[h]
+        a = diag[h, i]
+        table = value[h, :, :t]
+        dtable = derivative[h, :, :t]
+        _layer_row(code, scale, a, diag[h], k_cur, k_in[h], edot[h], count, group, gi, table, dtable)
+        # The diagonal pair gets the exact values (theta = 0, rho = 1), not ones
+        # recomputed from a rounded c.
+        _, edd = expectations(code, a, a, a, True, table[gi], table[gi], dtable[gi], dtable[gi])
+        k_in[h, i] = a
+        edot[h, i] = scale * edd
+        k_cur[i] = diag[h + 1, i]
+
+
+@numba.njit(**JIT)
+def _store_row(i, k_cur, k_in, edot, include_output, paper_index, layers_out, ntk_out, paper_out, nngp_out):
+    """Per-layer Grams ``G^(h) = K^(h-1) Edot^(h) ... Edot^(H)`` for j <= i, into row i of each output."""
+    depth = k_in.shape[0]
+    want_layers = layers_out.shape[0] > 0
+    want_ntk = ntk_out.shape[0] > 0
+    want_paper = paper_out.shape[0] > 0
+    want_nngp = nngp_out.shape[0] > 0
+    for j in range(i + 1):
+        nngp = k_cur[j]
+        total = nngp if include_output else 0.0
+        if want_layers and layers_out.shape[0] > depth:
+            layers_out[depth, i, j] = nngp
+        suffix = 1.0
+        for h in range(depth - 1, -1, -1):
+            suffix *= edot[h, j]
+            gram = k_in[h, j] * suffix
+            total += gram
+            if want_layers:
+                layers_out[h, i, j] = gram
+            if want_paper and h == paper_index:
+                paper_out[i, j] = gram
+        if want_ntk:
+            ntk_out[i, j] = total
+        if want_nngp:
+            nngp_out[i, j] = nngp
 
 
 @numba.njit(**PARALLEL_JIT)
+def mirror_lower(matrix):
+    """Copy the strict lower triangle of a square matrix onto the upper one, in cache-sized tiles."""
+    n = matrix.shape[0]
+    blocks = (n + _MIRROR_BLOCK - 1) // _MIRROR_BLOCK
+    for bi in numba.prange(blocks):
+        i0 = bi * _MIRROR_BLOCK
+        i1 = min(i0 + _MIRROR_BLOCK, n)
+        for bj in range(bi + 1):
+            j0 = bj * _MIRROR_BLOCK
+            j1 = min(j0 + _MIRROR_BLOCK, n)
+            for i in range(i0, i1):
+                for j in range(j0, min(j1, i)):
+                    matrix[j, i] = matrix[i, j]
+
+
+@numba.njit(**PARALLEL_JIT)
+def _lower_triangle_grams(
+    gram0, diag, code, scale, group, value, derivative, terms, include_output, paper_index,
+    layers_out, ntk_out, paper_out, nngp_out,
+):  # fmt: skip
+    n = gram0.shape[0]
+    depth = diag.shape[0] - 1
+    for t in numba.prange((n + 1) // 2):
+        k_cur = np.empty(n)
+        k_in = np.empty((depth, n))
+        edot = np.empty((depth, n))
+        first = np.int64(t)  # prange indices may be unsigned; keep index arithmetic signed
+        for half in range(2):
+            i = first if half == 0 else n - 1 - first
+            if half == 1 and i == first:
+                continue
+            _row(i, gram0, diag, code, scale, group, value, derivative, terms, k_cur, k_in, edot)
+            _store_row(i, k_cur, k_in, edot, include_output, paper_index, layers_out, ntk_out, paper_out, nngp_out)
+
+
 def fc_grams(
-    gram0,
-    diag,
-    code,
-    scale,
-    group,
-    value,
-    derivative,
-    terms,
-    include_output,
-    paper_index,
-    layers_out,
-    ntk_out,
-    paper_out,
-    nngp_out,
-):
+    gram0, diag, code, scale, group, value, derivative, terms, include_output, paper_index,
+    layers_out, ntk_out, paper_out, nngp_out,
+):  # fmt: skip
     """Per-layer Grams of the FC / two-layer network for all pairs.
 
     Parameters
     ----------
     gram0 : (n, n) float64
-        ``x_i . x_j``; only the strict lower triangle is read, so it may alias
-        any output array.
+        ``x_i . x_j``; only the strict lower triangle is read, row by row before
+        that row is written, so it may alias any output array.
     diag : (H + 1, n) float64
         ``K^(h)_ii`` for h = 0..H.
     code : int
@@ -136,21 +201,14 @@ def fc_grams(
     paper_index : int
         Index into the per-layer Grams of the paper's K^(H) (H - 1).
     layers_out : (L, n, n) float64
-        Per-layer Grams, L = number of stored layers, or shape (0, 0, 0) to skip.
+        Per-layer Grams (L = H + 1 or H), or shape (0, 0, 0) to skip.
     ntk_out, paper_out, nngp_out : (n, n) float64
         Or shape (0, 0) to skip.
     """
-    n = gram0.shape[0]
-    depth = diag.shape[0] - 1
-    for t in numba.prange((n + 1) // 2):
-        k_in = np.empty(depth)
-        edot = np.empty(depth)
-        grams = np.empty(depth + 1)
-        first = np.int64(t)  # prange indices may be unsigned; keep index arithmetic signed
-        for half in range(2):
-            i = first if half == 0 else n - 1 - first
-            if half == 1 and i == first:
-                continue
-            for j in range(i + 1):
-                _pair_layer_grams(i, j, gram0, diag, code, scale, group, value, derivative, terms, k_in, edot, grams)
-                _store(i, j, grams, include_output, paper_index, layers_out, ntk_out, paper_out, nngp_out)
+    _lower_triangle_grams(
+        gram0, diag, code, scale, group, value, derivative, terms, include_output, paper_index,
+        layers_out, ntk_out, paper_out, nngp_out,
+    )  # fmt: skip
+    for matrix in (*layers_out, ntk_out, paper_out, nngp_out):
+        if matrix.size:
+            mirror_lower(matrix)

@@ -12,7 +12,7 @@ import numba
 
 from ._config import JIT
 
-__all__ = ["CODE_ERF", "CODE_MEHLER", "CODE_RELU", "expectations"]
+__all__ = ["CODE_ERF", "CODE_MEHLER", "CODE_RELU", "expectations", "gap"]
 
 #: Activation families, matching ``ntkgd._activations.ClosedForm`` values.
 CODE_RELU = 0
@@ -25,11 +25,20 @@ _FOUR_OVER_PI = 4.0 / math.pi
 
 
 @numba.njit(**JIT)
+def gap(a, b, c):
+    """``ab - c^2`` written as ``(a - c)(b + c) + c(b - a)``: exactly 0 for parallel
+    inputs (a = b = c, or any exact ``c^2 = ab`` with a = c), whether or not the
+    compiler fuses multiply-adds, and free of the cancellation of ab - c^2 near
+    rho = 1, where arc-cosine kernels amplify any error to its square root."""
+    return (a - c) * (b + c) + c * (b - a)
+
+
+@numba.njit(**JIT)
 def relu_pair(a, b, c, diagonal):
     """Arc-cosine kernels, theta = atan2(sqrt(ab - c^2), c) (MATH.md §8, §9b)."""
     if diagonal:
         return 0.5 * a, 0.5
-    sine_part = math.sqrt(max(a * b - c * c, 0.0))
+    sine_part = math.sqrt(max(gap(a, b, c), 0.0))
     theta = math.atan2(sine_part, c)
     return _INV_TWO_PI * (sine_part + (math.pi - theta) * c), _INV_TWO_PI * (math.pi - theta)
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from scipy import special
 
 __all__ = ["ACTIVATION_NAMES", "Activation", "ClosedForm", "activation", "resolve_activation"]
 
@@ -47,6 +46,25 @@ class ClosedForm(enum.Enum):
     NONE = 2
 
 
+# scipy.special is imported on first use, not with ntkgd: `ntkgd --help` must start instantly.
+def _erf(z):
+    from scipy import special
+
+    return special.erf(z)
+
+
+def _sigmoid(z):
+    from scipy import special
+
+    return special.expit(z)
+
+
+def _normal_cdf(z):
+    from scipy import special
+
+    return special.ndtr(z)
+
+
 def _relu(z):
     return np.maximum(z, 0.0)
 
@@ -64,7 +82,7 @@ def _tanh_prime(z):
 
 
 def _sigmoid_prime(z):
-    s = special.expit(z)
+    s = _sigmoid(z)
     return s * (1.0 - s)
 
 
@@ -73,11 +91,11 @@ def _softplus(z):
 
 
 def _gelu(z):
-    return z * special.ndtr(z)
+    return z * _normal_cdf(z)
 
 
 def _gelu_prime(z):
-    return special.ndtr(z) + z * np.exp(-0.5 * np.square(z)) / math.sqrt(2.0 * math.pi)
+    return _normal_cdf(z) + z * np.exp(-0.5 * np.square(z)) / math.sqrt(2.0 * math.pi)
 
 
 def _gaussian_second_moment(fn: ArrayFn) -> float:
@@ -127,10 +145,10 @@ class Activation:
 
 _BUILTIN_FUNCTIONS: dict[str, tuple[ArrayFn, ArrayFn, ClosedForm]] = {
     "relu": (_relu, _relu_prime, ClosedForm.RELU),
-    "erf": (special.erf, _erf_prime, ClosedForm.ERF),
+    "erf": (_erf, _erf_prime, ClosedForm.ERF),
     "tanh": (np.tanh, _tanh_prime, ClosedForm.NONE),
-    "sigmoid": (special.expit, _sigmoid_prime, ClosedForm.NONE),
-    "softplus": (_softplus, special.expit, ClosedForm.NONE),
+    "sigmoid": (_sigmoid, _sigmoid_prime, ClosedForm.NONE),
+    "softplus": (_softplus, _sigmoid, ClosedForm.NONE),
     "gelu": (_gelu, _gelu_prime, ClosedForm.NONE),
 }
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg
 
 __all__ = ["lambda_min"]
 
@@ -47,6 +46,8 @@ def lambda_min(K) -> float:
     >>> ntkgd.lambda_min(np.array([[2.0, 1.0], [1.0, 2.0]]))
     1.0
     """
+    from scipy import linalg
+
     K = _check_symmetric_matrix(K, "lambda_min")
     value = linalg.eigh(K, eigvals_only=True, subset_by_index=(0, 0), driver="evr", check_finite=False)
     return float(value[0])

@@ -92,11 +92,14 @@ def test_diagonal_is_the_limit_of_nearly_parallel_pairs(name):
     act = resolve_activation(name, owner="test")
     a = 1.3
     c = a * (1 - 1e-13)
-    tables = hermite_tables(act, np.array([a]), layer=1)
-    row, drow = tables.value[0], tables.derivative[0]
-    pair = {"relu": lambda d: relu_pair(a, a, c, d), "erf": lambda d: erf_pair(a, a, c, d)}.get(
-        name, lambda d: mehler_pair(a, a, c, d, row, row, drow, drow)
-    )
+    if name == "relu":
+        pair = lambda d: relu_pair(a, a, c, d)  # noqa: E731
+    elif name == "erf":
+        pair = lambda d: erf_pair(a, a, c, d)  # noqa: E731
+    else:
+        tables = hermite_tables(act, np.array([a]), layer=1)
+        row, drow = tables.value[0], tables.derivative[0]
+        pair = lambda d: mehler_pair(a, a, c, d, row, row, drow, drow)  # noqa: E731
     on, near = pair(True), pair(False)
     assert abs(on[0] - near[0]) <= 1e-11
     # E[s's'] of ReLU has a sqrt(1 - rho) cusp at rho = 1: 1e-13 in rho moves it by ~1e-7.
@@ -112,3 +115,19 @@ def test_series_that_cannot_converge_is_refused():
     X = np.array([[10.0, 0.0], [0.0, 10.0]])
     with pytest.raises(ValueError, match="layer 1"):
         ntkgd.analytic_gram(ntkgd.FullyConnected(2, "tanh"), X)
+
+
+def test_vectorisable_atan2_matches_libm():
+    from ntkgd.kernels._atan import atan2_upper
+
+    rng = np.random.default_rng(7)
+    count = 20_000
+    y = np.abs(rng.standard_normal(count)) * 10 ** rng.uniform(-12, 4, count)
+    x = rng.standard_normal(count) * 10 ** rng.uniform(-12, 4, count)
+    special_cases = [(0.0, 1.0), (0.0, -1.0), (0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (1e-300, 1.0), (2.0, -2.0)]
+    y = np.concatenate([y, [s[0] for s in special_cases]])
+    x = np.concatenate([x, [s[1] for s in special_cases]])
+    ours = np.array([atan2_upper(a, b) for a, b in zip(y, x)])
+    # Absolute error, which is what enters (pi - theta) c in the ReLU kernels:
+    # a few ulps of pi.
+    assert np.abs(ours - np.arctan2(y, x)).max() <= 2e-15
