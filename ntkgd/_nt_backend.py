@@ -36,7 +36,7 @@ from ._errors import UnsupportedBackendError
 from ._spec import Architecture, FullyConnected, TwoLayer
 from ._validation import check_fits_in_memory, format_bytes
 
-__all__ = ["QUADRATURE_DEGREE", "nt_grams"]
+__all__ = ["QUADRATURE_DEGREE", "nt_grams", "stax_kernel_fn"]
 
 #: Gauss-Hermite nodes per axis of ``stax.ElementwiseNumerical``, used for every
 #: activation without a native stax layer (softplus, tanh, sigmoid, user
@@ -161,6 +161,46 @@ def _network_pieces(arch: Architecture, d: int, jax, jnp, stax):
     hidden = compile_(stax.serial(dense(1, math.sqrt(arch.scale)), activation)[2])
     output = compile_(dense(1, math.sqrt(arch.scale))[2])
     return [first] + [hidden] * (arch.depth - 1), output
+
+
+def stax_kernel_fn(arch: Architecture, d: int, *, quadrature_degree: int = QUADRATURE_DEGREE):
+    """neural-tangents' jitted ``kernel_fn`` of the whole translated network.
+
+    What a neural-tangents user would run to get the NTK and NNGP (no
+    per-layer Grams); the baseline of the benchmarks. Call it, and the returned
+    function, inside ``jax.experimental.enable_x64()`` for float64.
+
+    Parameters
+    ----------
+    arch : TwoLayer or FullyConnected
+    d : int
+        Input dimension.
+    quadrature_degree : int
+        ``deg`` of ``ElementwiseNumerical`` for activations without a native layer.
+
+    Returns
+    -------
+    callable
+        ``kernel_fn(x1, x2, get)``.
+    """
+    jax, _, stax = _import_neural_tangents()
+    activation = _NATIVE_LAYERS[arch.act.name](stax) if arch.act.name in _NATIVE_LAYERS else None
+    if activation is None:
+        functions = _jax_functions(arch.act.name, jax, jax.numpy)
+        if functions is None:
+            raise UnsupportedBackendError(f"stax_kernel_fn: no jax.numpy form of activation {arch.act.name!r}.")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Numerical Activation Layer", category=UserWarning)
+            activation = stax.ElementwiseNumerical(functions[0], deg=quadrature_degree, df=functions[1])
+
+    def dense(w_std):
+        return stax.Dense(1, W_std=w_std, b_std=None, parameterization="ntk")
+
+    layers = [dense(math.sqrt(d)), activation]
+    for _ in range(arch.depth - 1):
+        layers += [dense(math.sqrt(arch.scale)), activation]
+    layers.append(dense(math.sqrt(arch.scale)))
+    return jax.jit(stax.serial(*layers)[2], static_argnames="get")
 
 
 def _layer_grams(arch: Architecture, outputs: frozenset) -> set:

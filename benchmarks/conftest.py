@@ -1,0 +1,39 @@
+"""Shared fixtures of the benchmark suite (run with ``uv run pytest benchmarks/``).
+
+Benchmarks are never part of the test run (``testpaths = ["tests"]``). Each
+benchmark warms up untimed (JIT compilation), uses seeded inputs and, for JAX,
+blocks until the result is ready.
+"""
+
+import numpy as np
+import pytest
+
+
+def unit_sphere(n, d, seed=0):
+    """n seeded points uniform on the unit sphere in R^d, shape (n, d)."""
+    X = np.random.default_rng(seed).standard_normal((n, d))
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def nt_kernel_fn():
+    """``build(arch, d, **kw)`` -> ``call(X, X2=None)``: neural-tangents' float64 kernel_fn, blocking."""
+    from jax.experimental import enable_x64
+
+    from ntkgd._nt_backend import stax_kernel_fn
+
+    def build(arch, d, **kwargs):
+        with enable_x64():
+            kernel_fn = stax_kernel_fn(arch, d, **kwargs)
+
+        def call(X, X2=None):
+            import jax.numpy as jnp
+
+            with enable_x64():
+                nngp, ntk = kernel_fn(jnp.asarray(X), None if X2 is None else jnp.asarray(X2), ("nngp", "ntk"))
+                ntk.block_until_ready()
+            return nngp, ntk
+
+        return call
+
+    return build
