@@ -26,7 +26,7 @@ def _numba(arch, X):
 def test_fc_relu_depth10_numba(benchmark, n):
     benchmark.group = f"fc-relu-H10-n{n}"
     run = _numba(ntkgd.FullyConnected(10, "relu"), unit_sphere(n, D))
-    benchmark.pedantic(run, rounds=3, warmup_rounds=0)
+    benchmark.pedantic(run, rounds=5, warmup_rounds=0)
 
 
 @pytest.mark.parametrize("n", LADDER)
@@ -46,7 +46,7 @@ SOFTPLUS_LADDER = [pytest.param(128, marks=pytest.mark.smoke), 1000]
 def test_fc_softplus_depth3_numba(benchmark, n):
     benchmark.group = f"fc-softplus-H3-n{n}"
     run = _numba(ntkgd.FullyConnected(3, "softplus"), unit_sphere(n, D))
-    benchmark.pedantic(run, rounds=3, warmup_rounds=0)
+    benchmark.pedantic(run, rounds=5, warmup_rounds=0)
 
 
 #: ElementwiseNumerical holds deg^2 values per pair of inputs (80 GB for the full
