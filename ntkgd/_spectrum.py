@@ -43,7 +43,7 @@ def lambda_min(K) -> float:
     Examples
     --------
     >>> import numpy as np, ntkgd
-    >>> ntkgd.lambda_min(np.array([[2.0, 1.0], [1.0, 2.0]]))
+    >>> round(ntkgd.lambda_min(np.array([[2.0, 1.0], [1.0, 2.0]])), 12)  # eigenvalues 1 and 3
     1.0
     """
     from scipy import linalg
