@@ -11,7 +11,9 @@ from ._analytic import analytic_gram as analytic_gram
 from ._errors import GramTooLargeError as GramTooLargeError
 from ._errors import UnsupportedBackendError as UnsupportedBackendError
 from ._gram import Gram as Gram
+from ._spec import ConvResNet as ConvResNet
 from ._spec import FullyConnected as FullyConnected
+from ._spec import ResNet as ResNet
 from ._spec import TwoLayer as TwoLayer
 from ._spectrum import lambda_min as lambda_min
 
