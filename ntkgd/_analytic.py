@@ -7,7 +7,7 @@ import time
 from typing import Iterable
 
 from ._gram import OUTPUT_NAMES, Gram
-from ._spec import FullyConnected, TwoLayer
+from ._spec import ConvResNet, FullyConnected, ResNet, TwoLayer
 from ._validation import validate_inputs
 
 __all__ = ["Backend", "analytic_gram"]
@@ -35,7 +35,7 @@ class Backend(str, enum.Enum):
     REFERENCE = "reference"
 
 
-_SPECS = (TwoLayer, FullyConnected)
+_SPECS = (TwoLayer, FullyConnected, ResNet, ConvResNet)
 
 
 def _parse_backend(backend) -> Backend:
@@ -70,9 +70,9 @@ def analytic_gram(
 
     Parameters
     ----------
-    arch : TwoLayer or FullyConnected
+    arch : TwoLayer, FullyConnected, ResNet or ConvResNet
         The architecture spec.
-    X : array_like, shape (n, d)
+    X : array_like, shape (n, d); for ConvResNet (n, channels, pixels) or (n, channels, height, width)
         Inputs, one per row. The paper assumes ``||x_i|| = 1``; other norms are
         allowed (the recursions hold for any diagonal).
     backend : {"numba", "nt", "reference"}
@@ -106,6 +106,15 @@ def analytic_gram(
         raise TypeError(f"analytic_gram: arch must be one of {names}, got {type(arch).__name__}.")
     chosen = _parse_backend(backend)
     wanted = _parse_outputs(outputs)
+    start = time.perf_counter()
+    if isinstance(arch, ConvResNet):
+        from ._conv import conv_grams, validate_conv_inputs
+
+        X = validate_conv_inputs(X, owner="analytic_gram")
+        start = time.perf_counter()
+        values = conv_grams(arch, X, wanted, memory_limit, chosen.value)
+        seconds = time.perf_counter() - start
+        return Gram(arch=arch, backend=chosen.value, seconds=seconds, _values={k: values.get(k) for k in OUTPUT_NAMES})
     X = validate_inputs(X, owner="analytic_gram")
     start = time.perf_counter()
     if chosen is Backend.NUMBA:
