@@ -6,9 +6,13 @@ of ntkgd.
 """
 
 from ._config import CACHE as CACHE
-from ._fc import diagonal_expectations as diagonal_expectations
-from ._fc import fc_grams as fc_grams
-from ._fc import mirror_lower as mirror_lower
+from ._dense import CARRY as CARRY
+from ._dense import CROSS as CROSS
+from ._dense import SCALE_DD as SCALE_DD
+from ._dense import SCALE_SS as SCALE_SS
+from ._dense import dense_grams as dense_grams
+from ._dense import diagonal_moments as diagonal_moments
+from ._dense import mirror_lower as mirror_lower
 from ._gaussian import CODE_ERF as CODE_ERF
 from ._gaussian import CODE_MEHLER as CODE_MEHLER
 from ._gaussian import CODE_RELU as CODE_RELU

@@ -12,7 +12,7 @@ import numba
 
 from ._config import JIT
 
-__all__ = ["CODE_ERF", "CODE_MEHLER", "CODE_RELU", "expectations", "gap"]
+__all__ = ["CODE_ERF", "CODE_MEHLER", "CODE_RELU", "expectations", "gap", "mean"]
 
 #: Activation families, matching ``ntkgd._activations.ClosedForm`` values.
 CODE_RELU = 0
@@ -76,3 +76,14 @@ def expectations(code, a, b, c, diagonal, value_i, value_j, derivative_i, deriva
     if code == CODE_ERF:
         return erf_pair(a, b, c, diagonal)
     return mehler_pair(a, b, c, diagonal, value_i, value_j, derivative_i, derivative_j)
+
+
+@numba.njit(**JIT)
+def mean(code, a, value_row):
+    """``E[s(u)]`` for ``u ~ N(0, a)``: ``sqrt(a / 2 pi)`` for ReLU, 0 for erf (odd),
+    the zeroth Hermite coefficient ``f_0(a)`` otherwise (MATH.md §3, §8)."""
+    if code == CODE_RELU:
+        return math.sqrt(a * _INV_TWO_PI)
+    if code == CODE_ERF:
+        return 0.0
+    return value_row[0]

@@ -1,33 +1,68 @@
-"""Validating wrapper around the Numba kernels (``backend="numba"``).
+"""Validating wrapper around the Numba kernels (``backend="numba"``) for the dense networks.
 
-Prepares the per-point quantities (the diagonal ``K^(h)_ii`` of every layer and,
-for activations without a closed form, the Hermite coefficient tables), then
-calls the fused pair kernel once. Output memory is the floor: ``x_i . x_j`` is
-computed into one of the output buffers, which the kernel then overwrites.
+Prepares the per-point quantities (the diagonal ``K^(h)_ii`` of every layer,
+the means ``b^(h)`` and ``mu^(h)`` of the ResNet and, for activations without a
+closed form, the Hermite coefficient tables), then calls the fused pair kernel
+once. Output memory is the floor: ``x_i . x_j`` is computed into one of the
+output buffers, which the kernel then overwrites.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._activations import ClosedForm
-from ._hermite import hermite_tables
-from ._spec import Architecture
+from ._hermite import MAX_TERMS, hermite_tables
+from ._spec import FullyConnected, ResNet, TwoLayer
 from ._validation import check_fits_in_memory, format_bytes
 
-__all__ = ["numba_grams", "numba_memory_estimate"]
+__all__ = ["layer_constants", "numba_grams", "numba_memory_estimate"]
 
 #: Points whose squared norms agree to this relative tolerance share one table
 #: of Hermite coefficients (the paper's unit-norm case). Using a shared table
 #: changes the kernels by about this much relative, far below 1e-12.
 _SHARED_VARIANCE_RTOL = 1e-14
 
+DenseArchitecture = TwoLayer | FullyConnected | ResNet
 
-def _layer_count(arch: Architecture) -> int:
+
+def _layer_count(arch: DenseArchitecture) -> int:
     return arch.depth + 1 if arch.trains_output_layer else arch.depth
 
 
-def _plan(arch: Architecture, outputs: frozenset) -> dict:
+def layer_constants(arch: DenseArchitecture) -> tuple[np.ndarray, np.ndarray]:
+    """Per-layer constants of the shared recursion (see ``ntkgd.kernels._dense``).
+
+    Returns
+    -------
+    constants : ndarray, shape (4, H)
+        Rows carry, cross, scale of E[s s], scale of E[s' s'].
+    mean_gain : ndarray, shape (H,)
+        How the layer's mean ``mu`` enters the running mean:
+        ``b^(h) = carry b^(h-1) + mean_gain mu^(h)`` (ResNet: sqrt(c_sigma) for the
+        first layer, s_H after; unused elsewhere).
+    """
+    from .kernels import CARRY, CROSS, SCALE_DD, SCALE_SS
+
+    depth = arch.depth
+    constants = np.zeros((4, depth))
+    constants[SCALE_SS] = arch.scale
+    constants[SCALE_DD] = arch.scale
+    mean_gain = np.zeros(depth)
+    if isinstance(arch, ResNet):
+        s_h = arch.branch_scale
+        constants[CARRY, 1:] = 1.0
+        constants[CROSS, 1:] = s_h
+        constants[SCALE_SS, 1:] = s_h**2
+        constants[SCALE_DD, 1:] = s_h**2
+        mean_gain[0] = math.sqrt(arch.scale)
+        mean_gain[1:] = s_h
+    return constants, mean_gain
+
+
+def _plan(arch: DenseArchitecture, outputs: frozenset) -> dict:
     """Which (n, n) buffers to allocate; the other outputs are views of them."""
     single_group = _layer_count(arch) == 1  # TwoLayer: the NTK is the paper's Gram
     want_layers = "layers" in outputs
@@ -39,19 +74,24 @@ def _plan(arch: Architecture, outputs: frozenset) -> dict:
     }
 
 
-def numba_memory_estimate(arch: Architecture, n: int, outputs: frozenset) -> int:
+def numba_memory_estimate(arch: DenseArchitecture, n: int, outputs: frozenset) -> int:
     """Bytes the numba backend allocates for ``n`` points (outputs plus tables)."""
     plan = _plan(arch, outputs)
     matrices = (_layer_count(arch) if plan["layers"] else 0) + plan["paper"] + plan["ntk"] + plan["nngp"]
     tables = 0
     if arch.act.closed_form is ClosedForm.NONE:
-        tables = 2 * arch.depth * n * 8 * 1200  # worst case: per-point tables of MAX_TERMS terms
+        tables = 2 * arch.depth * n * 8 * MAX_TERMS  # worst case: per-point tables of MAX_TERMS terms
     return 8 * n * n * max(matrices, 1) + tables
 
 
-def _layer_tables(arch: Architecture, gram0: np.ndarray):
-    """Diagonals ``K^(h)_ii`` (H+1, n), point groups, and padded Hermite tables per layer."""
-    from .kernels import diagonal_expectations
+def _layer_tables(arch: DenseArchitecture, gram0: np.ndarray, constants: np.ndarray, mean_gain: np.ndarray):
+    """Per-point inputs of the kernel, layer by layer.
+
+    Returns ``diag`` (H+1, n) = ``K^(h)_ii``, ``b_in`` and ``means`` (H, n), the
+    point groups (n,), the padded Hermite tables (H, g, T) of sigma and sigma',
+    and the series length per layer (H,).
+    """
+    from .kernels import CARRY, CROSS, SCALE_SS, diagonal_moments
 
     act = arch.act
     n = gram0.shape[0]
@@ -60,11 +100,14 @@ def _layer_tables(arch: Architecture, gram0: np.ndarray):
     # The diagonal of the same product as the off-diagonal entries, so that a
     # duplicated input gives c == a bit for bit and an exactly singular Gram.
     diag[0] = np.diagonal(gram0)
+    b_in = np.zeros((depth, n))
+    means = np.zeros((depth, n))
     mehler = act.closed_form is ClosedForm.NONE
     shared = np.ptp(diag[0]) <= _SHARED_VARIANCE_RTOL * diag[0].max()
     group = np.zeros(n, dtype=np.int64) if (shared or not mehler) else np.arange(n, dtype=np.int64)
     layer_values, layer_derivatives = [], []
     empty = np.zeros((1, 1))
+    b = np.zeros(n)
     for h in range(depth):
         if mehler:
             variances = np.array([diag[h].mean()]) if shared else diag[h]
@@ -72,8 +115,12 @@ def _layer_tables(arch: Architecture, gram0: np.ndarray):
             value, derivative = tables.value, tables.derivative
         else:
             value = derivative = empty
-        ess, _ = diagonal_expectations(act.closed_form.value, diag[h], group, value, derivative)
-        diag[h + 1] = arch.scale * ess
+        ess, _, mu = diagonal_moments(act.closed_form.value, diag[h], group, value, derivative)
+        b_in[h] = b
+        means[h] = mu
+        carry, cross, s_ss = constants[CARRY, h], constants[CROSS, h], constants[SCALE_SS, h]
+        diag[h + 1] = carry * diag[h] + 2.0 * cross * b * mu + s_ss * ess
+        b = carry * b + mean_gain[h] * mu
         layer_values.append(value)
         layer_derivatives.append(derivative)
     terms = np.array([v.shape[1] if mehler else 0 for v in layer_values], dtype=np.int64)
@@ -83,17 +130,17 @@ def _layer_tables(arch: Architecture, gram0: np.ndarray):
     for h in range(depth):
         values[h, :, : layer_values[h].shape[1]] = layer_values[h]
         derivatives[h, :, : layer_derivatives[h].shape[1]] = layer_derivatives[h]
-    return diag, group, values, derivatives, terms
+    return diag, b_in, means, group, values, derivatives, terms
 
 
-def numba_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memory_limit: int | None) -> dict:
+def numba_grams(arch: DenseArchitecture, X: np.ndarray, outputs: frozenset, memory_limit: int | None) -> dict:
     """Gram matrices of ``arch`` on validated inputs ``X`` (n, d) with the fused kernels.
 
     Returns a dict with the requested keys of ``OUTPUT_NAMES``; arrays may share
     memory (``paper`` is a view of ``layers[H-1]``; for TwoLayer ``ntk`` is
     ``paper``).
     """
-    from .kernels import fc_grams
+    from .kernels import dense_grams
 
     n = X.shape[0]
     needed = numba_memory_estimate(arch, n, outputs)
@@ -114,23 +161,12 @@ def numba_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memory_li
     buffer = next(b for b in (layers_out[0] if plan["layers"] else none2, paper_out, ntk_out, nngp_out) if b.size)
     np.matmul(X, X.T, out=buffer)
 
-    diag, group, values, derivatives, terms = _layer_tables(arch, buffer)
-    fc_grams(
-        buffer,
-        diag,
-        arch.act.closed_form.value,
-        float(arch.scale),
-        group,
-        values,
-        derivatives,
-        terms,
-        arch.trains_output_layer,
-        arch.depth - 1,
-        layers_out,
-        ntk_out,
-        paper_out,
-        nngp_out,
-    )
+    constants, mean_gain = layer_constants(arch)
+    diag, b_in, means, group, values, derivatives, terms = _layer_tables(arch, buffer, constants, mean_gain)
+    dense_grams(
+        buffer, diag, b_in, means, constants, arch.act.closed_form.value, group, values, derivatives, terms,
+        arch.trains_output_layer, arch.depth - 1, layers_out, ntk_out, paper_out, nngp_out,
+    )  # fmt: skip
     result: dict = {}
     if plan["layers"]:
         result["layers"] = tuple(layers_out)

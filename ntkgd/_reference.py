@@ -1,6 +1,6 @@
 """The slow, plainly written float64 oracle (``backend="reference"``).
 
-It follows MATH.md §2 and §5 literally, one pair and one layer at a time, and
+It follows MATH.md §2, §3 and §5 literally, one pair and one layer at a time, and
 shares no numerical method with the Numba kernels:
 
 * ReLU: 1-D adaptive quadrature (``scipy.integrate.quad``) of the closed-form
@@ -23,10 +23,16 @@ from scipy import integrate, special
 
 from ._activations import Activation, ClosedForm
 from ._quadrature import gauss_hermite
-from ._spec import Architecture
+from ._spec import Architecture, ResNet
 from ._validation import check_fits_in_memory
 
-__all__ = ["GAUSS_HERMITE_NODES", "gaussian_expectations", "reference_c_sigma", "reference_grams"]
+__all__ = [
+    "GAUSS_HERMITE_NODES",
+    "gaussian_expectations",
+    "gaussian_mean",
+    "reference_c_sigma",
+    "reference_grams",
+]
 
 #: Nodes per axis of the 2-D tensor rule. MATH.md §8: 120 nodes reach 1e-15 for
 #: erf, softplus, GELU and sigmoid but only 1e-10 for tanh' (poles of sech^2 at
@@ -122,12 +128,46 @@ def _layer_maps(act: Activation, scale: float, K: np.ndarray) -> tuple[np.ndarra
     return K_next, Edot
 
 
-def reference_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memory_limit: int | None) -> dict:
-    """All Grams of ``arch`` on ``X`` (n, d) by the literal recursion of MATH.md §2 / §5.
+def gaussian_mean(act: Activation, a: float) -> float:
+    """``E[s(u)]`` for ``u ~ N(0, a)``: adaptive quadrature split at 0 (ReLU's kink)."""
 
-    ``K^(0) = X X^T``; for h = 1..H, ``K^(h) = s E[sigma sigma]`` and
-    ``Edot^(h) = s E[sigma' sigma']`` with s = c_sigma (deep net) or 1 (ICLR
-    net); ``G^(h) = K^(h-1) * Edot^(h) * ... * Edot^(H)``; ``G^(H+1) = K^(H)``.
+    def integrand(z):
+        return float(act.fn(np.array(math.sqrt(a) * z))) * _normal_pdf(z)
+
+    negative, _ = integrate.quad(integrand, -np.inf, 0.0, **_QUAD_OPTIONS)
+    positive, _ = integrate.quad(integrand, 0.0, np.inf, **_QUAD_OPTIONS)
+    return negative + positive
+
+
+def _resnet_recursion(arch: ResNet, c_sigma: float, K0: np.ndarray) -> tuple[list, list]:
+    """``K^(0..H)`` and ``Edot^(1..H)`` of the paper's ResNet, MATH.md §3, literally.
+
+    Layer 1: ``K^(1) = c_s E[s s]``, ``b^(1)_i = sqrt(c_s) E[s(u)]``; layers h >= 2:
+    ``K^(h) = K^(h-1) + s_H (b_i mu_j + mu_i b_j) + s_H^2 E[s s]``,
+    ``b^(h) = b^(h-1) + s_H mu^(h)``; ``Edot^(1) = c_s E[s's']``, ``Edot^(h) = s_H^2 E[s's']``.
+    """
+    s_h = arch.branch_scale
+    K1, E1 = _layer_maps(arch.act, c_sigma, K0)
+    b = math.sqrt(c_sigma) * np.array([gaussian_mean(arch.act, a) for a in np.diag(K0)])
+    K, Edot = [K0, K1], [E1]
+    for _ in range(2, arch.depth + 1):
+        K_prev = K[-1]
+        mu = np.array([gaussian_mean(arch.act, a) for a in np.diag(K_prev)])
+        branch, E = _layer_maps(arch.act, s_h**2, K_prev)
+        K.append(K_prev + s_h * (np.outer(b, mu) + np.outer(mu, b)) + branch)
+        Edot.append(E)
+        b = b + s_h * mu
+    return K, Edot
+
+
+def reference_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memory_limit: int | None) -> dict:
+    """All Grams of ``arch`` on ``X`` (n, d) by the literal recursions of MATH.md §2, §3, §5.
+
+    FC / two-layer: ``K^(h) = s E[sigma sigma]``, ``Edot^(h) = s E[sigma' sigma']``
+    with s = c_sigma (deep net) or 1 (ICLR net); ``G^(h) = K^(h-1) * Edot^(h) * ... * Edot^(H)``.
+    ResNet: ``G^(h) = Edot^(h) K^(h-1) * prod_{l>h} (1 + Edot^(l))``, and the NTK by
+    the tangent recursion ``T^(h) = T^(h-1) + Edot^(h) (K^(h-1) + T^(h-1))``,
+    ``Theta = K^(H) + T^(H)`` (a second route to the same matrix). ``G^(H+1) = K^(H)``.
     """
     n = X.shape[0]
     depth = arch.depth
@@ -139,24 +179,38 @@ def reference_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memor
         suggestion="The reference backend is an oracle for small n; use backend='numba'.",
     )
     scale = 1.0 if not arch.trains_output_layer else reference_c_sigma(arch.act)
-    K = [X @ X.T]
-    Edot = []
-    for _ in range(depth):
-        K_next, E = _layer_maps(arch.act, scale, K[-1])
-        K.append(K_next)
-        Edot.append(E)
-    grams = []
-    for h in range(depth):
-        G = K[h].copy()
-        for E in Edot[h:]:
-            G *= E
-        grams.append(G)
+    K0 = X @ X.T
+    if isinstance(arch, ResNet):
+        K, Edot = _resnet_recursion(arch, scale, K0)
+        grams = []
+        for h in range(depth):
+            G = Edot[h] * K[h]
+            for E in Edot[h + 1 :]:
+                G = G * (1.0 + E)
+            grams.append(G)
+        tangent = Edot[0] * K0
+        for h in range(1, depth):
+            tangent = tangent + Edot[h] * (K[h] + tangent)
+        ntk = K[depth] + tangent
+    else:
+        K, Edot = [K0], []
+        for _ in range(depth):
+            K_next, E = _layer_maps(arch.act, scale, K[-1])
+            K.append(K_next)
+            Edot.append(E)
+        grams = []
+        for h in range(depth):
+            G = K[h].copy()
+            for E in Edot[h:]:
+                G *= E
+            grams.append(G)
+        ntk = np.sum(grams, axis=0) + (K[depth] if arch.trains_output_layer else 0.0)
     if arch.trains_output_layer:
         grams.append(K[depth])
     values = {
         "layers": tuple(grams),
         "paper": grams[depth - 1],
-        "ntk": np.sum(grams, axis=0),
+        "ntk": ntk,
         "nngp": K[depth],
     }
     return {name: values[name] for name in outputs}

@@ -1,0 +1,229 @@
+"""Fused Gram kernels for the dense networks: two-layer, fully connected and ResNet.
+
+The three share one per-pair recursion (MATH.md §2, §3, §5). For layer h (1-based)
+with per-layer constants ``carry`` (1 for a residual layer, else 0), ``cross``
+(s_H = c_res / H for a residual layer, else 0) and the scales ``s_ss``, ``s_dd``::
+
+    K^(h)    = carry K^(h-1) + cross (b_i mu_j + mu_i b_j) + s_ss E[s(u) s(v)]
+    Edot^(h) = s_dd E[s'(u) s'(v)],          (u, v) ~ N(0, A^(h)) built from K^(h-1)
+    G^(h)    = K^(h-1) Edot^(h) prod_{l > h} (carry_l + Edot^(l))    (h = 1..H)
+    G^(H+1)  = K^(H)
+
+FC: carry = cross = 0, s_ss = s_dd = c_sigma (so G^(h) = K^(h-1) Edot^(h)...Edot^(H)).
+Two-layer (ICLR): H = 1, scales 1, output layer not trained. ResNet: layer 1 as FC;
+layers 2..H have carry 1, cross s_H and scales s_H^2, and the per-point means
+b (entering the layer) and mu are precomputed by the caller.
+
+One pass over the rows of the lower triangle; for row i, every layer runs over
+the whole row segment j <= i (a branch-free, vectorisable inner loop), keeping
+the per-layer values of that row in a small per-thread scratch buffer. Each
+requested output entry is written once; the upper triangle is filled afterwards
+by a cache-blocked mirror. No n x n temporaries are created. Rows are handed
+out in pairs (t, n-1-t) so the threads get the same number of pairs.
+"""
+
+import math
+
+import numba
+import numpy as np
+
+from ._atan import atan2_upper
+from ._config import JIT, PARALLEL_JIT
+from ._gaussian import CODE_ERF, CODE_RELU, expectations, gap, mean, mehler_pair
+
+__all__ = ["CARRY", "CROSS", "SCALE_DD", "SCALE_SS", "dense_grams", "diagonal_moments", "mirror_lower"]
+
+#: Rows of the (4, H) per-layer constants array.
+CARRY, CROSS, SCALE_SS, SCALE_DD = 0, 1, 2, 3
+
+_INV_TWO_PI = 1.0 / (2.0 * math.pi)
+_TWO_OVER_PI = 2.0 / math.pi
+_FOUR_OVER_PI = 4.0 / math.pi
+_MIRROR_BLOCK = 64
+
+
+@numba.njit(**JIT)
+def diagonal_moments(code, variances, group, value, derivative):
+    """``(E[s(u)^2], E[s'(u)^2], E[s(u)])`` for ``u ~ N(0, variances[i])``, each of shape (n,).
+
+    ``value``/``derivative`` have shape (g, T) (Hermite rows, used for the
+    Mehler family) and ``group[i]`` selects the row of point i.
+    """
+    n = variances.shape[0]
+    ess = np.empty(n)
+    edd = np.empty(n)
+    means = np.empty(n)
+    for i in range(n):
+        g = group[i]
+        a = variances[i]
+        ess[i], edd[i] = expectations(code, a, a, a, True, value[g], value[g], derivative[g], derivative[g])
+        means[i] = mean(code, a, value[g])
+    return ess, edd, means
+
+
+@numba.njit(**JIT)
+def _layer_row(code, constants, a, row_diag, b_i, mu_i, b_row, mu_row, k_cur, k_in, edot, count, group, gi, value,
+               derivative):  # fmt: skip
+    """One layer for pairs (i, j), j < count: ``k_in <- K^(h-1)``, ``edot``, ``k_cur <- K^(h)``.
+
+    The closed forms are written out inline so the loop over j vectorises.
+    """
+    carry = constants[CARRY]
+    cross = constants[CROSS]
+    s_ss = constants[SCALE_SS]
+    s_dd = constants[SCALE_DD]
+    if code == CODE_RELU:
+        for j in range(count):
+            c = k_cur[j]
+            sine_part = math.sqrt(max(gap(a, row_diag[j], c), 0.0))
+            angle = math.pi - atan2_upper(sine_part, c)
+            k_in[j] = c
+            edot[j] = s_dd * _INV_TWO_PI * angle
+            k_cur[j] = carry * c + cross * (b_i * mu_row[j] + mu_i * b_row[j]) + s_ss * _INV_TWO_PI * (
+                sine_part + angle * c
+            )
+    elif code == CODE_ERF:
+        for j in range(count):
+            c = k_cur[j]
+            product = (1.0 + 2.0 * a) * (1.0 + 2.0 * row_diag[j])
+            ratio = min(max(2.0 * c / math.sqrt(product), -1.0), 1.0)
+            k_in[j] = c
+            edot[j] = s_dd * _FOUR_OVER_PI / math.sqrt(product - 4.0 * c * c)
+            # erf is odd: its means vanish, so there is no cross term.
+            k_cur[j] = carry * c + s_ss * _TWO_OVER_PI * math.asin(ratio)
+    else:
+        for j in range(count):
+            c = k_cur[j]
+            gj = group[j]
+            ess, edd = mehler_pair(a, row_diag[j], c, False, value[gi], value[gj], derivative[gi], derivative[gj])
+            k_in[j] = c
+            edot[j] = s_dd * edd
+            k_cur[j] = carry * c + cross * (b_i * mu_row[j] + mu_i * b_row[j]) + s_ss * ess
+
+
+@numba.njit(**JIT)
+def _row(i, gram0, diag, b_in, means, constants, code, group, value, derivative, terms, k_cur, k_in, edot):
+    """Fill ``k_in[h, j] = K^(h)_ij`` and ``edot[h, j] = Edot^(h+1)_ij`` for j <= i; ``k_cur`` ends as K^(H)."""
+    depth = diag.shape[0] - 1
+    count = i + 1
+    for j in range(i):
+        k_cur[j] = gram0[i, j]
+    k_cur[i] = diag[0, i]
+    gi = group[i]
+    for h in range(depth):
+        t = terms[h]
+        a = diag[h, i]
+        table = value[h, :, :t]
+        dtable = derivative[h, :, :t]
+        _layer_row(code, constants[:, h], a, diag[h], b_in[h, i], means[h, i], b_in[h], means[h], k_cur, k_in[h],
+                   edot[h], count, group, gi, table, dtable)  # fmt: skip
+        # The diagonal pair gets the exact values (theta = 0, rho = 1) and the
+        # diagonal the caller computed, not values recomputed from a rounded c.
+        _, edd = expectations(code, a, a, a, True, table[gi], table[gi], dtable[gi], dtable[gi])
+        k_in[h, i] = a
+        edot[h, i] = constants[SCALE_DD, h] * edd
+        k_cur[i] = diag[h + 1, i]
+
+
+@numba.njit(**JIT)
+def _store_row(i, k_cur, k_in, edot, carry, include_output, paper_index, layers_out, ntk_out, paper_out, nngp_out):
+    """``G^(h) = K^(h-1) Edot^(h) prod_{l>h} (carry_l + Edot^(l))`` for j <= i, into row i of each output."""
+    depth = k_in.shape[0]
+    want_layers = layers_out.shape[0] > 0
+    want_ntk = ntk_out.shape[0] > 0
+    want_paper = paper_out.shape[0] > 0
+    want_nngp = nngp_out.shape[0] > 0
+    for j in range(i + 1):
+        nngp = k_cur[j]
+        total = nngp if include_output else 0.0
+        if want_layers and layers_out.shape[0] > depth:
+            layers_out[depth, i, j] = nngp
+        suffix = 1.0
+        for h in range(depth - 1, -1, -1):
+            gram = k_in[h, j] * edot[h, j] * suffix
+            suffix *= carry[h] + edot[h, j]
+            total += gram
+            if want_layers:
+                layers_out[h, i, j] = gram
+            if want_paper and h == paper_index:
+                paper_out[i, j] = gram
+        if want_ntk:
+            ntk_out[i, j] = total
+        if want_nngp:
+            nngp_out[i, j] = nngp
+
+
+@numba.njit(**PARALLEL_JIT)
+def mirror_lower(matrix):
+    """Copy the strict lower triangle of a square matrix onto the upper one, in cache-sized tiles."""
+    n = matrix.shape[0]
+    blocks = (n + _MIRROR_BLOCK - 1) // _MIRROR_BLOCK
+    for bi in numba.prange(blocks):
+        i0 = bi * _MIRROR_BLOCK
+        i1 = min(i0 + _MIRROR_BLOCK, n)
+        for bj in range(bi + 1):
+            j0 = bj * _MIRROR_BLOCK
+            j1 = min(j0 + _MIRROR_BLOCK, n)
+            for i in range(i0, i1):
+                for j in range(j0, min(j1, i)):
+                    matrix[j, i] = matrix[i, j]
+
+
+@numba.njit(**PARALLEL_JIT)
+def _lower_triangle_grams(gram0, diag, b_in, means, constants, code, group, value, derivative, terms,
+                          include_output, paper_index, layers_out, ntk_out, paper_out, nngp_out):  # fmt: skip
+    n = gram0.shape[0]
+    depth = diag.shape[0] - 1
+    carry = constants[CARRY]
+    for t in numba.prange((n + 1) // 2):
+        k_cur = np.empty(n)
+        k_in = np.empty((depth, n))
+        edot = np.empty((depth, n))
+        first = np.int64(t)  # prange indices may be unsigned; keep index arithmetic signed
+        for half in range(2):
+            i = first if half == 0 else n - 1 - first
+            if half == 1 and i == first:
+                continue
+            _row(i, gram0, diag, b_in, means, constants, code, group, value, derivative, terms, k_cur, k_in, edot)
+            _store_row(i, k_cur, k_in, edot, carry, include_output, paper_index, layers_out, ntk_out, paper_out,
+                       nngp_out)  # fmt: skip
+
+
+def dense_grams(gram0, diag, b_in, means, constants, code, group, value, derivative, terms, include_output,
+                paper_index, layers_out, ntk_out, paper_out, nngp_out):  # fmt: skip
+    """Per-layer Grams of a two-layer, FC or ResNet network for all pairs.
+
+    Parameters
+    ----------
+    gram0 : (n, n) float64
+        ``x_i . x_j``; only the strict lower triangle is read, row by row before
+        that row is written, so it may alias any output array.
+    diag : (H + 1, n) float64
+        ``K^(h)_ii`` for h = 0..H.
+    b_in, means : (H, n) float64
+        Per point, the mean ``b`` entering layer h+1 and ``mu^(h+1) = E[s(u)]``
+        (used only where ``constants[CROSS] != 0``).
+    constants : (4, H) float64
+        Rows CARRY, CROSS, SCALE_SS, SCALE_DD of the per-layer constants.
+    code : int
+        Activation family (``_gaussian.CODE_*``).
+    group : (n,) int64
+        Row of the Hermite tables used by each point.
+    value, derivative : (H, g, T) float64
+        Hermite coefficients of sigma and sigma' per layer (Mehler family only).
+    terms : (H,) int64
+        Series length per layer.
+    include_output : bool
+        Whether the output layer ``G^(H+1)`` is trained (counted in the NTK).
+    paper_index : int
+        Index into the per-layer Grams of the paper's K^(H) (H - 1).
+    layers_out : (L, n, n) float64
+        Per-layer Grams (L = H + 1 or H), or shape (0, 0, 0) to skip.
+    ntk_out, paper_out, nngp_out : (n, n) float64
+        Or shape (0, 0) to skip.
+    """
+    _lower_triangle_grams(gram0, diag, b_in, means, constants, code, group, value, derivative, terms,
+                          include_output, paper_index, layers_out, ntk_out, paper_out, nngp_out)  # fmt: skip
+    for matrix in (*layers_out, ntk_out, paper_out, nngp_out):
+        if matrix.size:
+            mirror_lower(matrix)
