@@ -33,7 +33,7 @@ import warnings
 import numpy as np
 
 from ._errors import UnsupportedBackendError
-from ._spec import Architecture, FullyConnected, TwoLayer
+from ._spec import Architecture, FullyConnected, ResNet, TwoLayer
 from ._validation import check_fits_in_memory, format_bytes
 
 __all__ = ["QUADRATURE_DEGREE", "nt_grams", "stax_kernel_fn"]
@@ -60,6 +60,10 @@ _LAYER_TEMPORARIES = 8
 #: Assumed number of (deg, deg, rows, n) float64 arrays alive in one
 #: ``ElementwiseNumerical`` integral (argument, values, product, derivative).
 _QUADRATURE_TEMPORARIES = 4
+
+#: Odd activations: their Gaussian means vanish, so the paper's ResNet (post-activation
+#: residual sums) is expressible in neural-tangents exactly (MATH.md §7).
+_ODD_ACTIVATIONS = ("erf", "tanh")
 
 #: Built-in activations with an exact native stax layer (closed-form kernels).
 _NATIVE_LAYERS = {
@@ -145,22 +149,101 @@ def _activation_layer(act, jax, jnp, stax):
 def _network_pieces(arch: Architecture, d: int, jax, jnp, stax):
     """Kernel functions ``(pairs, output)`` of the translated network.
 
-    ``pairs[h - 1]`` maps the kernel entering Dense #h to the kernel after its
-    activation; ``output`` is the final Dense. Each maps a ``Kernel`` to a
-    ``Kernel`` and is jitted when the activation allows it (the same compiled
-    hidden pair serves every hidden layer).
+    ``pairs[h - 1]`` maps the kernel entering weight layer #h to the kernel
+    after that layer (its activation, and for a ResNet its skip connection);
+    ``output`` is the final Dense. Each maps a ``Kernel`` to a ``Kernel`` and is
+    jitted when the activation allows it (the same compiled hidden piece serves
+    every hidden layer).
     """
+    if isinstance(arch, ResNet):
+        return _resnet_pieces(arch, d, jax, jnp, stax)
     activation, traceable = _activation_layer(arch.act, jax, jnp, stax)
     compile_ = jax.jit if traceable else (lambda fn: fn)
 
-    def dense(out_dim, w_std):
-        return stax.Dense(out_dim, W_std=w_std, b_std=None, parameterization="ntk")
-
     # The hidden width is irrelevant to the infinite-width kernels.
-    first = compile_(stax.serial(dense(1, math.sqrt(d)), activation)[2])
-    hidden = compile_(stax.serial(dense(1, math.sqrt(arch.scale)), activation)[2])
-    output = compile_(dense(1, math.sqrt(arch.scale))[2])
+    first = compile_(stax.serial(_dense(stax, math.sqrt(d)), activation)[2])
+    hidden = compile_(stax.serial(_dense(stax, math.sqrt(arch.scale)), activation)[2])
+    output = compile_(_dense(stax, math.sqrt(arch.scale))[2])
     return [first] + [hidden] * (arch.depth - 1), output
+
+
+def _dense(stax, w_std):
+    """A bias-free Dense layer in NTK parameterisation (width irrelevant in the limit)."""
+    return stax.Dense(1, W_std=w_std, b_std=None, parameterization="ntk")
+
+
+def _assume_gaussian(stax):
+    """A pass-through layer that marks its kernel as Gaussian.
+
+    ``FanInSum`` refuses non-Gaussian inputs because it does not propagate
+    means (a TODO in neural-tangents 0.6.5). The paper's residual branches are
+    post-activation; for an odd activation their means vanish (b = 0 in
+    MATH.md §3), so summing the branch kernels, which is all ``FanInSum`` does,
+    is exact. For any other activation it would drop the b_i mu_j terms, which
+    is why :func:`_check_expressible` only lets odd activations through.
+    """
+
+    @stax.layer
+    def AssumeGaussian():
+        def init_fn(rng, input_shape):
+            return input_shape, ()
+
+        def apply_fn(params, inputs, **kwargs):
+            return inputs
+
+        def kernel_fn(k, **kwargs):
+            return k.replace(is_gaussian=True)
+
+        return init_fn, apply_fn, kernel_fn
+
+    return AssumeGaussian()
+
+
+def _scaled_odd_activation(name: str, scale: float, stax, jnp):
+    """``scale * sigma`` as a stax layer, for the odd activations the ResNet translation allows."""
+    if name == "erf":
+        return stax.Erf(a=scale)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Numerical Activation Layer", category=UserWarning)
+        return stax.ElementwiseNumerical(
+            lambda z: scale * jnp.tanh(z), deg=QUADRATURE_DEGREE, df=lambda z: scale * (1.0 - jnp.square(jnp.tanh(z)))
+        )
+
+
+def _resnet_pieces(arch: ResNet, d: int, jax, jnp, stax):
+    """The paper's ResNet in stax: ``z = sqrt(m) x`` (NTK parameterisation, MATH.md §7).
+
+    ``z^(1) = sqrt(c_s) sigma(Dense_{W_std = sqrt(d)}(x))`` and
+    ``z^(h) = z^(h-1) + s_H sigma(Dense_{W_std = 1}(z^(h-1)))``; output Dense with W_std = 1.
+    """
+    name = arch.act.name
+    mark = _assume_gaussian(stax)
+    first = stax.serial(_dense(stax, math.sqrt(d)), _scaled_odd_activation(name, math.sqrt(arch.scale), stax, jnp), mark)
+    branch = stax.serial(_dense(stax, 1.0), _scaled_odd_activation(name, arch.branch_scale, stax, jnp), mark)
+    block = stax.serial(stax.FanOut(2), stax.parallel(stax.Identity(), branch), stax.FanInSum())
+    pieces = [jax.jit(first[2])] + [jax.jit(block[2])] * (arch.depth - 1)
+    return pieces, jax.jit(_dense(stax, 1.0)[2])
+
+
+def _check_expressible(arch: Architecture) -> None:
+    """Raise :class:`UnsupportedBackendError` for specs neural-tangents cannot express exactly."""
+    if isinstance(arch, (FullyConnected, TwoLayer)):
+        return
+    if isinstance(arch, ResNet) and arch.act.builtin and arch.act.name in _ODD_ACTIVATIONS:
+        return
+    if isinstance(arch, ResNet):
+        raise UnsupportedBackendError(
+            f"analytic_gram: backend='nt' cannot express the paper's ResNet with activation {arch.act.name!r}: "
+            "its residual branches are post-activation, and neural-tangents 0.6.5 sums branches as if their "
+            "means were zero, which holds only for odd activations (erf, tanh). For this activation it would "
+            "drop the b_i mu_j terms (41% NTK error for ReLU, MATH.md §7). Use backend='numba' (fast) or "
+            "backend='reference' (slow oracle); backend='nt' works for ResNet(activation='erf')."
+        )
+    raise UnsupportedBackendError(
+        f"analytic_gram: backend='nt' cannot express {type(arch).__name__} exactly: neural-tangents "
+        "0.6.5 only sums Gaussian (pre-activation) branches, and the paper's residual branches are "
+        "post-activation (MATH.md §7). Use backend='numba' (fast) or backend='reference' (slow oracle)."
+    )
 
 
 def stax_kernel_fn(arch: Architecture, d: int, *, quadrature_degree: int = QUADRATURE_DEGREE):
@@ -193,13 +276,10 @@ def stax_kernel_fn(arch: Architecture, d: int, *, quadrature_degree: int = QUADR
             warnings.filterwarnings("ignore", message="Numerical Activation Layer", category=UserWarning)
             activation = stax.ElementwiseNumerical(functions[0], deg=quadrature_degree, df=functions[1])
 
-    def dense(w_std):
-        return stax.Dense(1, W_std=w_std, b_std=None, parameterization="ntk")
-
-    layers = [dense(math.sqrt(d)), activation]
+    layers = [_dense(stax, math.sqrt(d)), activation]
     for _ in range(arch.depth - 1):
-        layers += [dense(math.sqrt(arch.scale)), activation]
-    layers.append(dense(math.sqrt(arch.scale)))
+        layers += [_dense(stax, math.sqrt(arch.scale)), activation]
+    layers.append(_dense(stax, math.sqrt(arch.scale)))
     return jax.jit(stax.serial(*layers)[2], static_argnames="get")
 
 
@@ -342,12 +422,7 @@ def nt_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memory_limit
     GramTooLargeError
         If the outputs plus one block of neural-tangents' temporaries would not fit.
     """
-    if not isinstance(arch, (FullyConnected, TwoLayer)):
-        raise UnsupportedBackendError(
-            f"analytic_gram: backend='nt' cannot express {type(arch).__name__} exactly: neural-tangents "
-            "0.6.5 only sums Gaussian (pre-activation) branches, and the paper's residual branches are "
-            "post-activation (MATH.md §7). Use backend='numba' (fast) or backend='reference' (slow oracle)."
-        )
+    _check_expressible(arch)
     n, d = X.shape
     needed = _needed_sums(arch, outputs)
     slots = _slots(arch, outputs)
@@ -376,7 +451,12 @@ def nt_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memory_limit
             # With get=None, kernel_fn returns the Kernel object itself: here the inputs' own
             # kernel (nngp = x_i . x_j / d, NTK 0), the start of every prefix.
             kernel = inputs(X_all[block], X_all, get=None)
-            sums, nngp = _block_sums(pieces, kernel, needed, jnp)
+            with warnings.catch_warnings():
+                # FanInSum warns that it assumes independent branches. The paper's skip and
+                # residual branch are correlated only through b_i mu_j, which vanishes for the
+                # odd activations _check_expressible admits (MATH.md §3, §7).
+                warnings.filterwarnings("ignore", message="`FanIn` layers assume independent", category=UserWarning)
+                sums, nngp = _block_sums(pieces, kernel, needed, jnp)
             for target, value in zip(store, _block_values(arch, sums, nngp, slots)):
                 target[block] = value
     return _assemble(arch, outputs, slots, store)
