@@ -86,6 +86,21 @@ def test_gram_on_digits_subsample(tmp_path):
     assert record["arch"] == {"arch": "two-layer", "activation": "relu"}
 
 
+def test_gram_resnet(npy_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["gram", "--arch", "resnet", "--depth", "3", "--activation", "softplus", "--c-res", "0.7"]
+    assert main([*argv, "--data", str(npy_file), "--out", str(out)]) == 0
+    record = json.loads(_only(out, "gram-resnet-softplus-H3-*.json").read_text())
+    assert record["arch"] == {"arch": "resnet", "depth": 3, "activation": "softplus", "c_res": 0.7}
+    X = np.load(npy_file)
+    X = X / np.linalg.norm(X, axis=1, keepdims=True)
+    g = ntkgd.analytic_gram(ntkgd.ResNet(3, "softplus", c_res=0.7), X, outputs=("paper",))
+    assert record["lambda_0"] == pytest.approx(ntkgd.lambda_min(g.paper), rel=1e-12)
+    assert "resnet, H=3, softplus, c_res=0.7" in capsys.readouterr().out
+    assert main([*argv[:-2], "--c-res", "0", "--data", str(npy_file), "--out", str(out)]) == 2
+    assert "c_res must be a finite number > 0" in capsys.readouterr().err
+
+
 def test_save_grams_writes_an_npz_next_to_the_json(npy_file, tmp_path):
     out = tmp_path / "out"
     assert main([*GRAM_FC, "--data", str(npy_file), "--out", str(out), "--save-grams", "--n", "10"]) == 0

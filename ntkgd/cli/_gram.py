@@ -17,7 +17,7 @@ from pathlib import Path
 
 __all__ = ["add_parser", "run"]
 
-ARCHS = ("two-layer", "fc")
+ARCHS = ("two-layer", "fc", "resnet")
 BACKENDS = ("numba", "nt", "reference")
 NT_PACKAGES = ("jax", "jaxlib", "neural-tangents")
 
@@ -35,11 +35,14 @@ def add_parser(subparsers) -> None:
     )
     net = parser.add_argument_group("network")
     net.add_argument("--arch", required=True, choices=ARCHS,
-                     help="two-layer: the ICLR 2019 net (only W trained); fc: the deep fully connected net")
+                     help="two-layer: the ICLR 2019 net (only W trained); fc: the deep fully connected net; "
+                     "resnet: the paper's ResNet")
     net.add_argument("--depth", type=int, metavar="H",
                      help="number of hidden layers H >= 1 (required for fc; two-layer has H = 1)")
     net.add_argument("--activation", required=True, metavar="NAME",
                      help=f"one of {', '.join(ACTIVATION_NAMES)}")
+    net.add_argument("--c-res", type=float, default=0.5, metavar="C",
+                     help="resnet: residual scaling c_res > 0 (the theory asks 0 < c_res < 1; default 0.5)")
     data = parser.add_argument_group("data")
     sources = ", ".join([*BUILTIN_DATASETS, *SYNTHETIC_DATASETS])
     data.add_argument("--data", required=True, metavar="SOURCE",
@@ -70,7 +73,9 @@ def _build_arch(args):
             raise ValueError(f"--arch two-layer has exactly one hidden layer; got --depth {args.depth} (omit it).")
         return ntkgd.TwoLayer(activation=args.activation)
     if args.depth is None:
-        raise ValueError("--arch fc needs --depth H (the number of hidden layers, H >= 1).")
+        raise ValueError(f"--arch {args.arch} needs --depth H (the number of hidden layers, H >= 1).")
+    if args.arch == "resnet":
+        return ntkgd.ResNet(depth=args.depth, activation=args.activation, c_res=args.c_res)
     return ntkgd.FullyConnected(depth=args.depth, activation=args.activation)
 
 
@@ -108,7 +113,8 @@ def _data_label(dataset) -> str:
 
 def _print_table(dataset, arch, backend: str, rows: list, timings: dict) -> None:
     spec = arch.describe()
-    architecture = spec["arch"] + (f", H={spec['depth']}" if "depth" in spec else "") + f", {spec['activation']}"
+    extras = "".join(f", {key}={spec[key]}" for key in ("c_res", "patch") if key in spec)
+    architecture = spec["arch"] + (f", H={spec['depth']}" if "depth" in spec else "") + f", {spec['activation']}{extras}"
     header = [
         ("data", _data_label(dataset)),
         ("n x d", f"{dataset.n} x {dataset.d}"),
