@@ -106,28 +106,30 @@ def analytic_gram(
         raise TypeError(f"analytic_gram: arch must be one of {names}, got {type(arch).__name__}.")
     chosen = _parse_backend(backend)
     wanted = _parse_outputs(outputs)
-    start = time.perf_counter()
     if isinstance(arch, ConvResNet):
         from ._conv import conv_grams, validate_conv_inputs
 
         X = validate_conv_inputs(X, owner="analytic_gram")
         start = time.perf_counter()
         values = conv_grams(arch, X, wanted, memory_limit, chosen.value)
-        seconds = time.perf_counter() - start
-        return Gram(arch=arch, backend=chosen.value, seconds=seconds, _values={k: values.get(k) for k in OUTPUT_NAMES})
-    X = validate_inputs(X, owner="analytic_gram")
-    start = time.perf_counter()
-    if chosen is Backend.NUMBA:
-        from ._numba_backend import numba_grams
-
-        values = numba_grams(arch, X, wanted, memory_limit)
-    elif chosen is Backend.NT:
-        from ._nt_backend import nt_grams
-
-        values = nt_grams(arch, X, wanted, memory_limit)
     else:
-        from ._reference import reference_grams
-
-        values = reference_grams(arch, X, wanted, memory_limit)
+        X = validate_inputs(X, owner="analytic_gram")
+        start = time.perf_counter()
+        values = _dense_grams(arch, X, chosen, wanted, memory_limit)
     seconds = time.perf_counter() - start
     return Gram(arch=arch, backend=chosen.value, seconds=seconds, _values={k: values.get(k) for k in OUTPUT_NAMES})
+
+
+def _dense_grams(arch, X, backend: Backend, outputs: frozenset, memory_limit: int | None) -> dict:
+    """The two-layer / FC / ResNet Grams from the chosen backend."""
+    if backend is Backend.NUMBA:
+        from ._numba_backend import numba_grams
+
+        return numba_grams(arch, X, outputs, memory_limit)
+    if backend is Backend.NT:
+        from ._nt_backend import nt_grams
+
+        return nt_grams(arch, X, outputs, memory_limit)
+    from ._reference import reference_grams
+
+    return reference_grams(arch, X, outputs, memory_limit)
