@@ -8,6 +8,7 @@ from ._activations import Activation as Activation
 from ._activations import activation as activation
 from ._analytic import Backend as Backend
 from ._analytic import analytic_gram as analytic_gram
+from ._empirical import empirical_gram as empirical_gram
 from ._errors import GramTooLargeError as GramTooLargeError
 from ._errors import UnsupportedBackendError as UnsupportedBackendError
 from ._gram import Gram as Gram

@@ -15,6 +15,7 @@ PUBLIC = {
     "UnsupportedBackendError",
     "activation",
     "analytic_gram",
+    "empirical_gram",
     "lambda_min",
 }
 
