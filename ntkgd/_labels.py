@@ -1,0 +1,127 @@
+"""Label targets for ``y^T H^{-1} y``: encodings and seeded label corruption.
+
+Encodings (:func:`encode_labels`):
+
+``pm1``
+    Two classes: the smaller label becomes -1, the larger +1 (Arora et al.
+    2019 use binary subsets with +-1 labels). ``y`` has shape (n,).
+``onehot``
+    k classes: ``Y`` in R^(n x k), ``Y[i, c] = 1`` when example i has class c.
+    The quadratic form is then ``trace(Y^T H^{-1} Y) = sum_c y_c^T H^{-1} y_c``,
+    the sum over the k one-vs-zero regressions (the squared loss of a k-output
+    network), and the generalisation measure is ``sqrt(2 trace / n)``.
+``raw``
+    The labels as given (regression targets), shape (n,).
+``auto``
+    ``pm1`` for exactly two distinct labels; ``onehot`` for integer labels with
+    at most :data:`MAX_ONEHOT_CLASSES` distinct values; ``raw`` otherwise.
+
+Corruption (:func:`corrupt_labels`) follows Zhang et al. (2017): a fraction p
+of the examples, chosen at random (exactly ``round(p n)`` of them), get a label
+drawn uniformly from all classes (so it may coincide with the true one);
+``p = 1`` gives completely random labels.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["ENCODINGS", "MAX_ONEHOT_CLASSES", "corrupt_labels", "encode_labels"]
+
+ENCODINGS = ("auto", "pm1", "onehot", "raw")
+MAX_ONEHOT_CLASSES = 100
+
+
+def _check_y(y, owner: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(f"{owner}: labels must be a non-empty 1-D array (n,), got shape {y.shape}.")
+    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+        raise TypeError(f"{owner}: labels must be numeric, got dtype {y.dtype}.")
+    y = y.astype(np.float64)
+    if not np.isfinite(y).all():
+        raise ValueError(f"{owner}: labels contain NaN or inf (first at row {int(np.flatnonzero(~np.isfinite(y))[0])}).")
+    return y
+
+
+def _is_classification(values: np.ndarray) -> bool:
+    return bool(np.all(values == np.round(values))) and values.size <= MAX_ONEHOT_CLASSES
+
+
+def encode_labels(y, encoding: str = "auto") -> tuple[np.ndarray, str, str]:
+    """Targets for ``y^T H^{-1} y``.
+
+    Parameters
+    ----------
+    y : array_like, shape (n,)
+        Labels.
+    encoding : {"auto", "pm1", "onehot", "raw"}
+        See the module docstring.
+
+    Returns
+    -------
+    Y : ndarray, shape (n,) or (n, k), float64
+    encoding : str
+        The encoding used (``auto`` resolved).
+    description : str
+        One line saying how the labels were encoded.
+
+    Examples
+    --------
+    >>> from ntkgd._labels import encode_labels
+    >>> encode_labels([3, 7, 7])[0]
+    array([-1.,  1.,  1.])
+    >>> encode_labels([0, 1, 2], "onehot")[0].tolist()
+    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encode_labels: unknown encoding {encoding!r}; valid: {', '.join(ENCODINGS)}.")
+    y = _check_y(y, "encode_labels")
+    values = np.unique(y)
+    if encoding == "auto":
+        encoding = "pm1" if values.size == 2 else "onehot" if _is_classification(values) else "raw"
+    if encoding == "pm1":
+        if values.size != 2:
+            raise ValueError(f"encode_labels: 'pm1' needs exactly two classes, got {values.size}.")
+        low, high = (_text(v) for v in values)
+        return np.where(y == values[1], 1.0, -1.0), "pm1", f"+-1 (class {low} -> -1, class {high} -> +1)"
+    if encoding == "onehot":
+        if not _is_classification(values):
+            raise ValueError(
+                f"encode_labels: 'onehot' needs integer class labels (at most {MAX_ONEHOT_CLASSES} classes), "
+                f"got {values.size} distinct values."
+            )
+        Y = (y[:, None] == values[None, :]).astype(np.float64)
+        return Y, "onehot", f"one-hot over {values.size} classes; y^T H^-1 y = trace(Y^T H^-1 Y)"
+    return y, "raw", "raw targets"
+
+
+def _text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def corrupt_labels(y, fraction: float, seed: int = 0) -> tuple[np.ndarray, int]:
+    """Replace the labels of ``round(fraction * n)`` random examples by uniformly random classes.
+
+    Returns the new labels and how many of them actually changed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ntkgd._labels import corrupt_labels
+    >>> y = np.array([0.0, 1.0] * 50)
+    >>> bool(np.array_equal(corrupt_labels(y, 0.0)[0], y))
+    True
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 <= fraction <= 1:
+        raise ValueError(f"corrupt_labels: fraction must be a number in [0, 1], got {fraction!r}.")
+    y = _check_y(y, "corrupt_labels")
+    rng = np.random.default_rng(seed)
+    classes = np.unique(y)
+    count = int(round(float(fraction) * y.size))
+    chosen = rng.choice(y.size, size=count, replace=False)
+    noisy = y.copy()
+    noisy[chosen] = classes[rng.integers(0, classes.size, size=count)]
+    return noisy, int(np.count_nonzero(noisy != y))
