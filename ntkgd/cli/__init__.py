@@ -17,6 +17,7 @@ __all__ = ["main"]
 #: Command name -> module in ntkgd.cli defining ``add_parser(subparsers)`` and ``run(args) -> int``.
 COMMANDS = {
     "gram": "ntkgd.cli._gram",
+    "crosscheck": "ntkgd.cli._crosscheck",
     "cache-clear": "ntkgd.cli._cache",
 }
 
