@@ -73,6 +73,10 @@ class Dataset:
         Shape of one input before flattening, channels first, e.g.
         ``(1, 28, 28)`` for MNIST or ``(1, 40)`` for MNIST-1D; None for
         tabular data.
+    rows : ndarray of int64, shape (n,), or None
+        For each row of ``X``, its 0-based row in the source as loaded (before
+        the class filter and the subsample), so that findings such as
+        duplicated rows can be traced back to the file. None: the identity.
     """
 
     X: np.ndarray
@@ -81,6 +85,11 @@ class Dataset:
     preprocessing: str
     provenance: dict = field(default_factory=dict)
     sample_shape: tuple | None = None
+    rows: np.ndarray | None = field(default=None, repr=False)
+
+    def source_row(self, i: int) -> int:
+        """Row of the source (as loaded) that row ``i`` of ``X`` came from."""
+        return int(i if self.rows is None else self.rows[i])
 
     def signals(self) -> np.ndarray:
         """The inputs as ``(n, channels, ...)`` for convolutional nets: a view of ``X``.
@@ -132,7 +141,7 @@ def load_data(
     d: int | None = None,
     label_column: str | int | None = None,
     classes=None,
-    stratify: bool = False,
+    stratify: bool | None = False,
     flatten: bool = False,
 ) -> Dataset:
     """Load a data set, optionally filter classes and subsample it, and scale its rows to unit norm.
@@ -167,10 +176,11 @@ def load_data(
     classes : iterable of numbers, optional
         Keep only the rows whose label is one of these (e.g. ``(0, 1)`` for
         the binary subsets of Arora et al. 2019). Applied before ``n``.
-    stratify : bool
+    stratify : bool or None
         Draw the subsample class by class, in proportion to the class sizes
         (largest remainders; seeded), so that small subsets keep the class
-        balance. Needs labels; ignored without ``n``.
+        balance. Needs labels; ignored without ``n``. None: stratify when the
+        data has labels.
     flatten : bool
         Accept ``.npy``/``.npz`` inputs of shape ``(n, ...)`` (e.g. images
         ``(n, 28, 28)``) and flatten each to a row; the shape is kept in
@@ -202,7 +212,7 @@ def load_data(
     seed = _check_count(seed, "seed", minimum=0)
     d = _check_count(d, "d", minimum=1)
     for flag, value in (("normalize", normalize), ("stratify", stratify), ("flatten", flatten)):
-        if not isinstance(value, bool):
+        if not isinstance(value, bool) and not (flag == "stratify" and value is None):
             raise TypeError(f"load_data: {flag} must be True or False, got {value!r}.")
     wanted = _check_classes(classes)
     if isinstance(source, str) and source in SYNTHETIC_DATASETS:
@@ -241,10 +251,15 @@ def load_data(
     if normalize:
         _check_nonzero(X, name, lines)
     loaded_shape = X.shape
-    X, y, class_record, class_text = _filter_classes(X, y, wanted, name)
+    source_rows = np.arange(X.shape[0], dtype=np.int64)
+    X, y, class_record, class_text, kept = _filter_classes(X, y, wanted, name)
+    source_rows = source_rows[kept]
+    if stratify is None:
+        stratify = y is not None
     if stratify and n is not None and y is None:
         raise ValueError(f"load_data: stratify needs labels, and {name!r} has none; drop stratify.")
-    X, y, subsample, subsample_text = _subsample(X, y, n, seed, name, stratify=stratify)
+    X, y, subsample, subsample_text, chosen = _subsample(X, y, n, seed, name, stratify=stratify)
+    source_rows = source_rows[chosen]
     X, scaling, scaling_text = _scale(X, normalize)
     preprocessing = "; ".join(text for text in (class_text, subsample_text, scaling_text) if text)
     record.update(
@@ -263,6 +278,7 @@ def load_data(
     return Dataset(
         X=X, y=y, name=name, preprocessing=preprocessing, provenance=record,
         sample_shape=None if sample_shape is None else tuple(sample_shape),
+        rows=None if (wanted is None and n is None) else source_rows,
     )
 
 
@@ -511,7 +527,7 @@ def _check_labels(y, what: str, X) -> np.ndarray:
 def _subsample(X, y, n, seed, name, *, stratify: bool = False):
     total = X.shape[0]
     if n is None:
-        return X, y, None, f"all {total} rows"
+        return X, y, None, f"all {total} rows", slice(None)
     if n > total:
         raise ValueError(f"load_data: n={n} is larger than {name!r}, which has {total} rows; use n <= {total}.")
     rng = np.random.default_rng(seed)
@@ -537,7 +553,7 @@ def _subsample(X, y, n, seed, name, *, stratify: bool = False):
         text = f"random subsample of {n} of {total} rows (seed {seed})"
     X = np.ascontiguousarray(X[rows])
     y = None if y is None else y[rows]
-    return X, y, record, text
+    return X, y, record, text, rows
 
 
 def _stratified_rows(y, n: int, rng):
@@ -575,7 +591,7 @@ def _check_classes(classes):
 
 def _filter_classes(X, y, wanted, name: str):
     if wanted is None:
-        return X, y, None, ""
+        return X, y, None, "", slice(None)
     if y is None:
         raise ValueError(
             f"load_data: classes needs labels, and {name!r} has none "
@@ -593,7 +609,7 @@ def _filter_classes(X, y, wanted, name: str):
     counts = {_label_text(value): int(np.count_nonzero(y == value)) for value in wanted}
     record = {"kept": [_label_text(v) for v in wanted], "rows_per_class": counts, "of": int(y.size)}
     text = f"classes {', '.join(_label_text(v) for v in wanted)} ({int(keep.sum())} of {y.size} rows)"
-    return np.ascontiguousarray(X[keep]), y[keep], record, text
+    return np.ascontiguousarray(X[keep]), y[keep], record, text, keep
 
 
 def _maybe_flatten(X, flatten: bool, name: str):

@@ -50,7 +50,7 @@ def _is_classification(values: np.ndarray) -> bool:
     return bool(np.all(values == np.round(values))) and values.size <= MAX_ONEHOT_CLASSES
 
 
-def encode_labels(y, encoding: str = "auto") -> tuple[np.ndarray, str, str]:
+def encode_labels(y, encoding: str = "auto", *, classes=None) -> tuple[np.ndarray, str, str]:
     """Targets for ``y^T H^{-1} y``.
 
     Parameters
@@ -59,6 +59,10 @@ def encode_labels(y, encoding: str = "auto") -> tuple[np.ndarray, str, str]:
         Labels.
     encoding : {"auto", "pm1", "onehot", "raw"}
         See the module docstring.
+    classes : array_like, optional
+        The class labels to encode against (default: those occurring in
+        ``y``), so that corrupted copies of the labels are encoded exactly
+        like the originals.
 
     Returns
     -------
@@ -79,7 +83,9 @@ def encode_labels(y, encoding: str = "auto") -> tuple[np.ndarray, str, str]:
     if encoding not in ENCODINGS:
         raise ValueError(f"encode_labels: unknown encoding {encoding!r}; valid: {', '.join(ENCODINGS)}.")
     y = _check_y(y, "encode_labels")
-    values = np.unique(y)
+    values = np.unique(y) if classes is None else np.unique(np.asarray(classes, dtype=np.float64))
+    if classes is not None and not np.isin(y, values).all():
+        raise ValueError("encode_labels: y holds labels that are not among classes.")
     if encoding == "auto":
         encoding = "pm1" if values.size == 2 else "onehot" if _is_classification(values) else "raw"
     if encoding == "pm1":

@@ -325,6 +325,10 @@ class Spectrum:
     projections : ndarray or None
         ``(v_i^T y)^2`` for each eigenvector, in the order of ``eigenvalues``
         (summed over label columns for one-hot labels).
+    more_labels : dict
+        For each extra label vector passed as ``more_labels`` (e.g. corrupted
+        labels): ``{"y_inv_y", "generalization", "projections"}``, computed
+        with the same factorisation (and eigenvectors).
     seconds : dict
         Wall time of each part.
     note : str
@@ -347,6 +351,7 @@ class Spectrum:
     label_encoding: str | None = None
     eigenvalues: np.ndarray | None = field(default=None, repr=False)
     projections: np.ndarray | None = field(default=None, repr=False)
+    more_labels: dict = field(default_factory=dict, repr=False)
     seconds: dict = field(default_factory=dict)
     note: str = ""
 
@@ -367,6 +372,10 @@ class Spectrum:
             "y_inv_y": self.y_inv_y,
             "generalization": self.generalization,
             "label_encoding": self.label_encoding,
+            "more_labels": {
+                name: {"y_inv_y": entry["y_inv_y"], "generalization": entry["generalization"]}
+                for name, entry in self.more_labels.items()
+            },
             "seconds": dict(self.seconds),
             "note": self.note,
         }
@@ -382,15 +391,20 @@ def spectrum_memory_estimate(n: int, *, full: bool = False, in_place: bool = Fal
     return extra
 
 
-def _targets(y, n: int, encoding: str):
+def _targets(y, n: int, encoding: str, classes=None):
     from ._labels import encode_labels
 
     if y is None:
         return None, None, None
-    Y, used, description = encode_labels(y, encoding)
+    Y, used, description = encode_labels(y, encoding, classes=classes)
     if Y.shape[0] != n:
         raise ValueError(f"spectrum: y has {Y.shape[0]} labels but K is {n} x {n}.")
     return Y, used, description
+
+
+def _projections(vectors: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    coefficients = vectors.T @ Y
+    return coefficients**2 if coefficients.ndim == 1 else np.sum(coefficients**2, axis=1)
 
 
 def _quadratic_form(work, Y) -> float:
@@ -406,6 +420,7 @@ def spectrum(
     in_place: bool = False,
     method: str = "auto",
     label_encoding: str = "auto",
+    more_labels: dict | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Spectrum:
     """lambda_min (verified), lambda_max, singularity, and the label quantities of a Gram matrix.
@@ -427,6 +442,10 @@ def spectrum(
     method : {"auto", "krylov", "dense"}
         How to find lambda_min (:func:`lambda_min`).
     label_encoding : {"auto", "pm1", "onehot", "raw"}
+    more_labels : dict of str to array_like, optional
+        Further label vectors (e.g. corrupted copies of ``y``), encoded like
+        ``y`` (same classes) and evaluated with the same factorisation: see
+        :attr:`Spectrum.more_labels`. Needs ``y``.
     progress : callable, optional
         Called with a short description before each stage and after each
         Lanczos step (for progress bars).
@@ -456,6 +475,13 @@ def spectrum(
         raise TypeError("spectrum: in_place=True needs K as a float64 numpy array (it is modified, then restored).")
     n = K.shape[0]
     Y, used_encoding, _ = _targets(y, n, label_encoding)
+    extra = {}
+    if more_labels:
+        if y is None:
+            raise ValueError("spectrum: more_labels needs y (the labels whose classes and encoding they share).")
+        classes = np.unique(np.asarray(y, dtype=np.float64)) if used_encoding != "raw" else None
+        extra = {name: _targets(labels, n, used_encoding, classes)[0] for name, labels in more_labels.items()}
+    extra_results = {name: {"y_inv_y": None, "generalization": None, "projections": None} for name in extra}
     groups = _gram_parallel_rows(K)
     seconds["checks"] = time.perf_counter() - t0
 
@@ -467,8 +493,9 @@ def spectrum(
         t0 = time.perf_counter()
         eigenvalues, vectors = linalg.eigh(K, driver="evr", check_finite=False)
         if Y is not None:
-            coefficients = vectors.T @ Y
-            projections = coefficients**2 if coefficients.ndim == 1 else np.sum(coefficients**2, axis=1)
+            projections = _projections(vectors, Y)
+        for name, labels in extra.items():
+            extra_results[name]["projections"] = _projections(vectors, labels)
         v = vectors[:, 0].copy()
         del vectors
         Kv = K @ v
@@ -509,6 +536,10 @@ def spectrum(
             else:
                 y_inv_y = _quadratic_form(work, Y)
                 generalization = float(np.sqrt(2 * y_inv_y / n))
+                for name, labels in extra.items():
+                    value = _quadratic_form(work, labels)
+                    extra_results[name]["y_inv_y"] = value
+                    extra_results[name]["generalization"] = float(np.sqrt(2 * value / n))
             seconds["y_inv_y"] = time.perf_counter() - t0
     finally:
         if work is not None:
@@ -531,6 +562,7 @@ def spectrum(
         label_encoding=used_encoding,
         eigenvalues=eigenvalues,
         projections=projections,
+        more_labels=extra_results,
         seconds=seconds,
         note=note,
     )

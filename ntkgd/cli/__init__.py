@@ -16,6 +16,7 @@ __all__ = ["main"]
 
 #: Command name -> module in ntkgd.cli defining ``add_parser(subparsers)`` and ``run(args) -> int``.
 COMMANDS = {
+    "lambda0": "ntkgd.cli._lambda0",
     "gram": "ntkgd.cli._gram",
     "crosscheck": "ntkgd.cli._crosscheck",
     "cache-clear": "ntkgd.cli._cache",

