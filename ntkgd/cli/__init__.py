@@ -18,6 +18,7 @@ __all__ = ["main"]
 COMMANDS = {
     "lambda0": "ntkgd.cli._lambda0",
     "gram": "ntkgd.cli._gram",
+    "bench": "ntkgd.cli._bench",
     "crosscheck": "ntkgd.cli._crosscheck",
     "cache-clear": "ntkgd.cli._cache",
 }
