@@ -6,6 +6,7 @@ of ntkgd.
 """
 
 from ._config import CACHE as CACHE
+from ._conv import conv_grams as conv_grams
 from ._dense import CARRY as CARRY
 from ._dense import CROSS as CROSS
 from ._dense import SCALE_DD as SCALE_DD

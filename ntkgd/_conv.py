@@ -1,0 +1,295 @@
+"""Analytic Grams of the paper's convolutional ResNet (MATH.md §4): validation and per-point work.
+
+``analytic_gram(ConvResNet(...), X)`` lands here. This module validates the
+image/signal inputs, builds the patch structure (which pixel lies at which
+offset, with zero padding), runs the per-point part of the recursion once per
+point (pixel variances ``C^(h)_ii[s, s]``, means ``mu^(h)``, ``b^(h)`` and, for
+activations without a closed form, Hermite tables per distinct variance), and
+then calls the fused pair kernel (``ntkgd.kernels.conv_grams``) or the slow
+oracle (``ntkgd._reference_conv``).
+
+Only the pixel diagonal of the p x p second-moment matrices reaches an output:
+the patch trace shifts both pixel indices together, and every Gram is a trace
+(see ``kernels/_conv.py``). The kernels therefore carry length-p vectors; the
+oracle carries the full p x p matrices, and the tests compare the two.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._activations import Activation
+from ._errors import UnsupportedBackendError
+from ._hermite import hermite_coefficients, hermite_tables
+from ._spec import ConvResNet
+from ._validation import check_fits_in_memory, format_bytes
+
+__all__ = ["conv_grams", "conv_memory_estimate", "patch_neighbours", "validate_conv_inputs"]
+
+#: Variances per call of ``hermite_tables``: bounds its (chunk, 1600) temporaries to ~26 MB.
+_TABLE_CHUNK = 2048
+
+
+def validate_conv_inputs(X, *, owner: str, name: str = "X") -> np.ndarray:
+    """Return ``X`` as C-contiguous float64 of shape (n, channels, pixels) or (n, channels, height, width).
+
+    Rejects non-numeric or complex data, other shapes (with the reshape that
+    fixes a flattened input), empty axes, NaN or inf entries and all-zero
+    inputs (every pre-activation of such an input is 0, so its correlations
+    are undefined). Zero pixels and zero patches inside an input are fine.
+    """
+    try:
+        array = np.asarray(X)
+    except Exception as exc:
+        raise TypeError(f"{owner}: {name} must be an array-like of numbers; could not convert it ({exc}).") from exc
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(f"{owner}: {name} must hold real numbers, got dtype {array.dtype}.")
+    if np.iscomplexobj(array):
+        raise TypeError(f"{owner}: {name} must be real, got complex dtype {array.dtype}.")
+    expected = (
+        "ConvResNet needs (n, channels, pixels) for 1-D signals or (n, channels, height, width) for images"
+    )
+    if array.ndim == 2:
+        n, d = array.shape
+        raise ValueError(
+            f"{owner}: {name} has shape {array.shape} (n, d), but {expected}. For n single-channel signals of "
+            f"length {d} pass {name}[:, None, :]; for flattened h x w images pass {name}.reshape({n}, 1, h, w) "
+            f"(or {name}.reshape({n}, c, h, w) with c channels first)."
+        )
+    if array.ndim not in (3, 4):
+        raise ValueError(f"{owner}: {name} has ndim={array.ndim} with shape {array.shape}, but {expected}.")
+    if array.shape[0] == 0:
+        raise ValueError(f"{owner}: {name} has no inputs (shape {array.shape}); pass at least one.")
+    if 0 in array.shape[1:]:
+        raise ValueError(
+            f"{owner}: {name} has an empty channel or pixel axis (shape {array.shape}); every input needs at "
+            "least one channel and one pixel."
+        )
+    array = np.ascontiguousarray(array, dtype=np.float64)
+    flat = array.reshape(array.shape[0], -1)
+    finite = np.isfinite(flat).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise ValueError(
+            f"{owner}: {name} contains NaN or inf in {bad.size} input(s) (first: input {bad[0]}); "
+            "remove or impute them."
+        )
+    zero = np.flatnonzero(~flat.any(axis=1))
+    if zero.size:
+        raise ValueError(
+            f"{owner}: {name} has {zero.size} all-zero input(s) (first: input {zero[0]}); the kernels need "
+            "nonzero inputs (the paper assumes ||x_i||_F = 1). Drop them."
+        )
+    return array
+
+
+def patch_neighbours(spatial: tuple[int, ...], patch: int) -> np.ndarray:
+    """``nb[s, o]``: the pixel at patch offset o from pixel s (row-major), or -1 in the zero padding.
+
+    Offsets run over ``-(q-1)/2 .. (q-1)/2`` (1-D) or that range squared, row
+    offset outer (2-D); shape (p, q) or (p, q^2), int64.
+    """
+    half = patch // 2
+    shifts = np.arange(-half, half + 1)
+    if len(spatial) == 1:
+        (p,) = spatial
+        target = np.arange(p)[:, None] + shifts[None, :]
+        valid = (target >= 0) & (target < p)
+    else:
+        height, width = spatial
+        rows = np.repeat(np.arange(height), width)[:, None] + np.repeat(shifts, patch)[None, :]
+        cols = np.tile(np.arange(width), height)[:, None] + np.tile(shifts, patch)[None, :]
+        valid = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+        target = rows * width + cols
+    return np.ascontiguousarray(np.where(valid, target, -1), dtype=np.int64)
+
+
+def _plan(outputs: frozenset) -> dict:
+    """Which (n, n) buffers to allocate; with ``layers``, paper and nngp are views of it."""
+    want_layers = "layers" in outputs
+    return {
+        "layers": want_layers,
+        "paper": "paper" in outputs and not want_layers,
+        "ntk": "ntk" in outputs,
+        "nngp": "nngp" in outputs and not want_layers,
+    }
+
+
+def conv_memory_estimate(arch: ConvResNet, n: int, pixels: int, outputs: frozenset) -> int:
+    """Bytes for the outputs and the per-point arrays (the Hermite tables are checked when their size is known)."""
+    plan = _plan(outputs)
+    matrices = (arch.depth + 1 if plan["layers"] else 0) + plan["paper"] + plan["ntk"] + plan["nngp"]
+    return 8 * n * n * matrices + 5 * 8 * arch.depth * n * pixels
+
+
+def _layer_tables(act: Activation, variances: np.ndarray, layer: int, check) -> tuple[np.ndarray, np.ndarray, int]:
+    """Hermite tables of one layer, laid out (point, k, pixel) and flattened; and their length T.
+
+    ``f_k(a) = E[s(sqrt(a) z) h_k(z)]`` and ``d_k(a) = sqrt((k+1)/a) f_{k+1}(a)``
+    (MATH.md §8) for each pixel variance ``a = variances[i, s]``. T is chosen by
+    ``hermite_tables`` from the extreme variances (its truncation bound), and
+    every row carries T true coefficients. Equal variances are computed once
+    and copied, so equal (point, pixel) pairs see identical coefficients. A zero
+    variance (a patch of zeros) gets the exact rows of a constant
+    pre-activation: ``f_0 = s(0)``, ``d_0 = s'(0)``, the rest 0.
+    """
+    n, p = variances.shape
+    unique, row = np.unique(variances, return_inverse=True)
+    row = row.reshape(n, p)
+    positive = unique[unique > 0]  # variances are sums of squares: >= 0, zeros sort first
+    terms = 1
+    if positive.size:
+        terms = hermite_tables(act, np.array([positive.min(), positive.max()]), layer=layer).n_terms
+    check(2 * 8 * (unique.size + n * p) * terms)
+    value = np.zeros((unique.size, terms))
+    derivative = np.zeros((unique.size, terms))
+    start = unique.size - positive.size
+    if start:
+        zero = np.zeros(1)
+        value[0, 0] = float(np.asarray(act.fn(zero), dtype=np.float64)[0])
+        derivative[0, 0] = float(np.asarray(act.derivative(zero), dtype=np.float64)[0])
+    ks = np.sqrt(np.arange(1, terms + 1, dtype=np.float64))
+    for lo in range(0, positive.size, _TABLE_CHUNK):
+        chunk = positive[lo : lo + _TABLE_CHUNK]
+        coefficients = hermite_coefficients(act, chunk, terms + 1)
+        value[start + lo : start + lo + chunk.size] = coefficients[:, :terms]
+        derivative[start + lo : start + lo + chunk.size] = ks[None, :] / np.sqrt(chunk)[:, None] * coefficients[:, 1:]
+    # (unique, T) -> (n, T, p): per point, the k-th coefficients of all pixels are contiguous.
+    flat_value = np.empty(n * terms * p)
+    flat_derivative = np.empty(n * terms * p)
+    step = max(1, _TABLE_CHUNK // p)
+    for table, flat in ((value, flat_value), (derivative, flat_derivative)):
+        blocks = flat.reshape(n, terms, p)
+        for lo in range(0, n, step):
+            blocks[lo : lo + step] = table[row[lo : lo + step]].transpose(0, 2, 1)
+    return flat_value, flat_derivative, terms
+
+
+def _point_quantities(arch: ConvResNet, X3: np.ndarray, neighbours: np.ndarray, check) -> tuple:
+    """Per (layer, point, pixel): variances ``C^(h)_ii[s, s]``, ``mu^(h)``, ``b^(h)``, receptive-field signatures;
+    and the Hermite tables.
+
+    ``check(extra_bytes)`` is called before each layer's tables are allocated.
+    """
+    from .kernels import CODE_MEHLER
+    from .kernels._conv import pixel_products, point_layer, point_signatures, point_variances
+
+    act = arch.act
+    code = act.closed_form.value
+    n, _, p = X3.shape
+    depth = arch.depth
+    variances = np.empty((depth, n, p))
+    means = np.empty((depth, n, p))
+    offsets = np.empty((depth, n, p))
+    starts = np.zeros(depth, dtype=np.int64)
+    terms = np.zeros(depth, dtype=np.int64)
+    k_diag = np.empty((n, p))
+    for i in range(n):
+        pixel_products(X3, i, i, k_diag[i])
+    mehler = code == CODE_MEHLER
+    values, derivatives = [], []
+    table_bytes = 0
+    value = derivative = np.zeros(1)
+    for h in range(depth):
+        point_variances(k_diag, neighbours, variances[h])
+        if mehler:
+            # The per-layer tables are concatenated at the end, so count them twice.
+            value, derivative, terms[h] = _layer_tables(
+                act, variances[h], h + 1, lambda extra: check(2 * table_bytes + extra)
+            )
+            starts[h] = sum(v.size for v in values)
+            values.append(value)
+            derivatives.append(derivative)
+            table_bytes += value.nbytes + derivative.nbytes
+        point_layer(code, h, float(arch.scale), float(arch.branch_scale), variances[h], value, derivative, 0,
+                    int(terms[h]), k_diag, means, offsets)  # fmt: skip
+    if mehler:
+        value = np.concatenate(values)
+        del values
+        derivative = np.concatenate(derivatives)
+        del derivatives
+    single = np.empty((depth, n, p), dtype=np.int64)
+    point_signatures(X3, neighbours, single)
+    return variances, means, offsets, single, value, derivative, starts, terms
+
+
+def conv_grams(arch: ConvResNet, X: np.ndarray, outputs: frozenset, memory_limit: int | None, backend: str) -> dict:
+    """Grams of the convolutional ResNet on validated inputs ``X`` (see :func:`validate_conv_inputs`).
+
+    Parameters
+    ----------
+    arch : ConvResNet
+    X : ndarray, shape (n, channels, pixels) or (n, channels, height, width)
+        float64, C-contiguous.
+    outputs : frozenset of str
+        Subset of ``("paper", "ntk", "layers", "nngp")``.
+    memory_limit : int or None
+        Bytes the computation may use (default 90% of the available memory).
+    backend : {"numba", "reference"}
+        ``"nt"`` raises :class:`~ntkgd.UnsupportedBackendError`.
+
+    Returns
+    -------
+    dict
+        The requested keys: float64 (n, n) arrays; ``layers`` is a tuple of
+        H + 1 Grams (``W^(1)..W^(H)``, then the output layer ``a``); ``paper``
+        is ``layers[H-1]`` (MATH.md §4's K^(H)); ``nngp`` is ``layers[H]``
+        (``sum_l K^(H)_ij[l, l]``); ``ntk`` is their sum. Arrays may share memory.
+    """
+    if backend == "nt":
+        raise UnsupportedBackendError(
+            "analytic_gram: the neural-tangents backend cannot express the paper's convolutional ResNet. Its "
+            "residual branch adds post-activation, non-centred vectors (no output Dense, no centring), whose "
+            "mean enters the kernel through the b^(h) terms; neural-tangents' FanInSum only sums mean-zero "
+            "Gaussian inputs (MATH.md §7). Use backend='numba' (the default) or backend='reference'."
+        )
+    if backend == "reference":
+        from ._reference_conv import reference_conv_grams
+
+        return reference_conv_grams(arch, X, outputs, memory_limit)
+    if backend != "numba":
+        raise ValueError(f"conv_grams: unknown backend {backend!r}; valid backends are 'numba' and 'reference'.")
+    from .kernels import conv_grams as kernel
+
+    n = X.shape[0]
+    X3 = X.reshape(n, X.shape[1], -1)
+    p = X3.shape[2]
+    base = conv_memory_estimate(arch, n, p, outputs)
+
+    def check(extra: int) -> None:
+        check_fits_in_memory(
+            base + extra,
+            owner="analytic_gram",
+            what=(
+                f"the {', '.join(sorted(outputs))} Gram(s) of the ConvResNet for n = {n} inputs of {p} pixels "
+                f"({format_bytes(8 * n * n)} per matrix)"
+            ),
+            limit=memory_limit,
+            suggestion="Request fewer outputs (e.g. outputs=('paper',)), subsample the data, or raise memory_limit.",
+        )
+
+    check(0)
+    neighbours = patch_neighbours(X.shape[2:], arch.patch)
+    variances, means, offsets, single, value, derivative, starts, terms = _point_quantities(arch, X3, neighbours, check)
+
+    plan = _plan(outputs)
+    depth = arch.depth
+    none2 = np.empty((0, 0))
+    layers_out = np.empty((depth + 1, n, n)) if plan["layers"] else np.empty((0, 0, 0))
+    paper_out = np.empty((n, n)) if plan["paper"] else none2
+    ntk_out = np.empty((n, n)) if plan["ntk"] else none2
+    nngp_out = np.empty((n, n)) if plan["nngp"] else none2
+    kernel(
+        X3, neighbours, arch.act.closed_form.value, float(arch.scale), float(arch.branch_scale),
+        variances, means, offsets, single, value, derivative, starts, terms,
+        layers_out, ntk_out, paper_out, nngp_out,
+    )  # fmt: skip
+    result: dict = {}
+    if plan["layers"]:
+        result["layers"] = tuple(layers_out)
+        paper_out = layers_out[depth - 1]
+        nngp_out = layers_out[depth]
+    for name, array in (("paper", paper_out), ("ntk", ntk_out), ("nngp", nngp_out)):
+        if name in outputs:
+            result[name] = array
+    return result
