@@ -140,6 +140,12 @@ class CholeskyWorkspace:
         self._installed = "factor"
         return True
 
+    def smallest_pivot(self) -> float:
+        """``min_i L_ii^2``: the smallest Schur complement met by the factorisation (a singularity signal)."""
+        if self._factor_diagonal is None:
+            raise RuntimeError("CholeskyWorkspace.smallest_pivot: call factorize() first.")
+        return float(np.min(self._factor_diagonal) ** 2)
+
     # ------------------------------------------------------------------ products
 
     def solve(self, B: np.ndarray) -> np.ndarray:

@@ -36,9 +36,14 @@ __all__ = [
 
 #: lambda_min methods: "auto" picks "dense" up to DENSE_MAX_N, "krylov" above.
 METHODS = ("auto", "krylov", "dense")
-DENSE_MAX_N = 2000
-#: Rows i, j count as parallel when their cosine is at least 1 - PARALLEL_TOL.
+DENSE_MAX_N = 500
+#: Rows i, j of the data count as parallel when their cosine is at least 1 - PARALLEL_TOL.
 PARALLEL_TOL = 1e-12
+#: Rows i, j of a Gram count as parallel when ``K_ij >= (1 - GRAM_PARALLEL_TOL) sqrt(K_ii K_jj)``. Looser
+#: than PARALLEL_TOL because kernels amplify rounding: inputs at cosine ``1 - delta`` give ReLU derivative
+#: kernels at about ``1 - sqrt(2 delta) / pi``, so one-ulp differences (after scaling ``x`` and ``3x`` to
+#: unit norm) show up near 1e-8.
+GRAM_PARALLEL_TOL = 1e-7
 _BLOCK = 1024
 
 
@@ -162,10 +167,10 @@ def parallel_rows(X, *, tol: float = PARALLEL_TOL) -> tuple[tuple[int, ...], ...
     return _groups(n, np.concatenate(pairs_i), np.concatenate(pairs_j))
 
 
-def _gram_parallel_rows(K: np.ndarray, tol: float = PARALLEL_TOL) -> tuple[tuple[int, ...], ...]:
-    """Groups of rows whose feature vectors are parallel: ``K_ij >= (1 - tol) sqrt(K_ii K_jj)``.
+def _gram_parallel_rows(K: np.ndarray, tol: float = GRAM_PARALLEL_TOL) -> tuple[tuple[int, ...], ...]:
+    """Groups of rows whose feature vectors are (nearly) parallel: ``K_ij >= (1 - tol) sqrt(K_ii K_jj)``.
 
-    Such rows make K singular whatever produced it. O(n^2), block by block.
+    Such rows make K (nearly) singular whatever produced it. O(n^2), block by block.
     """
     n = K.shape[0]
     diag = np.sqrt(np.clip(np.diagonal(K), 0, None))
@@ -243,7 +248,7 @@ def lambda_min(K, *, method: str = "auto") -> float:
         150 s at n = 10,000 on two cores). ``krylov``: a Cholesky factorisation
         and shift-invert Lanczos (:mod:`ntkgd._eigensolvers`), for positive
         semi-definite Grams; many times faster at large n, and verified by
-        its residual. ``auto``: dense up to n = 2000, krylov above (falling
+        its residual. ``auto``: dense up to n = 500, krylov above (falling
         back to dense if K is not positive semi-definite).
 
     Returns
@@ -265,19 +270,29 @@ def lambda_min(K, *, method: str = "auto") -> float:
     return _smallest(K, method, in_place=False, progress=None)[0].value
 
 
-def _smallest(K, method: str, *, in_place: bool, progress):
-    """(_Smallest, the factorised workspace or None for the dense method)."""
+def _smallest(K, method: str, *, in_place: bool, progress, at_zero=None):
+    """(_Smallest, the factorised workspace or None for the dense method).
+
+    ``at_zero(work)`` runs while the workspace holds the factorisation of K
+    itself (shift 0), before Lanczos may move the shift: label solves need it.
+    """
     n = K.shape[0]
     if method == "dense" or (method == "auto" and n <= DENSE_MAX_N) or n < 8:
         return _dense_smallest(K), None
     from ._eigensolvers import CholeskyWorkspace
 
     work = CholeskyWorkspace(K, in_place=in_place)
-    ok, _ = _factorize_near_zero(work)
-    if not ok:
+    try:
+        ok, shift = _factorize_near_zero(work)
+        if not ok:
+            work.restore()
+            return _dense_smallest(K, "Cholesky failed: K is not positive semi-definite"), None
+        if shift == 0.0 and at_zero is not None:
+            at_zero(work)
+        return _krylov_smallest(work, progress), work
+    except BaseException:
         work.restore()
-        return _dense_smallest(K, "Cholesky failed: K is not positive semi-definite"), None
-    return _krylov_smallest(work, progress), work
+        raise
 
 
 # --------------------------------------------------------------------------- spectrum
@@ -301,9 +316,10 @@ class Spectrum:
         singular to working precision, and lambda_min is rounding noise.
     singular_threshold : float
     parallel_rows : tuple of tuple of int
-        Groups of rows whose kernel feature vectors are parallel
-        (``K_ij >= (1 - 1e-12) sqrt(K_ii K_jj)``): duplicated (or, with
-        unit-norm inputs, parallel) inputs. Any group makes K singular.
+        Groups of rows whose kernel feature vectors are (nearly) parallel
+        (``K_ij >= (1 - 1e-7) sqrt(K_ii K_jj)``): duplicated (or, with
+        unit-norm inputs, parallel) inputs. Any group makes K singular or
+        nearly so.
     residual : float
         ``||K v - lambda_min v||`` for the unit eigenvector ``v``.
     lower_bound : float or None
@@ -391,14 +407,14 @@ def spectrum_memory_estimate(n: int, *, full: bool = False, in_place: bool = Fal
     return extra
 
 
-def _targets(y, n: int, encoding: str, classes=None):
+def _targets(y, n: int, encoding: str, classes=None, owner: str = "spectrum"):
     from ._labels import encode_labels
 
     if y is None:
         return None, None, None
     Y, used, description = encode_labels(y, encoding, classes=classes)
     if Y.shape[0] != n:
-        raise ValueError(f"spectrum: y has {Y.shape[0]} labels but K is {n} x {n}.")
+        raise ValueError(f"{owner}: y has {Y.shape[0]} labels but K is {n} x {n}.")
     return Y, used, description
 
 
@@ -503,16 +519,26 @@ def spectrum(
         smallest = _Smallest(low, v, float(np.linalg.norm(Kv - low * v)), None, "dense: full syevr", 0)
         seconds["eigendecomposition"] = time.perf_counter() - t0
 
+    solved: dict = {}
+
+    def solve_labels(work) -> None:
+        t_labels = time.perf_counter()
+        report("y^T H^-1 y")
+        solved[None] = _quadratic_form(work, Y)
+        for name, labels in extra.items():
+            solved[name] = _quadratic_form(work, labels)
+        seconds["y_inv_y"] = time.perf_counter() - t_labels
+
     t0 = time.perf_counter()
     work = None
     try:
         if not full:
-            report("lambda_min")
-            steps = iter(range(1, 10**9))
+            report("Cholesky factorisation")
             smallest, work = _smallest(
-                K, method, in_place=in_place, progress=lambda step, estimate: report(f"lambda_min: solve {next(steps)}"),
+                K, method, in_place=in_place, at_zero=solve_labels if Y is not None else None,
+                progress=lambda step, estimate: report(f"Lanczos step {step}, lambda_min ~ {estimate:.6e}"),
             )
-        seconds["lambda_min"] = time.perf_counter() - t0
+        seconds["lambda_min"] = time.perf_counter() - t0 - seconds.get("y_inv_y", 0.0)
 
         t0 = time.perf_counter()
         report("lambda_max")
@@ -526,21 +552,19 @@ def spectrum(
         threshold = n * np.finfo(float).eps * max(high, 0.0)
         singular = smallest.value <= threshold
         y_inv_y = generalization = None
-        if Y is not None and not singular:
-            t0 = time.perf_counter()
-            report("y^T H^-1 y")
+        if Y is not None and not singular and not solved:
             if work is None:
                 work = CholeskyWorkspace(K, in_place=in_place)
-            if work.shift != 0.0 and not work.factorize(0.0):
-                singular = True
+            if work.shift == 0.0 or work.factorize(0.0):
+                solve_labels(work)
             else:
-                y_inv_y = _quadratic_form(work, Y)
-                generalization = float(np.sqrt(2 * y_inv_y / n))
-                for name, labels in extra.items():
-                    value = _quadratic_form(work, labels)
-                    extra_results[name]["y_inv_y"] = value
-                    extra_results[name]["generalization"] = float(np.sqrt(2 * value / n))
-            seconds["y_inv_y"] = time.perf_counter() - t0
+                singular = True
+        if Y is not None and not singular:
+            y_inv_y = solved[None]
+            generalization = float(np.sqrt(2 * y_inv_y / n))
+            for name in extra:
+                extra_results[name]["y_inv_y"] = solved[name]
+                extra_results[name]["generalization"] = float(np.sqrt(2 * solved[name] / n))
     finally:
         if work is not None:
             work.restore()
@@ -626,15 +650,19 @@ def inverse_quadratic_form(K, y, *, label_encoding: str = "raw") -> float:
     n = K.shape[0]
     Y = np.asarray(y, dtype=np.float64)
     if Y.ndim == 1:
-        Y, _, _ = _targets(Y, n, label_encoding)
+        Y, _, _ = _targets(Y, n, label_encoding, owner="inverse_quadratic_form")
     if Y.ndim not in (1, 2) or Y.shape[0] != n:
         raise ValueError(f"inverse_quadratic_form: y must have shape (n,) or (n, k) with n = {n}, got {Y.shape}.")
     work = CholeskyWorkspace(K)
-    if not work.factorize(0.0):
+    ok = work.factorize(0.0)
+    # An exactly singular K (duplicated rows) can still factorise, with a pivot at rounding level.
+    if not ok or work.smallest_pivot() <= n * np.finfo(float).eps * max(float(work.diagonal.max()), 0.0):
         groups = _gram_parallel_rows(K)
-        detail = f" Parallel rows: {_describe_groups(groups)}." if groups else ""
+        detail = f" Rows with parallel feature vectors: {_describe_groups(groups)}." if groups else ""
+        reason = "Cholesky failed" if not ok else "a Cholesky pivot is at rounding level"
         raise SingularGramError(
-            f"inverse_quadratic_form: K is not positive definite (Cholesky failed), so y^T K^-1 y is undefined.{detail}"
+            f"inverse_quadratic_form: K is singular to working precision ({reason}), so y^T K^-1 y is undefined."
+            f"{detail}"
         )
     return _quadratic_form(work, Y)
 
