@@ -49,9 +49,11 @@ import numpy as np
 __all__ = [
     "ARCHS",
     "BACKENDS",
+    "OUTPUTS",
     "BenchConfig",
     "BenchResult",
-    "OUTPUTS",
+    "Plan",
+    "default_memory_cap",
     "machine",
     "make_configs",
     "measure",
@@ -64,12 +66,16 @@ BACKENDS = ("numba", "nt", "numpy")
 #: What the numba and numpy backends compute (a superset of neural-tangents' nngp and ntk).
 OUTPUTS = ("paper", "ntk", "nngp")
 
-#: Peak bytes per (n, n) float64 matrix, measured with this engine at n = 2000-4000
-#: (FC, ReLU): the layer-by-layer NumPy baseline keeps about 9 matrices alive,
-#: neural-tangents' whole-network kernel_fn about 11 at depth 3 and 12 at depth
-#: 10. Used only to decide what to skip, with a margin.
+#: Peak memory in (n, n) float64 matrices, measured with this engine at n = 2000
+#: (FC, ReLU): the layer-by-layer NumPy baseline peaks at 10 matrices at any
+#: depth, neural-tangents' whole-network kernel_fn at about 2 H + 2 (8 at depth
+#: 3, 22 at depth 10). Used only to decide what to skip, with a margin.
 _NUMPY_MATRICES = 11
-_NT_MATRICES = 14
+
+
+def _nt_matrices(depth: int) -> int:
+    return 2 * depth + 4
+
 
 @dataclass(frozen=True)
 class BenchConfig:
@@ -281,7 +287,7 @@ def plan(config: BenchConfig, memory_cap: int, *, nt_rows: int = 16, nt_degree: 
         except UnsupportedBackendError:
             return Plan("unsupported", note=f"neural-tangents cannot express this ResNet with {config.activation}")
         if _nt_native(config.activation):
-            result = Plan("full", _NT_MATRICES * matrix)
+            result = Plan("full", _nt_matrices(config.depth) * matrix)
         else:
             # ElementwiseNumerical: about 4 arrays of deg^2 values per pair (ntkgd._nt_backend).
             per_pair = 4 * 8 * deg * deg
@@ -549,7 +555,7 @@ def run_benchmarks(
         Wall-clock limit of one configuration's subprocess.
     memory_cap : int, optional
         Bytes; configurations estimated above it are skipped (default
-        :func:`default_memory_cap`).
+        :func:`default_memory_cap`, evaluated before each configuration).
     nt_rows : int
         Rows measured for neural-tangents' quadrature activations.
     nt_degree : int, optional
@@ -576,19 +582,18 @@ def run_benchmarks(
     for name, value in (("max_seconds", max_seconds), ("timeout", timeout)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise ValueError(f"bench: {name} must be a positive number of seconds, got {value!r}.")
-    cap = default_memory_cap() if memory_cap is None else memory_cap
-    if isinstance(cap, bool) or not isinstance(cap, int) or cap <= 0:
+    if memory_cap is not None and (isinstance(memory_cap, bool) or not isinstance(memory_cap, int) or memory_cap <= 0):
         raise ValueError(f"bench: memory_cap must be a positive number of bytes, got {memory_cap!r}.")
     results = []
     bar = tqdm(configs, desc="bench", unit="config", disable=(None if progress is None else not progress),
                file=sys.stderr, dynamic_ncols=True)  # fmt: skip
     for config in bar:
         bar.set_postfix_str(config.label(), refresh=True)
+        # The default cap follows what is available now: the machine may be shared.
+        cap = default_memory_cap() if memory_cap is None else memory_cap
         the_plan = plan(config, cap, nt_rows=nt_rows, nt_degree=nt_degree)
-        results.append(
-            measure(config, the_plan, repeats=repeats, max_seconds=max_seconds, timeout=timeout,
-                    nt_degree=nt_degree, numba_cache=numba_cache)  # fmt: skip
-        )
+        options = {"repeats": repeats, "max_seconds": max_seconds, "timeout": timeout, "nt_degree": nt_degree}
+        results.append(measure(config, the_plan, numba_cache=numba_cache, **options))
     bar.close()
     _attach_speedups(results)
     return results

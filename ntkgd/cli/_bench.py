@@ -166,7 +166,7 @@ def table_lines(results, *, show_arch: bool = False) -> list[str]:
             cells += [
                 _seconds(r.median_s) + mark,
                 f"{100 * r.spread:.0f}%" if len(r.times_s) > 1 else "-",
-                _seconds(r.compile_s),
+                "-" if c.backend == "numpy" else _seconds(r.compile_s),
                 _bytes(r.peak_bytes) + mark,
                 ratio,
                 f"{r.pairs_layers_per_s:.2e}",
@@ -192,24 +192,31 @@ def _print_report(results, settings: dict, host: dict) -> None:
 
     memory = host["memory_total_bytes"]
     threads = sorted({r.threads for r in results if r.threads})
+    machine_line = (
+        f"machine        {host['cpu_model'] or 'unknown CPU'}, {host['usable_cpus']} usable CPUs, "
+        f"{format_bytes(memory) if memory else 'unknown'} memory; load average {settings['load_before']:.1f} at start"
+        + (f"; numba threads {', '.join(map(str, threads))}" if threads else "")
+    )
+    nt_how = "" if settings["arch"] != "resnet" else " (ResNet: ntkgd's stax translation)"
+    cache = "on" if settings["numba_cache"] else "off"
     lines = [
         f"network        {settings['arch_description']}",
         f"data           n points uniform on the unit sphere in R^{settings['d']} (seed {settings['seed']}), float64",
-        f"machine        {host['cpu_model'] or 'unknown CPU'}, {host['usable_cpus']} usable CPUs, "
-        f"{format_bytes(memory) if memory else 'unknown'} memory; load average {settings['load_before']:.1f} at start"
-        + (f"; numba threads {', '.join(map(str, threads))}" if threads else ""),
-        f"computed       numba, numpy: paper, ntk, nngp; nt: neural-tangents kernel_fn -> nngp, ntk"
-        + ("" if settings["arch"] != "resnet" else " (ResNet: ntkgd's stax translation)"),
+        machine_line,
+        f"computed       numba, numpy: paper, ntk, nngp; nt: neural-tangents kernel_fn -> nngp, ntk{nt_how}",
         f"timing         median of up to {settings['repeats']} calls in a fresh process per configuration; "
-        "spread = (max - min) / median",
-        f"compile        first call - median (numba disk cache {'on' if settings['numba_cache'] else 'off'}); "
-        "peak mem: rise of the peak RSS during one call; peak/out: over the bytes returned",
+        + "spread = (max - min) / median",
+        f"compile        first call - median (numba disk cache {cache}; numpy compiles nothing)",
+        "memory         peak mem: rise of the peak RSS during one call; peak/out: over the bytes the call returned",
         "",
         *table_lines(results),
     ]
     if any(r.status == "extrapolated" for r in results):
-        lines += ["", "* extrapolated: neural-tangents' ElementwiseNumerical holds deg^2 values per pair, so only a "
-                  "block was computed; time scaled by the number of pairs, peak memory is the block's."]  # fmt: skip
+        lines += [
+            "",
+            "* extrapolated: neural-tangents' ElementwiseNumerical holds deg^2 values per pair, so only a block "
+            + "was computed; time scaled by the number of pairs, peak memory is the block's.",
+        ]
     print("\n".join(lines))
 
 
@@ -275,7 +282,7 @@ def _write_record(out: Path, stem: str, record: dict) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``ntkgd bench``; returns the exit code."""
-    from .._bench import default_memory_cap, machine, make_configs, run_benchmarks
+    from .._bench import machine, make_configs, run_benchmarks
     from .._results import CORE_PACKAGES, provenance, timestamp
 
     now = _dt.datetime.now(_dt.timezone.utc)
@@ -286,10 +293,9 @@ def run(args: argparse.Namespace) -> int:
                            c_res=args.c_res, seed=args.seed)  # fmt: skip
     spec = configs[0].spec().describe()
     args.out.mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after the measurements
-    memory_cap = args.memory_cap if args.memory_cap is not None else default_memory_cap()
     load_before = os.getloadavg()[0]
     results = run_benchmarks(
-        configs, repeats=args.repeats, max_seconds=args.max_seconds, timeout=args.timeout, memory_cap=memory_cap,
+        configs, repeats=args.repeats, max_seconds=args.max_seconds, timeout=args.timeout, memory_cap=args.memory_cap,
         nt_rows=args.nt_rows, nt_degree=args.nt_degree, numba_cache=args.numba_cache, progress=args.progress,
     )  # fmt: skip
     host = machine()
@@ -307,7 +313,7 @@ def run(args: argparse.Namespace) -> int:
         "repeats": args.repeats,
         "max_seconds": args.max_seconds,
         "timeout_s": args.timeout,
-        "memory_cap_bytes": memory_cap,
+        "memory_cap_bytes": args.memory_cap,  # None: 75% of the memory available before each configuration
         "nt_rows": args.nt_rows,
         "nt_degree": args.nt_degree,
         "numba_cache": args.numba_cache,
