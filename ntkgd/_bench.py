@@ -267,7 +267,7 @@ def _nt_native(activation: str) -> bool:
 def plan(config: BenchConfig, memory_cap: int, *, nt_rows: int = 16, nt_degree: int | None = None) -> Plan:
     """Decide how to measure ``config`` and estimate its peak memory; skip it above ``memory_cap`` bytes."""
     from ._errors import UnsupportedBackendError
-    from ._nt_backend import QUADRATURE_DEGREE, _check_expressible
+    from ._nt_backend import _BLOCK_BYTES, QUADRATURE_DEGREE, _check_expressible
     from ._numba_backend import numba_memory_estimate
     from ._numpy_baseline import NUMPY_ACTIVATIONS
 
@@ -292,8 +292,10 @@ def plan(config: BenchConfig, memory_cap: int, *, nt_rows: int = 16, nt_degree: 
             # ElementwiseNumerical: about 4 arrays of deg^2 values per pair (ntkgd._nt_backend).
             per_pair = 4 * 8 * deg * deg
             if config.arch == "resnet":
+                # ntkgd's nt backend (fixed QUADRATURE_DEGREE) bounds its own row blocks to _BLOCK_BYTES.
                 rows = min(n, 8 * nt_rows)
-                result = Plan("subset", per_pair * rows * rows, rows=rows, scale=(n / rows) ** 2)
+                needed = min(per_pair * rows * rows, _BLOCK_BYTES) + 8 * 8 * rows * rows
+                result = Plan("subset", needed, rows=rows, scale=(n / rows) ** 2)
             else:
                 rows = min(n, nt_rows)
                 result = Plan("rows", per_pair * rows * n, rows=rows, scale=n / rows)

@@ -119,7 +119,7 @@ def add_parser(subparsers) -> None:
                      "against all n and scale by the number of pairs (default 16)")
     how.add_argument("--nt-degree", type=_positive(int), metavar="DEG",
                      help="Gauss-Hermite nodes per axis of neural-tangents' ElementwiseNumerical "
-                     "(default: ntkgd's nt backend's, 150)")
+                     "for fc and two-layer (default 150, ntkgd's nt backend's; the ResNet always uses that backend)")
     how.add_argument("--numba-cache", action="store_true",
                      help="let numba load compiled kernels from its disk cache (the first call then measures "
                      "loading, not compiling)")
