@@ -104,7 +104,9 @@ def test_plan_modes():
     assert resnet.mode == "unsupported" and "cannot express" in resnet.note
     rows = plan(BenchConfig(activation="softplus", backend="nt", **fc), 8 * GiB, nt_rows=10, nt_degree=50)
     assert (rows.mode, rows.rows, rows.scale) == ("rows", 10, 100.0)
-    assert rows.estimate_bytes == 4 * 8 * 50**2 * 10 * 1000 and "extrapolated: 10 rows" in rows.note
+    assert rows.estimate_bytes == 3 * 8 * 50**2 * 10 * 1000 and "extrapolated: 10 rows" in rows.note
+    fewer = plan(BenchConfig(activation="softplus", backend="nt", **fc), 3 * 8 * 50**2 * 1000 * 4, nt_degree=50)
+    assert (fewer.mode, fewer.rows, fewer.scale) == ("rows", 4, 250.0)
     subset = plan(BenchConfig("resnet", 3, "tanh", 1000, "nt"), 8 * GiB, nt_rows=10, nt_degree=50)
     assert (subset.mode, subset.rows, subset.scale) == ("subset", 80, (1000 / 80) ** 2)
 
