@@ -63,14 +63,12 @@ def _check_symmetric_matrix(K, owner: str) -> np.ndarray:
         raise TypeError(f"{owner}: K must hold real numbers, got dtype {K.dtype}.")
     if K.dtype != np.float64:
         K = K.astype(np.float64)
-    n = K.shape[0]
     scale, asymmetry = 0.0, 0.0
-    for start in range(0, n, _BLOCK):
-        rows = K[start : start + _BLOCK]
-        if not np.isfinite(rows).all():
+    for upper, lower in _tile_pairs(K):
+        if not (np.isfinite(upper).all() and np.isfinite(lower).all()):
             raise ValueError(f"{owner}: K contains NaN or inf; a Gram matrix must be finite.")
-        scale = max(scale, float(np.abs(rows).max()))
-        asymmetry = max(asymmetry, float(np.abs(rows - K[:, start : start + _BLOCK].T).max()))
+        scale = max(scale, float(np.abs(upper).max()), float(np.abs(lower).max()))
+        asymmetry = max(asymmetry, float(np.abs(upper - lower.T).max()))
     scale = max(scale, np.finfo(float).tiny)
     if asymmetry > 1e-10 * scale:
         raise ValueError(
@@ -78,6 +76,14 @@ def _check_symmetric_matrix(K, owner: str) -> np.ndarray:
             "pass a Gram matrix, or symmetrise it with (K + K.T) / 2."
         )
     return K
+
+
+def _tile_pairs(K: np.ndarray, size: int = 512):
+    """Tiles ``(K[I, J], K[J, I])`` for ``I <= J``: a cache-friendly sweep of both triangles."""
+    n = K.shape[0]
+    for i in range(0, n, size):
+        for j in range(i, n, size):
+            yield K[i : i + size, j : j + size], K[j : j + size, i : i + size]
 
 
 def _check_method(method: str, owner: str) -> str:
@@ -173,18 +179,19 @@ def _gram_parallel_rows(K: np.ndarray, tol: float = GRAM_PARALLEL_TOL) -> tuple[
     Such rows make K (nearly) singular whatever produced it. O(n^2), block by block.
     """
     n = K.shape[0]
-    diag = np.sqrt(np.clip(np.diagonal(K), 0, None))
+    root = np.sqrt(np.clip(np.diagonal(K), 0, None))
+    scaled = (1 - tol) * root
     pairs_i, pairs_j = [], []
-    for start in range(0, n, _BLOCK):
-        stop = min(n, start + _BLOCK)
-        block = K[start:stop, start:]
-        bound = (1 - tol) * np.outer(diag[start:stop], diag[start:])
-        hit_i, hit_j = np.nonzero(block >= bound)
-        hit_j = hit_j + start
-        hit_i = hit_i + start
-        keep = (hit_j > hit_i) & (diag[hit_i] > 0)
-        pairs_i.append(hit_i[keep])
-        pairs_j.append(hit_j[keep])
+    size = 512
+    for i in range(0, n, size):
+        for j in range(i, n, size):
+            tile = K[i : i + size, j : j + size]
+            hit_i, hit_j = np.nonzero(tile >= np.multiply.outer(scaled[i : i + size], root[j : j + size]))
+            hit_i += i
+            hit_j += j
+            keep = (hit_j > hit_i) & (root[hit_i] > 0)
+            pairs_i.append(hit_i[keep])
+            pairs_j.append(hit_j[keep])
     return _groups(n, np.concatenate(pairs_i), np.concatenate(pairs_j))
 
 
