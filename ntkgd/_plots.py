@@ -5,9 +5,9 @@ One PNG with up to three panels, depending on what the run varied:
 - lambda_min against depth, one line per kernel (``--depths``), log scale;
 - ``y^T H^-1 y`` against the fraction of corrupted labels (``--label-noise``),
   one line per depth and kernel (Arora et al. 2019, Figure 1b);
-- the label projections ``(v_i^T y)^2`` against the eigenvalue rank, largest
-  eigenvalue first, for the true and for random labels (``--full-spectrum``;
-  Arora et al. 2019, Figure 2).
+- the share of ``||y||^2`` carried by the top k eigenvectors,
+  ``sum_{i<=k} (v_i^T y)^2 / ||y||^2`` (largest eigenvalue first), for the true
+  and for random labels (``--full-spectrum``; Arora et al. 2019, Figure 2).
 """
 
 from __future__ import annotations
@@ -66,7 +66,10 @@ def plot_lambda0(path, runs: list[dict], *, title: str) -> str:
                 axis.plot(depths, values, marker="o", label=kernel)
             all_depths = [r["depth"] for r in runs]
             if max(all_depths) >= 4 * min(all_depths):
+                from matplotlib.ticker import ScalarFormatter
+
                 axis.set_xscale("log", base=2)
+                axis.xaxis.set_major_formatter(ScalarFormatter())
             axis.set_xlabel("depth H")
             axis.set_ylabel("lambda_min")
             axis.set_yscale("log")
@@ -90,13 +93,14 @@ def plot_lambda0(path, runs: list[dict], *, title: str) -> str:
                         continue
                     values = np.asarray(values)[::-1]  # largest eigenvalue first
                     total = values.sum()
-                    axis.plot(np.arange(1, values.size + 1), values / total if total > 0 else values, style,
+                    share = np.cumsum(values) / total if total > 0 else np.cumsum(values)
+                    axis.plot(np.arange(1, values.size + 1), share, style,
                               label=f"{label} ({run['kernel']}, H={run['depth']})")
             axis.set_xscale("log")
-            axis.set_yscale("log")
-            axis.set_xlabel("eigenvalue rank (largest first)")
-            axis.set_ylabel("(v_i^T y)^2 / ||y||^2")
-            axis.set_title("label projections on eigenvectors")
+            axis.set_ylim(0, 1.02)
+            axis.set_xlabel("k (eigenvectors, largest eigenvalue first)")
+            axis.set_ylabel("sum_{i<=k} (v_i^T y)^2 / ||y||^2")
+            axis.set_title("labels on the top k eigenvectors")
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize="small")
     figure.suptitle(title, fontsize="medium")

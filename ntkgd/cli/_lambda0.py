@@ -531,7 +531,8 @@ def run(args: argparse.Namespace) -> int:
         text = label_info["description"] + ("; RANDOM labels (all replaced)" if args.random_labels else "")
         header.append(("labels", text))
     header.append(("memory", f"{memory_text}; peak RSS {format_bytes(memory['peak_rss_bytes'] or 0)}"))
-    header.append(("backend", "numba, float64; lambda_min: " + results[0]["spectrum"].method))
+    families = sorted({r["spectrum"].method.split(" (")[0] for r in results})
+    header.append(("backend", f"numba, float64; lambda_min by {', '.join(families)}, checked by its residual"))
     notes = []
     if data_groups:
         notes.append(
