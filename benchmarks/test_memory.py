@@ -10,9 +10,14 @@ above the resident set before each call is measured; shared buffers (views)
 count once in the outputs.
 """
 
+import os
+
 import pytest
 
 from ntkgd._bench import BenchConfig, measure, plan
+
+#: The child follows this process's Numba cache setting (CI turns the cache off).
+_NUMBA_CACHE = os.environ.get("NTKGD_NUMBA_CACHE", "1") != "0"
 
 CONFIGS = [
     pytest.param(256, 10, "relu", "paper,ntk,nngp", marks=pytest.mark.smoke),
@@ -27,7 +32,7 @@ def test_peak_memory_over_outputs(benchmark, n, depth, activation, outputs):
     config = BenchConfig("fc", depth, activation, n, "numba", outputs=tuple(outputs.split(",")))
 
     def run():
-        return measure(config, plan(config, 2**40), repeats=2, numba_cache=True)
+        return measure(config, plan(config, 2**40), repeats=2, numba_cache=_NUMBA_CACHE)
 
     result = benchmark.pedantic(run, rounds=1)
     assert result.status == "ok", result.note
