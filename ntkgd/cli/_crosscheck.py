@@ -92,13 +92,10 @@ def _build_arch(args):
 
 
 def _inputs(dataset, arch):
-    """The data as the network takes it: rows, or (n, channels, ...) signals for the conv ResNet."""
+    """The data as the network takes it: rows, or (n, channels, ...) for the conv ResNet (images keep their shape)."""
     import ntkgd
 
-    if not isinstance(arch, ntkgd.ConvResNet):
-        return dataset.X
-    signals = getattr(dataset, "signals", None)
-    return signals() if signals is not None else dataset.X[:, None, :]
+    return dataset.signals() if isinstance(arch, ntkgd.ConvResNet) else dataset.X
 
 
 def _table(result) -> list[str]:
@@ -114,7 +111,7 @@ def _table(result) -> list[str]:
             slope = f"{fit.slope:+.2f}"
         else:
             slope = f"{fit.slope:+.2f} ± {fit.stderr:.2f}"
-        cells = [f"{mean[q, w]:.2e} ± {spread[q, w]:.0e}" for w in range(len(result.widths))]
+        cells = [f"{mean[q, w]:.2e} ± {spread[q, w]:.1e}" for w in range(len(result.widths))]
         rows.append([name, result.descriptions[name], *cells, slope])
     widths = [max(len(row[j]) for row in rows) for j in range(len(header))]
     lines = []
