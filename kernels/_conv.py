@@ -40,14 +40,16 @@ quantities (``c_ii^(h)``, ``b^(h)``, ``mu^(h)``) are computed once per point by
 :func:`point_layer`, which calls the same row functions as the pair kernel, so
 a duplicated input reproduces them bit for bit and its Gram is exactly singular.
 
-Every per-layer step works on whole pixel rows (length p), so the inner loops
-run over pixels and vectorise: the arc-cosine kernels use the branch-free
-``atan2_upper``; the Mehler series runs Horner's rule for all p pixels at once,
-from tables laid out (point, k, pixel), one per layer, flattened.
-
-Rows of the lower triangle are handed out in pairs (t, n-1-t) to balance the
-threads; each output entry is written once and the upper triangle is mirrored
-afterwards. Scratch is per thread and O(H p).
+Work is done in tiles of pairs of the lower triangle (by default 32 x 32), one
+tile per parallel task, layer by layer for the whole tile (per-tile scratch
+(2H + 1) rows cols p doubles, at most 16 MB). The closed forms run over
+a pair's pixel row (a vectorisable loop; ReLU uses the branch-free
+``atan2_upper``). The Mehler series, the costly part (p series of up to a few
+hundred terms per pair and layer), runs per pixel over the tile: the tables are
+laid out (pixel, k, point), one per layer, so at one (pixel, k) the tile's
+column coefficients are contiguous and Horner's rule vectorises across the
+tile's columns, each coefficient load serving several pairs. Each output entry
+is written once and the upper triangle is mirrored afterwards.
 """
 
 import math
@@ -58,9 +60,34 @@ import numpy as np
 from ._atan import atan2_upper
 from ._config import JIT, PARALLEL_JIT
 from ._dense import mirror_lower
-from ._gaussian import CODE_ERF, CODE_RELU, erf_pair, gap
+from ._gaussian import CODE_ERF, CODE_MEHLER, CODE_RELU, erf_pair, gap
 
-__all__ = ["conv_grams", "pixel_products", "point_layer", "point_signatures", "point_variances"]
+__all__ = [
+    "conv_grams",
+    "default_tile_shape",
+    "lower_triangle_tiles",
+    "pixel_products",
+    "point_layer",
+    "point_signatures",
+    "point_variances",
+]
+
+#: Scratch per tile the default tile shape stays under (bytes).
+_TILE_SCRATCH = 16 << 20
+
+
+def default_tile_shape(pixels, depth):
+    """Pairs per tile, (rows, columns): 32 x 32, halved (columns last) until the per-tile scratch,
+    (2 depth + 1) rows columns pixels doubles, is under 16 MB. Each tile reads the Hermite tables of its
+    rows + columns points, so square tiles read the least per pair."""
+    rows, cols = 32, 32
+    while rows * cols > 1 and (2 * depth + 1) * rows * cols * pixels * 8 > _TILE_SCRATCH:
+        if rows >= cols:
+            rows //= 2
+        else:
+            cols //= 2
+    return rows, cols
+
 
 _INV_TWO_PI = 1.0 / (2.0 * math.pi)
 
@@ -139,9 +166,8 @@ def point_signatures(X, neighbours, out):
 
 
 @numba.njit(**JIT)
-def _expectations_row(code, layer, a, b, c, same, single_i, single_j, value, derivative, base_i, base_j, terms, rho,
-                      ess, edd):  # fmt: skip
-    """``ess[s] = E[s(u_s) s(v_s)]``, ``edd[s] = E[s'(u_s) s'(v_s)]`` for every pixel s.
+def _closed_form_row(code, layer, a, b, c, same, single_i, single_j, ess, edd):
+    """``ess[s] = E[s(u_s) s(v_s)]``, ``edd[s] = E[s'(u_s) s'(v_s)]`` for every pixel s (ReLU, erf).
 
     ``(u_s, v_s) ~ N(0, [[a[s], c[s]], [c[s], b[s]]])``. Exact special cases:
 
@@ -152,13 +178,10 @@ def _expectations_row(code, layer, a, b, c, same, single_i, single_j, value, der
     * ReLU, the same single input entry in both receptive fields
       (``single_i[s] == single_j[s] >= 0``, see :func:`point_signatures`;
       in layer 1 ``layer == 0`` the sign may differ): ab - c^2 = 0 exactly.
-    * a zero variance (a patch of zeros, e.g. at an image border): u is the
-      constant 0, independent of v; the closed forms are exact there (ReLU's
-      ``E[s's']`` then uses relu'(0) = 1/2, a value that only ever multiplies
-      an exact zero), and the series keeps its k = 0 term only (rho = 0).
-
-    Mehler family: the tables ``value``/``derivative`` hold, for this layer,
-    ``f_k`` and ``d_k`` at ``base + k p + s`` for k < ``terms``.
+    * a zero variance (a patch of zeros, e.g. at an image border) needs no
+      branch: u is the constant 0 and the closed forms are exact there
+      (ReLU's ``E[s's']`` then takes relu'(0) = 1/2, a value that only ever
+      multiplies an exact zero).
     """
     p = ess.shape[0]
     if code == CODE_RELU:
@@ -174,44 +197,68 @@ def _expectations_row(code, layer, a, b, c, same, single_i, single_j, value, der
             angle = math.pi - atan2_upper(sine, z)
             ess[s] = 0.5 * x if exact else _INV_TWO_PI * (sine + angle * z)
             edd[s] = 0.5 if exact else _INV_TWO_PI * angle
-    elif code == CODE_ERF:
-        for s in range(p):
-            parallel = same or (a[s] == c[s] and b[s] == c[s])
-            ess[s], edd[s] = erf_pair(a[s], b[s], c[s], parallel)
     else:
         for s in range(p):
-            x = a[s]
-            y = b[s]
-            z = c[s]
-            if same or (x == z and y == z):
-                rho[s] = 1.0
-            elif x == 0.0 or y == 0.0:
-                rho[s] = 0.0
-            else:
-                rho[s] = min(max(z / math.sqrt(x * y), -1.0), 1.0)
-            ess[s] = 0.0
-            edd[s] = 0.0
-        # Horner's rule in rho, all pixels at once: p independent chains.
-        for k in range(terms - 1, -1, -1):
-            oi = base_i + k * p
-            oj = base_j + k * p
-            for s in range(p):
-                ess[s] = ess[s] * rho[s] + value[oi + s] * value[oj + s]
-                edd[s] = edd[s] * rho[s] + derivative[oi + s] * derivative[oj + s]
+            exact = same or (a[s] == c[s] and b[s] == c[s])
+            ess[s], edd[s] = erf_pair(a[s], b[s], c[s], exact)
+
+
+@numba.njit(**JIT)
+def _correlation(a, b, c, exact):
+    """rho for the Mehler series: 1 for the same variable, 0 when either is the constant 0 (a zero
+    patch: only the k = 0 terms, E[s(u)] E[s(v)], survive), else c / sqrt(ab) clipped to [-1, 1]."""
+    if exact:
+        return 1.0
+    if a == 0.0 or b == 0.0:
+        return 0.0
+    return min(max(c / math.sqrt(a * b), -1.0), 1.0)
+
+
+@numba.njit(**JIT)
+def _mehler_tile(value, derivative, base, terms, n, i0, ni, j0, nj, rho, ess, edd):
+    """Mehler series for one pixel and a tile of pairs, by Horner's rule in rho.
+
+    ``ess[ii, jj] = sum_k f_k(a_i) f_k(a_j) rho[ii, jj]^k`` with
+    ``f_k(a_i) = value[base + k n + i0 + ii]`` (the layer's tables at this
+    pixel, laid out (k, point)); ``edd`` likewise from ``derivative``; only the
+    pairs with j <= i. The inner loop runs over the tile's columns: contiguous
+    coefficients, one independent chain per pair, so it vectorises, and each
+    column coefficient loaded serves every row of the tile.
+    """
+    for ii in range(ni):
+        for jj in range(nj):
+            ess[ii, jj] = 0.0
+            edd[ii, jj] = 0.0
+    for k in range(terms - 1, -1, -1):
+        row = base + k * n
+        value_j = value[row + j0 : row + j0 + nj]
+        derivative_j = derivative[row + j0 : row + j0 + nj]
+        for ii in range(ni):
+            count = min(nj, i0 + ii - j0 + 1)
+            value_i = value[row + i0 + ii]
+            derivative_i = derivative[row + i0 + ii]
+            e = ess[ii]
+            d = edd[ii]
+            r = rho[ii]
+            for jj in range(count):
+                e[jj] = e[jj] * r[jj] + value_i * value_j[jj]
+                d[jj] = d[jj] * r[jj] + derivative_i * derivative_j[jj]
+
+
+@numba.njit(**JIT)
+def _update(layer, scale, branch, ess, edd, b_i, mu_j, mu_i, b_j, k_prev):
+    """``(K^(h), Edot^(h))`` at one pixel (MATH.md §4); ``layer`` is h - 1 (layer 1 has no residual)."""
+    if layer == 0:
+        return scale * ess, scale * edd
+    return k_prev + branch * (b_i * mu_j + mu_i * b_j) + branch * branch * ess, branch * branch * edd
 
 
 @numba.njit(**JIT)
 def _update_row(layer, scale, branch, ess, edd, b_i, mu_j, mu_i, b_j, k_diag, edot):
-    """``K^(h)`` in place and ``Edot^(h)`` for every pixel (MATH.md §4); ``layer`` is h - 1."""
-    if layer == 0:
-        for s in range(k_diag.shape[0]):
-            k_diag[s] = scale * ess[s]
-            edot[s] = scale * edd[s]
-    else:
-        branch2 = branch * branch
-        for s in range(k_diag.shape[0]):
-            k_diag[s] = k_diag[s] + branch * (b_i[s] * mu_j[s] + mu_i[s] * b_j[s]) + branch2 * ess[s]
-            edot[s] = branch2 * edd[s]
+    """:func:`_update` for every pixel: ``k_diag`` in place, ``edot`` out."""
+    for s in range(k_diag.shape[0]):
+        k_diag[s], edot[s] = _update(layer, scale, branch, ess[s], edd[s], b_i[s], mu_j[s], mu_i[s], b_j[s],
+                                     k_diag[s])  # fmt: skip
 
 
 @numba.njit(**JIT)
@@ -238,7 +285,7 @@ def point_layer(code, layer, scale, branch, variances, value, derivative, start,
     value, derivative : 1-D float64
         Flattened Hermite tables (Mehler family; ignored by the closed forms).
     start, terms : int
-        Offset of this layer's (n, terms, p) block in the tables, and T.
+        Offset of this layer's (p, terms, n) block in the tables, and T.
     k_diag : (n, p)
         ``K^(h-1)_ii[s, s]`` on entry, ``K^(h)_ii[s, s]`` on exit.
     means, offsets : (H, n, p)
@@ -246,24 +293,28 @@ def point_layer(code, layer, scale, branch, variances, value, derivative, start,
         (``b^(1) = sqrt(c_s) mu^(1)``, ``b^(h) = b^(h-1) + s_H mu^(h)``).
     """
     n, p = k_diag.shape
-    rho = np.empty(p)
     ess = np.empty(p)
     edd = np.empty(p)
     edot = np.empty(p)
+    one = np.ones((1, 1))
+    series = np.empty((1, 1))
+    dseries = np.empty((1, 1))
     none = np.full(p, -1, dtype=np.int64)
     root_scale = math.sqrt(scale)
     for i in range(n):
         a = variances[i]
-        base = start + i * terms * p
-        _expectations_row(code, layer, a, a, a, True, none, none, value, derivative, base, base, terms, rho, ess, edd)
         mu = means[layer, i]
-        for s in range(p):
-            if code == CODE_RELU:
-                mu[s] = math.sqrt(a[s] * _INV_TWO_PI)
-            elif code == CODE_ERF:
-                mu[s] = 0.0
-            else:
-                mu[s] = value[base + s]  # f_0(a) = E[s(sqrt(a) z)]
+        if code == CODE_MEHLER:
+            for s in range(p):
+                base = start + s * terms * n
+                _mehler_tile(value, derivative, base, terms, n, i, 1, i, 1, one, series, dseries)
+                ess[s] = series[0, 0]
+                edd[s] = dseries[0, 0]
+                mu[s] = value[base + i]  # f_0(a) = E[s(sqrt(a) z)]
+        else:
+            _closed_form_row(code, layer, a, a, a, True, none, none, ess, edd)
+            for s in range(p):
+                mu[s] = math.sqrt(a[s] * _INV_TWO_PI) if code == CODE_RELU else 0.0  # erf is odd
         if layer == 0:
             _update_row(0, scale, branch, ess, edd, mu, mu, mu, mu, k_diag[i], edot)
             for s in range(p):
@@ -276,22 +327,13 @@ def point_layer(code, layer, scale, branch, variances, value, derivative, start,
 
 
 @numba.njit(**JIT)
-def _pair(i, j, X, neighbours, code, scale, branch, variances, means, offsets, single, value, derivative, starts,
-          terms, k_diag, cov, edot, tangent, work, rho, ess, edd, result):  # fmt: skip
-    """All Grams of pair (i, j) into ``result``: G^(1..H), G^(H+1) = nngp, then the NTK (forward route)."""
+def _finish_pair(neighbours, k_diag, cov, edot, tangent, work, result):
+    """All Grams of one pair from its pixel rows: G^(1..H), G^(H+1) = nngp, then the NTK (forward route).
+
+    ``cov`` and ``edot`` are (H, p): ``C^(h)[s, s]`` and ``Edot^(h)[s, s]``.
+    """
     p = k_diag.shape[0]
     depth = cov.shape[0]
-    pixel_products(X, i, j, k_diag)
-    for h in range(depth):
-        t = terms[h]
-        _patch_row(k_diag, neighbours, cov[h])
-        _expectations_row(code, h, variances[h, i], variances[h, j], cov[h], i == j, single[h, i], single[h, j],
-                          value, derivative, starts[h] + i * t * p, starts[h] + j * t * p, t, rho, ess, edd)  # fmt: skip
-        if h == 0:
-            _update_row(0, scale, branch, ess, edd, ess, ess, ess, ess, k_diag, edot[0])
-        else:
-            _update_row(h, scale, branch, ess, edd, offsets[h - 1, i], means[h, j], means[h, i], offsets[h - 1, j],
-                        k_diag, edot[h])  # fmt: skip
     nngp = 0.0
     for s in range(p):
         nngp += k_diag[s]
@@ -327,47 +369,115 @@ def _pair(i, j, X, neighbours, code, scale, branch, variances, means, offsets, s
         result[h - 1] = gram
 
 
-@numba.njit(**PARALLEL_JIT)
-def _lower_triangle_grams(X, neighbours, code, scale, branch, variances, means, offsets, single, value, derivative,
-                          starts, terms, layers_out, ntk_out, paper_out, nngp_out):  # fmt: skip
+@numba.njit(**JIT)
+def _tile(i0, ni, j0, nj, X, neighbours, code, scale, branch, variances, means, offsets, single, value, derivative,
+          starts, terms, layers_out, ntk_out, paper_out, nngp_out):  # fmt: skip
+    """Every Gram of the pairs (i0 + ii, j0 + jj), ii < ni, jj < nj, j <= i, into the outputs' lower triangles.
+
+    Scratch: ``K^(h)``, and per layer ``C^(h)`` and ``Edot^(h)``, on the pixel
+    diagonal of each pair: (2 H + 1) ni nj p doubles.
+    """
     n = X.shape[0]
     p = X.shape[2]
     depth = variances.shape[0]
+    k_diag = np.empty((ni, nj, p))
+    cov = np.empty((ni, nj, depth, p))
+    edot = np.empty((ni, nj, depth, p))
+    ess = np.empty(p)
+    edd = np.empty(p)
+    rho = np.empty((ni, nj))
+    series = np.empty((ni, nj))
+    dseries = np.empty((ni, nj))
+    tangent = np.empty(p)
+    work = np.empty(p)
+    result = np.empty(depth + 2)
+    for ii in range(ni):
+        for jj in range(min(nj, i0 + ii - j0 + 1)):
+            pixel_products(X, i0 + ii, j0 + jj, k_diag[ii, jj])
+    for h in range(depth):
+        for ii in range(ni):
+            for jj in range(min(nj, i0 + ii - j0 + 1)):
+                _patch_row(k_diag[ii, jj], neighbours, cov[ii, jj, h])
+        if code == CODE_MEHLER:
+            t = terms[h]
+            for s in range(p):
+                for ii in range(ni):
+                    i = i0 + ii
+                    for jj in range(min(nj, i - j0 + 1)):
+                        j = j0 + jj
+                        a = variances[h, i, s]
+                        b = variances[h, j, s]
+                        c = cov[ii, jj, h, s]
+                        rho[ii, jj] = _correlation(a, b, c, i == j or (a == c and b == c))
+                _mehler_tile(value, derivative, starts[h] + s * t * n, t, n, i0, ni, j0, nj, rho, series, dseries)
+                # K^(h) can be updated in place pixel by pixel: C^(h) already holds every patch sum.
+                for ii in range(ni):
+                    i = i0 + ii
+                    for jj in range(min(nj, i - j0 + 1)):
+                        j = j0 + jj
+                        if h == 0:
+                            k_diag[ii, jj, s], edot[ii, jj, 0, s] = _update(0, scale, branch, series[ii, jj],
+                                                                            dseries[ii, jj], 0.0, 0.0, 0.0, 0.0,
+                                                                            0.0)  # fmt: skip
+                        else:
+                            k_diag[ii, jj, s], edot[ii, jj, h, s] = _update(
+                                h, scale, branch, series[ii, jj], dseries[ii, jj], offsets[h - 1, i, s],
+                                means[h, j, s], means[h, i, s], offsets[h - 1, j, s], k_diag[ii, jj, s],
+                            )  # fmt: skip
+        else:
+            for ii in range(ni):
+                i = i0 + ii
+                for jj in range(min(nj, i - j0 + 1)):
+                    j = j0 + jj
+                    _closed_form_row(code, h, variances[h, i], variances[h, j], cov[ii, jj, h], i == j, single[h, i],
+                                     single[h, j], ess, edd)  # fmt: skip
+                    if h == 0:
+                        _update_row(0, scale, branch, ess, edd, work, work, work, work, k_diag[ii, jj],
+                                    edot[ii, jj, 0])  # fmt: skip
+                    else:
+                        _update_row(h, scale, branch, ess, edd, offsets[h - 1, i], means[h, j], means[h, i],
+                                    offsets[h - 1, j], k_diag[ii, jj], edot[ii, jj, h])  # fmt: skip
     want_layers = layers_out.shape[0] > 0
-    want_ntk = ntk_out.shape[0] > 0
-    want_paper = paper_out.shape[0] > 0
-    want_nngp = nngp_out.shape[0] > 0
-    for t in numba.prange((n + 1) // 2):
-        k_diag = np.empty(p)
-        cov = np.empty((depth, p))
-        edot = np.empty((depth, p))
-        tangent = np.empty(p)
-        work = np.empty(p)
-        rho = np.empty(p)
-        ess = np.empty(p)
-        edd = np.empty(p)
-        result = np.empty(depth + 2)
-        first = np.int64(t)  # prange indices may be unsigned; keep index arithmetic signed
-        for half in range(2):
-            i = first if half == 0 else n - 1 - first
-            if half == 1 and i == first:
-                continue
-            for j in range(i + 1):
-                _pair(i, j, X, neighbours, code, scale, branch, variances, means, offsets, single, value, derivative,
-                      starts, terms, k_diag, cov, edot, tangent, work, rho, ess, edd, result)  # fmt: skip
-                if want_layers:
-                    for h in range(depth + 1):
-                        layers_out[h, i, j] = result[h]
-                if want_paper:
-                    paper_out[i, j] = result[depth - 1]
-                if want_nngp:
-                    nngp_out[i, j] = result[depth]
-                if want_ntk:
-                    ntk_out[i, j] = result[depth + 1]
+    for ii in range(ni):
+        i = i0 + ii
+        for jj in range(min(nj, i - j0 + 1)):
+            j = j0 + jj
+            _finish_pair(neighbours, k_diag[ii, jj], cov[ii, jj], edot[ii, jj], tangent, work, result)
+            if want_layers:
+                for h in range(depth + 1):
+                    layers_out[h, i, j] = result[h]
+            if paper_out.shape[0] > 0:
+                paper_out[i, j] = result[depth - 1]
+            if nngp_out.shape[0] > 0:
+                nngp_out[i, j] = result[depth]
+            if ntk_out.shape[0] > 0:
+                ntk_out[i, j] = result[depth + 1]
+
+
+@numba.njit(**PARALLEL_JIT)
+def _lower_triangle_grams(tiles, X, neighbours, code, scale, branch, variances, means, offsets, single, value,
+                          derivative, starts, terms, layers_out, ntk_out, paper_out, nngp_out):  # fmt: skip
+    n = X.shape[0]
+    for index in numba.prange(tiles.shape[0]):
+        i0 = tiles[index, 0]
+        j0 = tiles[index, 1]
+        _tile(i0, min(tiles[index, 2], n - i0), j0, min(tiles[index, 3], n - j0), X, neighbours, code, scale, branch,
+              variances, means, offsets, single, value, derivative, starts, terms, layers_out, ntk_out, paper_out,
+              nngp_out)  # fmt: skip
+
+
+def lower_triangle_tiles(n, rows, cols):
+    """``(i0, j0, rows, cols)`` of the tiles covering the lower triangle (j <= i) of an n x n matrix, int64."""
+    tiles = [
+        (i0, j0, rows, cols)
+        for i0 in range(0, n, rows)
+        for j0 in range(0, min(i0 + rows, n), cols)
+    ]
+    return np.array(tiles, dtype=np.int64).reshape(-1, 4)
 
 
 def conv_grams(X, neighbours, code, scale, branch, variances, means, offsets, single, value, derivative, starts, terms,
-               layers_out, ntk_out, paper_out, nngp_out):  # fmt: skip
+               layers_out, ntk_out, paper_out, nngp_out, tile_shape=None):  # fmt: skip
     """Per-layer Grams, NTK and NNGP of the convolutional ResNet for all pairs.
 
     Parameters
@@ -388,15 +498,19 @@ def conv_grams(X, neighbours, code, scale, branch, variances, means, offsets, si
         Receptive-field signatures (from :func:`point_signatures`).
     value, derivative : 1-D float64
         Hermite coefficients of sigma and sigma' (Mehler family only): layer h
-        is an (n, terms[h], p) block at offset ``starts[h]``.
+        is a (p, terms[h], n) block at offset ``starts[h]``.
     starts, terms : (H,) int64
         Table offsets and series lengths per layer (0 for the closed forms).
     layers_out : (H + 1, n, n) float64
         Per-layer Grams ``W^(1)..W^(H), a``, or shape (0, 0, 0) to skip.
     ntk_out, paper_out, nngp_out : (n, n) float64
         Or shape (0, 0) to skip.
+    tile_shape : (int, int), optional
+        Pairs per tile (rows, columns); default :func:`default_tile_shape`.
     """
-    _lower_triangle_grams(X, neighbours, code, scale, branch, variances, means, offsets, single, value, derivative,
+    rows, cols = tile_shape if tile_shape is not None else default_tile_shape(X.shape[2], variances.shape[0])
+    tiles = lower_triangle_tiles(X.shape[0], rows, cols)
+    _lower_triangle_grams(tiles, X, neighbours, code, scale, branch, variances, means, offsets, single, value, derivative,
                           starts, terms, layers_out, ntk_out, paper_out, nngp_out)  # fmt: skip
     for matrix in (*layers_out, ntk_out, paper_out, nngp_out):
         if matrix.size:

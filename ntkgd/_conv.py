@@ -123,7 +123,7 @@ def conv_memory_estimate(arch: ConvResNet, n: int, pixels: int, outputs: frozens
 
 
 def _layer_tables(act: Activation, variances: np.ndarray, layer: int, check) -> tuple[np.ndarray, np.ndarray, int]:
-    """Hermite tables of one layer, laid out (point, k, pixel) and flattened; and their length T.
+    """Hermite tables of one layer, laid out (pixel, k, point) and flattened; and their length T.
 
     ``f_k(a) = E[s(sqrt(a) z) h_k(z)]`` and ``d_k(a) = sqrt((k+1)/a) f_{k+1}(a)``
     (MATH.md §8) for each pixel variance ``a = variances[i, s]``. T is chosen by
@@ -154,14 +154,13 @@ def _layer_tables(act: Activation, variances: np.ndarray, layer: int, check) -> 
         coefficients = hermite_coefficients(act, chunk, terms + 1)
         value[start + lo : start + lo + chunk.size] = coefficients[:, :terms]
         derivative[start + lo : start + lo + chunk.size] = ks[None, :] / np.sqrt(chunk)[:, None] * coefficients[:, 1:]
-    # (unique, T) -> (n, T, p): per point, the k-th coefficients of all pixels are contiguous.
+    # (unique, T) -> (p, T, n): at one (pixel, k) the coefficients of all points are contiguous.
     flat_value = np.empty(n * terms * p)
     flat_derivative = np.empty(n * terms * p)
-    step = max(1, _TABLE_CHUNK // p)
     for table, flat in ((value, flat_value), (derivative, flat_derivative)):
-        blocks = flat.reshape(n, terms, p)
-        for lo in range(0, n, step):
-            blocks[lo : lo + step] = table[row[lo : lo + step]].transpose(0, 2, 1)
+        blocks = flat.reshape(p, terms, n)
+        for s in range(p):
+            blocks[s] = table[row[:, s]].T
     return flat_value, flat_derivative, terms
 
 
