@@ -181,7 +181,7 @@ def _describe_arch(spec: dict) -> str:
 # --------------------------------------------------------------------------- memory
 
 
-def _memory_plan(n: int, n_matrices: int, full: bool, limit_gb: float | None, has_labels: bool):
+def _memory_plan(n: int, n_matrices: int, full: bool, limit_gb: float | None):
     from .._errors import GramTooLargeError
     from .._spectrum import spectrum_memory_estimate
     from .._validation import available_memory, format_bytes
@@ -404,7 +404,7 @@ def run(args: argparse.Namespace) -> int:
 
     single_group = args.arch == "two-layer"  # the two-layer NTK is H^inf itself
     n_matrices = 1 if single_group else len(kernels)
-    memory, memory_text = _memory_plan(dataset.n, n_matrices, args.full_spectrum, args.memory_limit, y is not None)
+    memory, memory_text = _memory_plan(dataset.n, n_matrices, args.full_spectrum, args.memory_limit)
     inputs = dataset.signals() if args.arch == "convresnet" else dataset.X
 
     progress = _Progress(len(archs) * (1 + (1 if single_group else len(kernels))), disable=args.no_progress)
