@@ -62,20 +62,6 @@ def _check_outputs(outputs) -> frozenset:
     return chosen
 
 
-def _validate_conv_inputs(X, *, owner: str) -> np.ndarray:
-    """``X`` as C-contiguous float64 of shape (n, channels, pixels) or (n, channels, height, width)."""
-    shape = np.shape(X)
-    if len(shape) not in (3, 4):
-        raise ValueError(
-            f"{owner}: ConvResNet inputs must have shape (n, channels, pixels) or (n, channels, height, width), "
-            f"got shape {shape}. Add a channel axis for single-channel data, e.g. X[:, None]."
-        )
-    if min(shape) == 0:
-        raise ValueError(f"{owner}: ConvResNet inputs are empty (shape {shape}).")
-    flat = validate_inputs(np.reshape(X, (shape[0], -1)), owner=owner)
-    return np.ascontiguousarray(flat.reshape(shape))
-
-
 def _rows(max_fan_in: int, width: int) -> int:
     """Weight rows generated at once: about ``_BLOCK_BYTES`` of them, at most the whole layer."""
     return max(1, min(width, _BLOCK_BYTES // (8 * max_fan_in)))
@@ -236,7 +222,9 @@ def empirical_gram(
     seed = _check_seed(seed)
     wanted = _check_outputs(outputs)
     if isinstance(arch, ConvResNet):
-        X = _validate_conv_inputs(X, owner="empirical_gram")
+        from ._conv import validate_conv_inputs
+
+        X = validate_conv_inputs(X, owner="empirical_gram")
     else:
         X = validate_inputs(X, owner="empirical_gram")
     start = time.perf_counter()

@@ -102,13 +102,18 @@ def test_sweep_bad_arguments(kwargs, match):
         crosscheck(ntkgd.FullyConnected(1), np.eye(3), **kwargs)
 
 
-def test_plot_writes_a_png_without_pyplot(rng, tmp_path):
+def test_plot_writes_a_png_without_pyplot(tmp_path):
+    """A synthetic sweep (no networks): the figure is drawn on an Agg canvas, pyplot is never imported."""
     code = (
         "import sys, numpy as np, ntkgd\n"
-        "from ntkgd._crosscheck import crosscheck, plot_crosscheck\n"
-        "r = crosscheck(ntkgd.ResNet(2, 'relu'), np.eye(3), widths=[16, 64], seeds=[0, 1])\n"
+        "from ntkgd._crosscheck import Crosscheck, plot_crosscheck, quantities\n"
+        "arch = ntkgd.ResNet(2, 'relu')\n"
+        "names = quantities(arch)\n"
+        "errors = np.random.default_rng(0).uniform(0.5, 2, (len(names), 3, 2)) * np.array([64, 256, 1024])[:, None] ** -0.5\n"
+        "r = Crosscheck(arch, (64, 256, 1024), (0, 1), tuple(names), names, errors, np.ones((3, 2)))\n"
         f"plot_crosscheck(r, {str(tmp_path / 'sweep.png')!r})\n"
         "assert 'matplotlib' in sys.modules and 'matplotlib.pyplot' not in sys.modules  # no global backend\n"
+        "assert 'jax' not in sys.modules\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
