@@ -164,6 +164,8 @@ def test_cli_conv_resnet_on_signals(tmp_path, capsys):
     code, out, err = _run(argv, capsys)
     assert code == 0, err
     assert "4 x 1 x 6" in out and "patch=3" in out
+    (result,) = tmp_path.glob("crosscheck-convresnet-relu-H2-*.json")
+    assert json.loads(result.read_text())["data"]["input_shape"] == [4, 1, 6]
 
 
 @pytest.mark.parametrize(
