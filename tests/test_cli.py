@@ -101,6 +101,18 @@ def test_gram_resnet(npy_file, tmp_path, capsys):
     assert "c_res must be a finite number > 0" in capsys.readouterr().err
 
 
+def test_gram_convresnet_on_digit_images(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["gram", "--arch", "convresnet", "--depth", "2", "--activation", "relu", "--patch", "3", "--c-res", "1"]
+    assert main([*argv, "--data", "digits", "--n", "12", "--out", str(out)]) == 0
+    record = json.loads(_only(out, "gram-convresnet-relu-H2-*.json").read_text())
+    assert record["arch"] == {"arch": "convresnet", "depth": 2, "activation": "relu", "c_res": 1.0, "patch": 3}
+    images = load_data("digits", n=12, seed=0).signals()
+    assert images.shape == (12, 1, 8, 8)  # the convolution sees 8 x 8 images, not rows
+    g = ntkgd.analytic_gram(ntkgd.ConvResNet(2, "relu", c_res=1.0, patch=3), images, outputs=("paper",))
+    assert record["lambda_0"] == pytest.approx(ntkgd.lambda_min(g.paper), rel=1e-12)
+
+
 def test_save_grams_writes_an_npz_next_to_the_json(npy_file, tmp_path):
     out = tmp_path / "out"
     assert main([*GRAM_FC, "--data", str(npy_file), "--out", str(out), "--save-grams", "--n", "10"]) == 0

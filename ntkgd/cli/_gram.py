@@ -17,7 +17,7 @@ from pathlib import Path
 
 __all__ = ["add_parser", "run"]
 
-ARCHS = ("two-layer", "fc", "resnet")
+ARCHS = ("two-layer", "fc", "resnet", "convresnet")
 BACKENDS = ("numba", "nt", "reference")
 NT_PACKAGES = ("jax", "jaxlib", "neural-tangents")
 
@@ -36,13 +36,15 @@ def add_parser(subparsers) -> None:
     net = parser.add_argument_group("network")
     net.add_argument("--arch", required=True, choices=ARCHS,
                      help="two-layer: the ICLR 2019 net (only W trained); fc: the deep fully connected net; "
-                     "resnet: the paper's ResNet")
+                     "resnet: the paper's ResNet; convresnet: the convolutional ResNet (images keep their shape, "
+                     "tabular rows become one-channel signals)")
     net.add_argument("--depth", type=int, metavar="H",
                      help="number of hidden layers H >= 1 (required for fc; two-layer has H = 1)")
     net.add_argument("--activation", required=True, metavar="NAME",
                      help=f"one of {', '.join(ACTIVATION_NAMES)}")
     net.add_argument("--c-res", type=float, default=0.5, metavar="C",
-                     help="resnet: residual scaling c_res > 0 (the theory asks 0 < c_res < 1; default 0.5)")
+                     help="resnet/convresnet: residual scaling c_res > 0 (the theory asks 0 < c_res < 1; default 0.5)")
+    net.add_argument("--patch", type=int, default=3, metavar="Q", help="convresnet: odd patch size q (default 3)")
     data = parser.add_argument_group("data")
     sources = ", ".join([*BUILTIN_DATASETS, *SYNTHETIC_DATASETS])
     data.add_argument("--data", required=True, metavar="SOURCE",
@@ -66,17 +68,9 @@ def add_parser(subparsers) -> None:
 
 
 def _build_arch(args):
-    import ntkgd
+    from ._lambda0 import build_arch
 
-    if args.arch == "two-layer":
-        if args.depth not in (None, 1):
-            raise ValueError(f"--arch two-layer has exactly one hidden layer; got --depth {args.depth} (omit it).")
-        return ntkgd.TwoLayer(activation=args.activation)
-    if args.depth is None:
-        raise ValueError(f"--arch {args.arch} needs --depth H (the number of hidden layers, H >= 1).")
-    if args.arch == "resnet":
-        return ntkgd.ResNet(depth=args.depth, activation=args.activation, c_res=args.c_res)
-    return ntkgd.FullyConnected(depth=args.depth, activation=args.activation)
+    return build_arch(args.arch, args.depth, args.activation, args.c_res, args.patch)
 
 
 def _spectrum(K) -> tuple[float, float, float]:
@@ -192,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
 
     outputs = ("paper", "ntk", "layers", "nngp") if args.save_grams else ("paper", "ntk")
     t0 = time.perf_counter()
-    gram = ntkgd.analytic_gram(arch, dataset.X, backend=args.backend, outputs=outputs)
+    inputs = dataset.signals() if args.arch == "convresnet" else dataset.X
+    gram = ntkgd.analytic_gram(arch, inputs, backend=args.backend, outputs=outputs)
     t_gram = time.perf_counter() - t0
     for name in gram.available():
         values = getattr(gram, name)
