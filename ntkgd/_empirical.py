@@ -18,7 +18,7 @@ import numpy as np
 
 from ._gram import OUTPUT_NAMES, Gram
 from ._spec import ConvResNet, FullyConnected, ResNet, TwoLayer
-from ._validation import check_fits_in_memory, format_bytes, validate_inputs
+from ._validation import check_fits_in_memory, validate_inputs
 
 __all__ = ["empirical_gram"]
 
@@ -233,7 +233,7 @@ def empirical_gram(
     check_fits_in_memory(
         needed,
         owner="empirical_gram",
-        what=f"a width-{width} network on n = {X.shape[0]} inputs ({format_bytes(needed)} estimated)",
+        what=f"a width-{width} network on n = {X.shape[0]} inputs",
         limit=memory_limit,
         suggestion="Use a smaller width or fewer inputs.",
     )
@@ -245,7 +245,8 @@ def empirical_gram(
         "nngp": nngp,
     }
     seconds = time.perf_counter() - start
-    return Gram(arch=arch, backend="jax", seconds=seconds, _values={k: values[k] if k in wanted else None for k in OUTPUT_NAMES})
+    chosen = {name: values[name] if name in wanted else None for name in OUTPUT_NAMES}
+    return Gram(arch=arch, backend="jax", seconds=seconds, _values=chosen)
 
 
 def network_weights(arch, input_shape: tuple, width: int, seed: int) -> dict:

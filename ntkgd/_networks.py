@@ -83,10 +83,11 @@ def _traceable(fn: Callable) -> Exception | None:
 
     try:
         out = jax.eval_shape(fn, jax.ShapeDtypeStruct((3,), jnp.float64))
-    except Exception as exc:  # JAX raises several unrelated types on untraceable code
+    except Exception as exc:  # noqa: BLE001 -- JAX raises several unrelated types on untraceable code
         return exc
     if getattr(out, "shape", None) != (3,):
-        return ValueError(f"it maps shape (3,) to {getattr(out, 'shape', type(out).__name__)}, so it is not elementwise")
+        shape = getattr(out, "shape", type(out).__name__)
+        return ValueError(f"it maps shape (3,) to {shape}, so it is not elementwise")
     return None
 
 

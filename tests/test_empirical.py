@@ -140,7 +140,8 @@ def _case_id(value):
     if isinstance(value, tuple):
         return "x".join(map(str, value))
     spec = value.describe()
-    return "-".join([spec["arch"], spec["activation"], f"H{value.depth}"] + ([f"q{value.patch}"] if "patch" in spec else []))
+    parts = [spec["arch"], spec["activation"], f"H{value.depth}"]
+    return "-".join(parts + ([f"q{value.patch}"] if "patch" in spec else []))
 
 
 @pytest.mark.parametrize("arch,shape", JACOBIAN_CASES, ids=_case_id)
@@ -290,7 +291,7 @@ def test_fields_shapes_and_outputs(rng):
     only = ntkgd.empirical_gram(arch, X, 16, seed=0, outputs=("paper",))
     assert only.available() == ("paper",) and np.array_equal(only.paper, g.paper)
     with pytest.raises(AttributeError, match="outputs"):
-        only.ntk
+        _ = only.ntk
 
 
 def test_float64_is_not_switched_on_globally(rng):
@@ -404,7 +405,10 @@ def test_limit_is_the_analytic_gram(arch, widths, constant, rng):
 CONV_LIMIT_CASES = [
     pytest.param(ntkgd.ConvResNet(3, "relu", c_res=1.0, patch=3), (6, 3, 8), id="conv1d-relu-H3"),
     pytest.param(
-        ntkgd.ConvResNet(2, "softplus", c_res=0.5, patch=3), (5, 2, 3, 3), id="conv2d-softplus-H2", marks=pytest.mark.slow
+        ntkgd.ConvResNet(2, "softplus", c_res=0.5, patch=3),
+        (5, 2, 3, 3),
+        id="conv2d-softplus-H2",
+        marks=pytest.mark.slow,
     ),
 ]
 

@@ -27,7 +27,8 @@ def _int_list(text: str) -> list[int]:
     try:
         values = [int(part) for part in text.replace(" ", "").split(",") if part]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 256,1024,4096; got {text!r}") from None
+        message = f"expected comma-separated integers, e.g. 256,1024,4096; got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
     if not values:
         raise argparse.ArgumentTypeError("expected at least one width")
     return values
@@ -141,10 +142,14 @@ def _print_report(dataset, arch, X, result, timings: dict) -> None:
     lines += _table(result)
     lines += [
         "",
-        "slope: least-squares fit of log(error) on log(m) over all (width, seed) points, ± its standard "
-        "error; theory -0.5",
-        f"time: data {timings['data']:.2f} s, analytic {timings['analytic']:.2f} s, "
-        f"finite-width nets {timings['empirical']:.2f} s, total {timings['total']:.2f} s",
+        (
+            "slope: least-squares fit of log(error) on log(m) over all (width, seed) points, ± its standard "
+            "error; theory -0.5"
+        ),
+        (
+            f"time: data {timings['data']:.2f} s, analytic {timings['analytic']:.2f} s, "
+            f"finite-width nets {timings['empirical']:.2f} s, total {timings['total']:.2f} s"
+        ),
     ]
     print("\n".join(lines))
 
