@@ -164,6 +164,19 @@ def _layer_tables(act: Activation, variances: np.ndarray, layer: int, check) -> 
     return flat_value, flat_derivative, terms
 
 
+def _concatenate(parts: list) -> np.ndarray:
+    """``np.concatenate(parts)``, emptying ``parts`` as it goes: the result's pages are committed only as
+    they are written and each part is freed once copied, so the peak stays near one copy plus one part."""
+    out = np.empty(sum(part.size for part in parts))
+    start = 0
+    for index in range(len(parts)):
+        part = parts[index]
+        out[start : start + part.size] = part
+        start += part.size
+        parts[index] = part = None
+    return out
+
+
 def _point_quantities(arch: ConvResNet, X3: np.ndarray, neighbours: np.ndarray, check) -> tuple:
     """Per (layer, point, pixel): variances ``C^(h)_ii[s, s]``, ``mu^(h)``, ``b^(h)``, receptive-field signatures;
     and the Hermite tables.
@@ -192,9 +205,8 @@ def _point_quantities(arch: ConvResNet, X3: np.ndarray, neighbours: np.ndarray, 
     for h in range(depth):
         point_variances(k_diag, neighbours, variances[h])
         if mehler:
-            # The per-layer tables are concatenated at the end, so count them twice.
             value, derivative, terms[h] = _layer_tables(
-                act, variances[h], h + 1, lambda extra: check(2 * table_bytes + extra)
+                act, variances[h], h + 1, lambda extra: check(table_bytes + extra)
             )
             starts[h] = sum(v.size for v in values)
             values.append(value)
@@ -203,10 +215,7 @@ def _point_quantities(arch: ConvResNet, X3: np.ndarray, neighbours: np.ndarray, 
         point_layer(code, h, float(arch.scale), float(arch.branch_scale), variances[h], value, derivative, 0,
                     int(terms[h]), k_diag, means, offsets)  # fmt: skip
     if mehler:
-        value = np.concatenate(values)
-        del values
-        derivative = np.concatenate(derivatives)
-        del derivatives
+        value, derivative = _concatenate(values), _concatenate(derivatives)
     single = np.empty((depth, n, p), dtype=np.int64)
     point_signatures(X3, neighbours, single)
     return variances, means, offsets, single, value, derivative, starts, terms
