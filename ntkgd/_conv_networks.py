@@ -30,7 +30,14 @@ from typing import Callable
 
 from ._networks import layer_key, output_weights, weight_rows
 
-__all__ = ["ConvPlan", "conv_grams_fn", "materialize_conv_weights"]
+__all__ = [
+    "ConvPlan",
+    "conv_backprop",
+    "conv_grams_fn",
+    "conv_layer_grams",
+    "conv_weight_grad",
+    "materialize_conv_weights",
+]
 
 
 @dataclass(frozen=True)
@@ -194,31 +201,71 @@ def _layer_gram(plan: ConvPlan, delta, inp):
     return lax.fori_loop(0, blocks, body, jnp.zeros((blocks * rows, n), delta.dtype))[:n]
 
 
-def _conv_grams(plan: ConvPlan, X, key):
-    """Per-layer Grams (first layer first, output layer last) and the NNGP, as jnp arrays."""
+def conv_backprop(plan: ConvPlan, X, forward: Callable, backward: Callable, a):
+    """One forward pass and the per-input backward pass of the conv ResNet.
+
+    ``forward(h, inp) -> (W or None, g)`` with ``g`` of shape (n, m, *spatial);
+    ``backward(h, delta, W)`` is the input gradient ``phi^T W^T delta``;
+    ``a`` has shape (m, *spatial). Returns ``(x^(H), inputs, pre, deltas)`` as
+    :func:`ntkgd._networks.dense_backprop` does, with a pixel axis on each array.
+    """
     import jax.numpy as jnp
 
     inp, x = X, None
-    inputs, slopes, kept = [], [], []
+    inputs, pre, kept = [], [], []
     for h in range(1, plan.depth + 1):
-        W, g = _conv_forward(plan, inp, layer_key(key, h))
+        W, g = forward(h, inp)
         kept.append(W)
         inputs.append(inp)
-        slopes.append(plan.sigma_prime(g))
+        pre.append(g)
         branch = plan.factor(h) * plan.sigma(g)
         x = inp + branch if h > 1 else branch
         inp = x
-    flat = x.reshape(x.shape[0], -1)
-    nngp = flat @ flat.T  # < x_i^(H), x_j^(H) >_F, the output layer's Gram
-    e = jnp.broadcast_to(output_weights(key, (plan.width, *plan.spatial), rademacher=False), x.shape)
-    grams = [None] * plan.depth
+    e = jnp.broadcast_to(a, x.shape)
+    deltas = [None] * plan.depth
     for h in range(plan.depth, 0, -1):
-        delta = e * (plan.factor(h) * slopes[h - 1])
-        grams[h - 1] = _layer_gram(plan, delta, inputs[h - 1])
+        delta = e * (plan.factor(h) * plan.sigma_prime(pre[h - 1]))
+        deltas[h - 1] = delta
         if h > 1:
-            e = e + _conv_backward(plan, delta, layer_key(key, h), kept[h - 1], plan.width)
-    grams.append(nngp)
-    return jnp.stack(grams), nngp
+            e = e + backward(h, delta, kept[h - 1])
+    return x, inputs, pre, deltas
+
+
+def conv_layer_grams(plan: ConvPlan, x, inputs, deltas):
+    """Per-layer Grams (pixel-pair sums, :func:`_layer_gram`) and the output layer's ``<x_i, x_j>_F``: (H+1, n, n)."""
+    import jax.numpy as jnp
+
+    grams = [_layer_gram(plan, delta, inp) for inp, delta in zip(inputs, deltas)]
+    flat = x.reshape(x.shape[0], -1)
+    grams.append(flat @ flat.T)  # < x_i^(H), x_j^(H) >_F, the output layer's Gram
+    return jnp.stack(grams)
+
+
+def conv_weight_grad(inp, cotangent, weight_shape: tuple):
+    """``sum_i`` of the gradient of ``<cotangent_i, g_i>`` with respect to ``W``, ``g = W phi(in)``: shape ``weight_shape``.
+
+    With ``cotangent_i = r_i delta_i`` this is the gradient of the loss
+    ``1/2 sum_i r_i^2`` with respect to one conv layer's weights.
+    """
+    import jax
+
+    target = jax.ShapeDtypeStruct(weight_shape, inp.dtype)
+    return jax.linear_transpose(lambda W: _conv(inp, W), target)(cotangent)[0]
+
+
+def _conv_grams(plan: ConvPlan, X, key):
+    """Per-layer Grams (first layer first, output layer last) and the NNGP, as jnp arrays."""
+
+    def forward(h, inp):
+        return _conv_forward(plan, inp, layer_key(key, h))
+
+    def backward(h, delta, W):
+        return _conv_backward(plan, delta, layer_key(key, h), W, plan.width)
+
+    a = output_weights(key, (plan.width, *plan.spatial), rademacher=False)
+    x, inputs, _, deltas = conv_backprop(plan, X, forward, backward, a)
+    grams = conv_layer_grams(plan, x, inputs, deltas)
+    return grams, grams[-1]
 
 
 @functools.lru_cache(maxsize=32)

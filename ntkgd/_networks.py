@@ -32,7 +32,15 @@ from typing import Callable
 
 from ._activations import Activation
 
-__all__ = ["DensePlan", "dense_grams_fn", "jax_activation", "output_weights", "weight_rows"]
+__all__ = [
+    "DensePlan",
+    "dense_backprop",
+    "dense_grams_fn",
+    "dense_layer_grams",
+    "jax_activation",
+    "output_weights",
+    "weight_rows",
+]
 
 
 # --------------------------------------------------------------------------- activations
@@ -253,34 +261,85 @@ class DensePlan:
         return math.sqrt(self.scale / self.width)
 
 
-def _dense_grams(plan: DensePlan, X, key):
-    """Per-layer Grams (first layer first, output layer last if trained) and the NNGP, as jnp arrays."""
+def dense_backprop(plan: DensePlan, X, forward: Callable, backward: Callable, a):
+    """One forward pass and the per-input backward pass of a dense network (MATH.md §9b).
+
+    Parameters
+    ----------
+    plan : DensePlan
+    X : jnp array, shape (n, d)
+    forward : callable
+        ``forward(h, inp) -> (W or None, g)`` with ``g = inp @ W^(h)T`` of
+        shape (n, m); ``W`` is handed back to ``backward`` (None when the
+        weights are regenerated there).
+    backward : callable
+        ``backward(h, delta, W) -> delta @ W^(h)``, shape (n, fan_in), for h >= 2.
+    a : jnp array, shape (m,)
+        The output layer.
+
+    Returns
+    -------
+    x : shape (n, m)
+        The last hidden layer ``x^(H)``; ``u = x @ a``.
+    inputs : list of H arrays
+        ``in^(h)`` (``X`` for h = 1, else ``x^(h-1)``), shapes (n, d) and (n, m).
+    pre : list of H arrays, each (n, m)
+        Pre-activations ``g^(h) = W^(h) in^(h)``.
+    deltas : list of H arrays, each (n, m)
+        ``delta^(h)_i = du_i / dg^(h)_i``, one row per input: the backward
+        pass starts from ``e^(H) = a`` for every input, and
+        ``e^(h-1) = W^(h)T delta^(h)`` (FC) or ``e^(h) + W^(h)T delta^(h)`` (ResNet).
+    """
     import jax.numpy as jnp
 
-    m, depth = plan.width, plan.depth
+    depth = plan.depth
     inp, x = X, None
-    in_grams, slopes, kept = [], [], []
+    inputs, pre, kept = [], [], []
     for h in range(1, depth + 1):
-        W, g = dense_forward(inp, layer_key(key, h), m, plan.rows, plan.keep)
+        W, g = forward(h, inp)
         kept.append(W)
-        in_grams.append(inp @ inp.T)
-        slopes.append(plan.sigma_prime(g))
+        inputs.append(inp)
+        pre.append(g)
         branch = plan.factor(h) * plan.sigma(g)
         x = inp + branch if (plan.kind == "resnet" and h > 1) else branch
         inp = x
-    nngp = x @ x.T
-    a = output_weights(key, (m,), rademacher=plan.kind == "two-layer")
     e = jnp.broadcast_to(a, x.shape)  # e^(H) = du/dx^(H) = a for every input
-    grams = [None] * depth
+    deltas = [None] * depth
     for h in range(depth, 0, -1):
-        delta = e * (plan.factor(h) * slopes[h - 1])
-        grams[h - 1] = (delta @ delta.T) * in_grams[h - 1]
+        delta = e * (plan.factor(h) * plan.sigma_prime(pre[h - 1]))
+        deltas[h - 1] = delta
         if h > 1:
-            back = dense_backward(delta, layer_key(key, h), kept[h - 1], m, plan.rows)
+            back = backward(h, delta, kept[h - 1])
             e = e + back if plan.kind == "resnet" else back
+    return x, inputs, pre, deltas
+
+
+def dense_layer_grams(plan: DensePlan, x, inputs, deltas):
+    """Per-layer Grams ``(delta delta^T) * (in in^T)``, first layer first, and the output layer's ``x x^T`` if trained.
+
+    Returns a jnp array of shape (L, n, n), L = H + 1 (H for the two-layer net, whose ``a`` is fixed).
+    """
+    import jax.numpy as jnp
+
+    grams = [(delta @ delta.T) * (inp @ inp.T) for inp, delta in zip(inputs, deltas)]
     if plan.kind != "two-layer":
-        grams.append(nngp)  # the output layer's Gram, x^(H) . x^(H)
-    return jnp.stack(grams), nngp
+        grams.append(x @ x.T)  # the output layer's Gram, x^(H) . x^(H)
+    return jnp.stack(grams)
+
+
+def _dense_grams(plan: DensePlan, X, key):
+    """Per-layer Grams (first layer first, output layer last if trained) and the NNGP, as jnp arrays."""
+    m = plan.width
+
+    def forward(h, inp):
+        return dense_forward(inp, layer_key(key, h), m, plan.rows, plan.keep)
+
+    def backward(h, delta, W):
+        return dense_backward(delta, layer_key(key, h), W, m, plan.rows)
+
+    a = output_weights(key, (m,), rademacher=plan.kind == "two-layer")
+    x, inputs, _, deltas = dense_backprop(plan, X, forward, backward, a)
+    return dense_layer_grams(plan, x, inputs, deltas), x @ x.T
 
 
 @functools.lru_cache(maxsize=32)
