@@ -10,7 +10,10 @@ from ._analytic import Backend as Backend
 from ._analytic import analytic_gram as analytic_gram
 from ._data import Dataset as Dataset
 from ._data import load_data as load_data
+from ._dynamics import Trajectory as Trajectory
+from ._dynamics import train as train
 from ._empirical import empirical_gram as empirical_gram
+from ._errors import DivergenceError as DivergenceError
 from ._errors import GramTooLargeError as GramTooLargeError
 from ._errors import UnsupportedBackendError as UnsupportedBackendError
 from ._gram import Gram as Gram

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["GramTooLargeError", "UnsupportedBackendError"]
+__all__ = ["DivergenceError", "GramTooLargeError", "UnsupportedBackendError"]
 
 
 class UnsupportedBackendError(ValueError):
@@ -11,3 +11,11 @@ class UnsupportedBackendError(ValueError):
 
 class GramTooLargeError(MemoryError):
     """The requested Gram matrices would not fit in the memory allowed for them."""
+
+
+class DivergenceError(RuntimeError):
+    """Gradient descent diverged; ``trajectory`` holds the run up to the step where it was detected."""
+
+    def __init__(self, message: str, trajectory=None):
+        super().__init__(message)
+        self.trajectory = trajectory

@@ -8,12 +8,14 @@ PUBLIC = {
     "Backend",
     "ConvResNet",
     "Dataset",
+    "DivergenceError",
     "FullyConnected",
     "Gram",
     "GramTooLargeError",
     "ResNet",
     "SingularGramError",
     "Spectrum",
+    "Trajectory",
     "TwoLayer",
     "UnsupportedBackendError",
     "activation",
@@ -25,6 +27,7 @@ PUBLIC = {
     "load_data",
     "parallel_rows",
     "spectrum",
+    "train",
 }
 
 

@@ -1,0 +1,746 @@
+"""``train``: full-batch gradient descent on a finite-width network, tracked against the NTK theory.
+
+The network is the one :func:`ntkgd.empirical_gram` builds (same seeds, same
+weights, MATH.md §1-§5), trained exactly as the papers train it:
+
+    L(theta) = 1/2 sum_i (u_i - y_i)^2,        theta(k+1) = theta(k) - eta grad L(theta(k))
+
+on every weight group for FullyConnected, ResNet and ConvResNet (``W^(1..H)``
+and ``a``, Du et al. 2019) and on ``W`` alone for TwoLayer (``a_r = +-1``
+fixed, Du et al. ICLR 2019). There is no 1/n anywhere (MATH.md §10 F10).
+
+Gradients and Grams come from one pass. For a dense layer ``g = W in`` the
+per-input backward pass gives ``delta_i = du_i/dg_i`` (MATH.md §9b), and then
+
+    grad_W L = sum_i r_i delta_i in_i^T,        G_ij = (delta_i . delta_j)(in_i . in_j),    r = u - y,
+
+so tracking the Gram every ``track_every`` steps costs O(n^2 m) per layer on
+top of the step, never an n x #params Jacobian. ``G(k) = sum_h G^(h)(k)`` is
+the matrix of the first-order dynamics ``u(k+1) - u(k) = -eta G(k) (u(k) - y)
++ O(eta^2)`` (MATH.md §1); its m -> infinity limit is the analytic NTK Theta.
+
+Tracked (MATH.md §6, "proof quantities"): the loss; ``||H(k) - H(0)||_2`` and
+``||H(k) - H(0)||_F / ||H(0)||_F`` for the paper's Gram ``G^(H)`` and for the
+NTK ``G``; ``lambda_min(H(k))``; ``||W^(h)(k) - W^(h)(0)||_F`` per weight
+group; ``max_r ||w_r(k) - w_r(0)||_2`` per hidden layer; for ReLU the fraction
+of (input, neuron) pairs whose activation pattern flipped; the theory bound
+``(1 - eta lambda_0 / 2)^k L(0)`` with ``lambda_0 = lambda_min(K^(H))`` from
+:func:`ntkgd.analytic_gram`; and the linearised prediction
+``u_lin(k) = y + (I - eta Theta)^k (u(0) - y)``, driven by the analytic NTK
+(infinite width) and by the network's own ``G(0)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ._errors import DivergenceError
+from ._spec import ConvResNet, FullyConnected, ResNet, TwoLayer
+from ._validation import check_fits_in_memory, validate_inputs
+
+__all__ = ["DIVERGENCE_FACTOR", "GramSeries", "Trajectory", "default_lr", "train"]
+
+_SPECS = (TwoLayer, FullyConnected, ResNet, ConvResNet)
+
+#: GD has diverged once the loss exceeds this many times max(L(0), ||y||^2 / 2) (or is not finite).
+DIVERGENCE_FACTOR = 1e3
+
+_MAX_SEED = 2**63 - 1
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class GramSeries:
+    """One tracked scalar of the paper's Gram and of the NTK, at every tracked step.
+
+    Attributes
+    ----------
+    paper : ndarray, shape (K,)
+        For ``G^(H)(k)``, the Gram of ``W^(H)`` alone (TwoLayer: ``H(k)``).
+    ntk : ndarray, shape (K,)
+        For ``G(k)``, the sum of every trained weight group's Gram.
+    """
+
+    paper: np.ndarray
+    ntk: np.ndarray
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """The record of one gradient-descent run; K tracked steps, S steps done.
+
+    Attributes
+    ----------
+    arch : spec
+    width, seed : int
+    lr : float
+        The step size eta used.
+    lr_source : str
+        ``"given"`` or how the default was derived.
+    steps : ndarray of int, shape (K,)
+        The tracked steps k: 0, track_every, 2 track_every, ..., and the last.
+    loss : ndarray, shape (K,)
+        ``L(k) = 1/2 ||u(k) - y||^2``.
+    loss_every_step : ndarray, shape (S + 1,)
+        The loss at every step 0..S.
+    bound : ndarray, shape (K,)
+        ``(1 - eta lambda_0 / 2)^k L(0)`` (Theorems 4.1 ICLR, 5.1, 6.1, 7.1).
+    gram_change : GramSeries
+        ``||H(k) - H(0)||_2`` (spectral norm).
+    gram_change_rel : GramSeries
+        ``||H(k) - H(0)||_F / ||H(0)||_F`` (Lee et al. 2019's diagnostic).
+    lambda_min : GramSeries
+        ``lambda_min(H(k))``.
+    layer_names : tuple of str
+        The trained weight groups: ``"W1" .. "WH"`` and ``"a"`` (not for TwoLayer).
+    weight_change : ndarray, shape (K, len(layer_names))
+        ``||W^(h)(k) - W^(h)(0)||_F`` (``||a(k) - a(0)||_2`` for ``a``).
+    weight_norm0 : ndarray, shape (len(layer_names),)
+        ``||W^(h)(0)||_F``, for relative changes.
+    max_row_change : ndarray, shape (K, H)
+        ``max_r ||w_r^(h)(k) - w_r^(h)(0)||_2`` over the rows (neurons, or
+        output channels) of each hidden layer; for TwoLayer the ICLR paper's
+        (2, inf) distance.
+    pattern_change : ndarray, shape (K, H), or None
+        ReLU only: the fraction of (input, neuron[, pixel]) pairs of each
+        hidden layer with ``1{g(k) > 0} != 1{g(0) > 0}``.
+    u : ndarray, shape (K, n)
+        The network's outputs.
+    u_linear : ndarray, shape (K, n)
+        ``y + (I - eta Theta)^k (u(0) - y)`` with the analytic NTK Theta.
+    u_linear_init : ndarray, shape (K, n)
+        The same with the network's own ``G(0)``.
+    y : ndarray, shape (n,)
+    lambda_0 : float
+        ``lambda_min`` of the analytic paper's Gram ``K^(H)`` (TwoLayer: ``H^inf``).
+    ntk_lambda_min, ntk_lambda_max : float
+        Extreme eigenvalues of the analytic NTK.
+    init_lambda_max : float
+        ``lambda_max(G(0))`` of this network; GD is stable for ``eta < 2 / init_lambda_max``.
+    diverged : bool
+    message : str or None
+        Why the run stopped early, if it did.
+    seconds : float
+        Wall time of the whole run (analytic Gram and compilation included).
+    """
+
+    arch: object
+    width: int
+    seed: int
+    lr: float
+    lr_source: str
+    steps: np.ndarray
+    loss: np.ndarray
+    loss_every_step: np.ndarray = field(repr=False)
+    bound: np.ndarray = field(repr=False)
+    gram_change: GramSeries = field(repr=False)
+    gram_change_rel: GramSeries = field(repr=False)
+    lambda_min: GramSeries = field(repr=False)
+    layer_names: tuple = ()
+    weight_change: np.ndarray = field(default=None, repr=False)
+    weight_norm0: np.ndarray = field(default=None, repr=False)
+    max_row_change: np.ndarray = field(default=None, repr=False)
+    pattern_change: np.ndarray | None = field(default=None, repr=False)
+    u: np.ndarray = field(default=None, repr=False)
+    u_linear: np.ndarray = field(default=None, repr=False)
+    u_linear_init: np.ndarray = field(default=None, repr=False)
+    y: np.ndarray = field(default=None, repr=False)
+    lambda_0: float = math.nan
+    ntk_lambda_min: float = math.nan
+    ntk_lambda_max: float = math.nan
+    init_lambda_max: float = math.nan
+    diverged: bool = False
+    message: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def n(self) -> int:
+        """Number of training inputs."""
+        return int(self.y.shape[0])
+
+    @property
+    def loss_linear(self) -> np.ndarray:
+        """``1/2 ||u_linear(k) - y||^2``, shape (K,): the infinite-width linearised loss."""
+        return 0.5 * np.sum((self.u_linear - self.y) ** 2, axis=1)
+
+    @property
+    def loss_linear_init(self) -> np.ndarray:
+        """``1/2 ||u_linear_init(k) - y||^2``, shape (K,)."""
+        return 0.5 * np.sum((self.u_linear_init - self.y) ** 2, axis=1)
+
+    @property
+    def bound_every_step(self) -> np.ndarray:
+        """The theory bound at every step 0..S, shape (S + 1,)."""
+        return _bound(np.arange(self.loss_every_step.size), self.lr, self.lambda_0, self.loss_every_step[0])
+
+    @property
+    def rel_weight_change(self) -> np.ndarray:
+        """``||W^(h)(k) - W^(h)(0)||_F / ||W^(h)(0)||_F``, shape (K, len(layer_names))."""
+        return self.weight_change / self.weight_norm0
+
+    def arrays(self) -> dict:
+        """Every per-step array, by name (for ``.npz`` result files)."""
+        out = {
+            "steps": self.steps, "loss": self.loss, "loss_every_step": self.loss_every_step, "bound": self.bound,
+            "gram_change_paper": self.gram_change.paper, "gram_change_ntk": self.gram_change.ntk,
+            "gram_change_rel_paper": self.gram_change_rel.paper, "gram_change_rel_ntk": self.gram_change_rel.ntk,
+            "lambda_min_paper": self.lambda_min.paper, "lambda_min_ntk": self.lambda_min.ntk,
+            "weight_change": self.weight_change, "weight_norm0": self.weight_norm0,
+            "max_row_change": self.max_row_change, "u": self.u, "u_linear": self.u_linear,
+            "u_linear_init": self.u_linear_init, "y": self.y,
+        }  # fmt: skip
+        if self.pattern_change is not None:
+            out["pattern_change"] = self.pattern_change
+        return out
+
+    def summary(self) -> dict:
+        """JSON-ready scalars: the run's settings, the final values and the maxima over k."""
+        last = -1
+        record = {
+            "arch": self.arch.describe(), "width": self.width, "seed": self.seed, "n": self.n,
+            "lr": self.lr, "lr_source": self.lr_source,
+            "steps_done": int(self.loss_every_step.size - 1), "diverged": self.diverged, "message": self.message,
+            "lambda_0": self.lambda_0, "ntk_lambda_min": self.ntk_lambda_min, "ntk_lambda_max": self.ntk_lambda_max,
+            "init_lambda_max": self.init_lambda_max,
+            "loss_initial": float(self.loss[0]), "loss_final": float(self.loss[last]),
+            "bound_final": float(self.bound[last]), "loss_linear_final": float(self.loss_linear[last]),
+            "loss_linear_init_final": float(self.loss_linear_init[last]),
+            "loss_below_bound": bool(np.all(self.loss_every_step <= self.bound_every_step * (1 + 1e-12))),
+            "max_gram_change_paper": float(np.max(self.gram_change.paper)),
+            "max_gram_change_ntk": float(np.max(self.gram_change.ntk)),
+            "final_gram_change_rel_paper": float(self.gram_change_rel.paper[last]),
+            "final_gram_change_rel_ntk": float(self.gram_change_rel.ntk[last]),
+            "min_lambda_min_paper": float(np.min(self.lambda_min.paper)),
+            "min_lambda_min_ntk": float(np.min(self.lambda_min.ntk)),
+            "layer_names": list(self.layer_names),
+            "final_weight_change": self.weight_change[last].tolist(),
+            "final_rel_weight_change": self.rel_weight_change[last].tolist(),
+            "final_max_row_change": self.max_row_change[last].tolist(),
+            "final_pattern_change": None if self.pattern_change is None else self.pattern_change[last].tolist(),
+            "seconds": self.seconds,
+        }  # fmt: skip
+        return record
+
+
+def _bound(k, lr: float, lambda_0: float, loss0: float) -> np.ndarray:
+    rate = 1.0 - lr * max(lambda_0, 0.0) / 2.0
+    return loss0 * np.power(rate, np.asarray(k, dtype=np.float64))
+
+
+# --------------------------------------------------------------------------- the network as a trainable function
+
+
+@dataclass(frozen=True)
+class _Net:
+    """What the jitted step needs to know about a network (hashable: the jit cache key)."""
+
+    plan: object
+    conv: bool
+    train_a: bool
+    relu: bool
+
+    @property
+    def depth(self) -> int:
+        return self.plan.depth
+
+
+def _forward_backward(net: _Net, params, X):
+    """``(u, x, inputs, pre, deltas)`` of the network with explicit weights ``params = (Ws, a)``."""
+    import jax.numpy as jnp
+
+    Ws, a = params
+    if net.conv:
+        from ._conv_networks import _conv, _conv_backward, conv_backprop
+
+        def forward(h, inp):
+            return Ws[h - 1], _conv(inp, Ws[h - 1])
+
+        def backward(h, delta, W):
+            return _conv_backward(net.plan, delta, None, W, net.plan.width)
+
+        x, inputs, pre, deltas = conv_backprop(net.plan, X, forward, backward, a)
+        u = jnp.tensordot(x, a, axes=x.ndim - 1)
+    else:
+        from ._networks import dense_backprop
+
+        def forward(h, inp):
+            return Ws[h - 1], inp @ Ws[h - 1].T
+
+        def backward(h, delta, W):
+            return delta @ W
+
+        x, inputs, pre, deltas = dense_backprop(net.plan, X, forward, backward, a)
+        u = x @ a
+    return u, x, inputs, pre, deltas
+
+
+def _gradient(net: _Net, params, x, inputs, deltas, r):
+    """``grad L = sum_i r_i du_i/dtheta`` for every weight group (``a``: zero if it is fixed)."""
+    import jax.numpy as jnp
+
+    Ws, a = params
+    grads = []
+    for W, inp, delta in zip(Ws, inputs, deltas):
+        weighted = delta * r.reshape((-1,) + (1,) * (delta.ndim - 1))
+        if net.conv:
+            from ._conv_networks import conv_weight_grad
+
+            grads.append(conv_weight_grad(inp, weighted, W.shape))
+        else:
+            grads.append(weighted.T @ inp)
+    grad_a = jnp.tensordot(r, x, axes=1) if net.train_a else jnp.zeros_like(a)
+    return tuple(grads), grad_a
+
+
+def _layer_grams(net: _Net, x, inputs, deltas):
+    if net.conv:
+        from ._conv_networks import conv_layer_grams
+
+        return conv_layer_grams(net.plan, x, inputs, deltas)
+    from ._networks import dense_layer_grams
+
+    return dense_layer_grams(net.plan, x, inputs, deltas)
+
+
+def _update(net: _Net, params, X, y, lr):
+    """One GD step from ``params``: ``(new params, L(params), pass outputs)``."""
+    u, x, inputs, pre, deltas = _forward_backward(net, params, X)
+    r = u - y
+    grads, grad_a = _gradient(net, params, x, inputs, deltas, r)
+    Ws, a = params
+    new = (tuple(W - lr * g for W, g in zip(Ws, grads)), a - lr * grad_a if net.train_a else a)
+    return new, 0.5 * (r @ r), (u, x, inputs, pre, deltas)
+
+
+def _measure(net: _Net, params, init, passed):
+    """The tracked quantities of the current weights (everything but the host-side spectra)."""
+    import jax.numpy as jnp
+
+    Ws, a = params
+    W0s, a0, pre0 = init
+    u, x, inputs, pre, deltas = passed
+    grams = _layer_grams(net, x, inputs, deltas)
+    changes = [jnp.sqrt(jnp.sum((W - W0) ** 2)) for W, W0 in zip(Ws, W0s)]
+    if net.train_a:
+        changes.append(jnp.sqrt(jnp.sum((a - a0) ** 2)))
+    rows = [jnp.max(jnp.sqrt(jnp.sum(((W - W0) ** 2).reshape(W.shape[0], -1), axis=1))) for W, W0 in zip(Ws, W0s)]
+    flips = [jnp.mean((g > 0) != (g0 > 0)) for g, g0 in zip(pre, pre0)]
+    return {"u": u, "grams": grams, "weight_change": jnp.stack(changes), "max_row_change": jnp.stack(rows),
+            "pattern_change": jnp.stack(flips)}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=16)
+def _chunk_fn(net: _Net, length: int) -> Callable:
+    import jax
+
+    def run(params, init, X, y, lr):
+        """Measure at the current step (from the step's own pass), then take ``length`` GD steps."""
+        new, first, passed = _update(net, params, X, y, lr)
+        measured = _measure(net, params, init, passed)
+
+        def body(p, _):
+            p, loss, _ = _update(net, p, X, y, lr)
+            return p, loss
+
+        new, losses = jax.lax.scan(body, new, None, length=length - 1)
+        return new, jax.numpy.concatenate([first[None], losses]), measured
+
+    return jax.jit(run, donate_argnums=(0,))
+
+
+@functools.lru_cache(maxsize=16)
+def _measure_fn(net: _Net) -> Callable:
+    import jax
+
+    def run(params, init, X):
+        passed = _forward_backward(net, params, X)
+        return _measure(net, params, init, passed)
+
+    return jax.jit(run)
+
+
+@functools.lru_cache(maxsize=16)
+def _pre_fn(net: _Net) -> Callable:
+    import jax
+
+    return jax.jit(lambda params, X: _forward_backward(net, params, X)[3])
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_int(value, name: str, minimum: int, hint: str, maximum: int | None = None) -> int:
+    bad = isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum
+    if not bad and maximum is not None and value > maximum:
+        bad = True
+    if bad:
+        upper = "" if maximum is None else f" and <= {maximum}"
+        raise ValueError(f"train: {name} must be an integer >= {minimum}{upper} ({hint}), got {value!r}.")
+    return int(value)
+
+
+def _check_y(y, n: int) -> np.ndarray:
+    try:
+        array = np.asarray(y)
+    except Exception as exc:
+        raise TypeError(f"train: y must be an array-like of n = {n} numbers; could not convert it ({exc}).") from exc
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(f"train: y must hold real numbers, got dtype {array.dtype}.")
+    if np.iscomplexobj(array):
+        raise TypeError(f"train: y must be real, got complex dtype {array.dtype}.")
+    if array.shape != (n,):
+        raise ValueError(
+            f"train: y must have shape ({n},), one target per input (the network has one output), got shape "
+            f"{array.shape}. For k classes train one +-1 problem at a time (e.g. load_data(..., classes=(0, 1)))."
+        )
+    array = np.ascontiguousarray(array, dtype=np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError(f"train: y contains NaN or inf (first at index {int(np.flatnonzero(~np.isfinite(array))[0])}).")
+    return array
+
+
+def _check_lr(lr) -> float | None:
+    if lr is None:
+        return None
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (math.isfinite(lr) and lr > 0):
+        raise ValueError(
+            f"train: lr must be a finite number > 0 (the GD step size eta), or None for 1/lambda_max of the "
+            f"analytic NTK; got {lr!r}."
+        )
+    return float(lr)
+
+
+def default_lr(ntk: np.ndarray) -> float:
+    """The default step size ``1 / lambda_max(Theta)``: half the stability limit ``2 / lambda_max`` (MATH.md §6).
+
+    Parameters
+    ----------
+    ntk : ndarray, shape (n, n)
+        The analytic NTK Theta (the Gram of every trained weight group).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ntkgd._dynamics import default_lr
+    >>> default_lr(np.diag([1.0, 4.0]))
+    0.25
+    """
+    return 1.0 / float(np.linalg.eigvalsh(ntk)[-1])
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def _plan(arch, X: np.ndarray, width: int):
+    from ._empirical import _plan as empirical_plan
+
+    return empirical_plan(arch, X, width, keep=True)
+
+
+def _memory_estimate(arch, X: np.ndarray, width: int) -> int:
+    """Bytes at the peak: weights 3x (current, initial, gradient), activations of the pass, the Grams."""
+    n = X.shape[0]
+    spatial = X.shape[2:] if isinstance(arch, ConvResNet) else ()
+    pixels = math.prod(spatial)
+    taps = arch.patch ** len(spatial) if isinstance(arch, ConvResNet) else 1
+    fan_in0 = X.shape[1] * taps
+    weights = width * fan_in0 + (arch.depth - 1) * width * width * taps + width * pixels
+    activations = (4 * arch.depth + 4) * n * width * pixels
+    grams = (arch.depth + 4) * n * n
+    return 8 * (3 * weights + activations + grams)
+
+
+def _initial_params(arch, plan, X: np.ndarray, seed: int):
+    """The weights of :func:`ntkgd.empirical_gram`'s network (same seed, same arrays), as jnp arrays."""
+    import jax
+
+    from ._conv_networks import materialize_conv_weights
+    from ._networks import materialize_dense_weights
+
+    key = jax.random.key(seed)
+    if isinstance(arch, ConvResNet):
+        weights = materialize_conv_weights(plan, X.shape[1], key)
+    else:
+        weights = materialize_dense_weights(plan, X.shape[1], key)
+    Ws = tuple(weights[f"W{h}"] for h in range(1, arch.depth + 1))
+    return Ws, weights["a"]
+
+
+def _analytic(arch, X, analytic):
+    from ._analytic import analytic_gram
+    from ._gram import Gram
+
+    if analytic is None:
+        return analytic_gram(arch, X, outputs=("paper", "ntk"))
+    if not isinstance(analytic, Gram):
+        raise TypeError(f"train: analytic must be the ntkgd.analytic_gram(arch, X) result or None, got {type(analytic).__name__}.")
+    if analytic.arch != arch or analytic.n != X.shape[0]:
+        raise ValueError(
+            "train: analytic was computed for another network or data set "
+            f"({analytic.arch.describe()}, n = {analytic.n}); pass ntkgd.analytic_gram(arch, X) for this arch and X."
+        )
+    return analytic
+
+
+def _spectral(D: np.ndarray) -> float:
+    values = np.linalg.eigvalsh(D)
+    return float(max(abs(values[0]), abs(values[-1])))
+
+
+def _linear_prediction(K: np.ndarray, lr: float, u0: np.ndarray, y: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """``y + V diag((1 - lr lambda)^k) V^T (u0 - y)`` for each k: shape (len(steps), n)."""
+    values, vectors = np.linalg.eigh(K)
+    coords = vectors.T @ (u0 - y)
+    factors = np.power((1.0 - lr * values)[None, :], np.asarray(steps, dtype=np.float64)[:, None])
+    return y[None, :] + (factors * coords[None, :]) @ vectors.T
+
+
+# --------------------------------------------------------------------------- the public function
+
+
+def train(
+    arch,
+    X,
+    y,
+    width: int = 1024,
+    steps: int = 500,
+    lr: float | None = None,
+    seed: int = 0,
+    track_every: int = 10,
+    *,
+    analytic=None,
+    progress: bool = False,
+    memory_limit: int | None = None,
+) -> Trajectory:
+    """Train the paper's finite-width network by full-batch gradient descent and track it against the theory.
+
+    ``theta(k+1) = theta(k) - lr * grad L(theta(k))`` with
+    ``L = 1/2 sum_i (f(theta, x_i) - y_i)^2`` (no 1/n, MATH.md §1), from the
+    weights of ``ntkgd.empirical_gram(arch, X, width, seed)``. All weight
+    groups are trained for FullyConnected, ResNet and ConvResNet; only ``W``
+    for TwoLayer (Du et al., ICLR 2019). The theorems (MATH.md §6) say that
+    for ``m`` large enough, with high probability,
+
+        L(k) <= (1 - lr lambda_0 / 2)^k L(0),      lambda_0 = lambda_min(K^(H)),
+
+    and that ``H(k)`` stays within ``lambda_0 / 4`` of ``H(0)`` while the
+    weights move ``O(1/sqrt(m))`` per neuron. Every ``track_every`` steps this
+    records the quantities that make those claims visible (see
+    :class:`Trajectory`). Float64 throughout; the step is jitted.
+
+    Parameters
+    ----------
+    arch : TwoLayer, FullyConnected, ResNet or ConvResNet
+    X : array_like, shape (n, d); for ConvResNet (n, channels, pixels) or (n, channels, height, width)
+        Training inputs (the paper assumes unit norm).
+    y : array_like, shape (n,)
+        Targets (the theorems assume ``|y_i| = O(1)``).
+    width : int
+        Hidden width m (channels for ConvResNet).
+    steps : int
+        Number of GD steps S >= 0.
+    lr : float, optional
+        Step size eta. Default: ``1 / lambda_max(Theta)`` of the analytic NTK
+        (half the stability limit ``2 / lambda_max``), the same for every
+        width and seed.
+    seed : int
+        Seed of the initial weights, as in :func:`ntkgd.empirical_gram`.
+    track_every : int
+        Record the tracked quantities every this many steps (and at the last step).
+    analytic : Gram, optional
+        ``ntkgd.analytic_gram(arch, X)`` (``paper`` and ``ntk``), to reuse across runs.
+    progress : bool
+        Show a progress bar over the steps (tqdm, on stderr).
+    memory_limit : int, optional
+        Bytes the run may use; default 90% of the available memory.
+
+    Returns
+    -------
+    Trajectory
+
+    Raises
+    ------
+    DivergenceError
+        The loss became non-finite or exceeded ``DIVERGENCE_FACTOR`` times
+        ``max(L(0), ||y||^2 / 2)``; ``error.trajectory`` holds the run up to there.
+    GramTooLargeError
+        The run would not fit in ``memory_limit``.
+
+    Examples
+    --------
+    >>> import numpy as np, ntkgd
+    >>> X = np.eye(4)
+    >>> y = np.array([1.0, -1.0, 0.5, 0.0])
+    >>> t = ntkgd.train(ntkgd.TwoLayer("relu"), X, y, width=2048, steps=200, track_every=50)
+    >>> t.steps.tolist()
+    [0, 50, 100, 150, 200]
+    >>> bool(t.loss[-1] < 1e-6 * t.loss[0]) and bool(np.all(t.loss <= t.bound))
+    True
+    """
+    started = time.perf_counter()
+    if not isinstance(arch, _SPECS):
+        names = ", ".join(spec.__name__ for spec in _SPECS)
+        raise TypeError(f"train: arch must be one of {names}, got {type(arch).__name__}.")
+    if isinstance(arch, ConvResNet):
+        from ._conv import validate_conv_inputs
+
+        X = validate_conv_inputs(X, owner="train")
+    else:
+        X = validate_inputs(X, owner="train")
+    y = _check_y(y, X.shape[0])
+    width = _check_int(width, "width", 1, "the hidden width m")
+    steps = _check_int(steps, "steps", 0, "the number of GD steps")
+    seed = _check_int(seed, "seed", 0, "the weight seed", maximum=_MAX_SEED)
+    track_every = _check_int(track_every, "track_every", 1, "record every this many steps")
+    given_lr = _check_lr(lr)
+    if not isinstance(progress, bool):
+        raise TypeError(f"train: progress must be True or False, got {progress!r}.")
+    check_fits_in_memory(
+        _memory_estimate(arch, X, width), owner="train", what=f"training a width-{width} network on n = {X.shape[0]}",
+        limit=memory_limit, suggestion="Use a smaller width or fewer inputs.",
+    )  # fmt: skip
+
+    exact = _analytic(arch, X, analytic)
+    ntk_values = np.linalg.eigvalsh(exact.ntk)
+    lambda_0 = float(np.linalg.eigvalsh(exact.paper)[0])
+    if given_lr is None:
+        lr_used, lr_source = 1.0 / float(ntk_values[-1]), "default: 1 / lambda_max of the analytic NTK"
+    else:
+        lr_used, lr_source = given_lr, "given"
+
+    with _x64():
+        run = _run(arch, X, y, width, steps, lr_used, seed, track_every, progress)
+    return _finish(arch, width, seed, lr_used, lr_source, y, exact, ntk_values, lambda_0, run, started)
+
+
+def _x64():
+    from jax.experimental import enable_x64
+
+    return enable_x64()
+
+
+@dataclass
+class _Run:
+    """What the loop collects (host side)."""
+
+    steps: list = field(default_factory=list)
+    losses: list = field(default_factory=list)
+    measured: list = field(default_factory=list)
+    weight_norm0: np.ndarray | None = None
+    message: str | None = None
+
+
+def _is_relu(arch) -> bool:
+    return arch.act.builtin and arch.act.name == "relu"
+
+
+def _run(arch, X, y, width, steps, lr, seed, track_every, progress) -> _Run:
+    import jax
+    import jax.numpy as jnp
+
+    plan = _plan(arch, X, width)
+    net = _Net(plan=plan, conv=isinstance(arch, ConvResNet), train_a=arch.trains_output_layer, relu=_is_relu(arch))
+    Xj, yj, lrj = jnp.asarray(X), jnp.asarray(y), jnp.asarray(lr, dtype=jnp.float64)
+    params = _initial_params(arch, plan, X, seed)
+    pre0 = tuple(_pre_fn(net)(params, Xj))
+    init = (tuple(jnp.array(W, copy=True) for W in params[0]), jnp.array(params[1], copy=True), pre0)
+    record = _Run()
+    norms = [float(jnp.linalg.norm(W)) for W in params[0]]
+    if net.train_a:
+        norms.append(float(jnp.linalg.norm(params[1])))
+    record.weight_norm0 = np.asarray(norms)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc=f"train m={width}", unit="step", leave=False, disable=None)
+    loss0 = None
+    done = 0
+    try:
+        while done < steps:
+            length = min(track_every, steps - done)
+            params, losses, measured = _chunk_fn(net, length)(params, init, Xj, yj, lrj)
+            losses = np.asarray(losses, dtype=np.float64)
+            measured = jax.tree_util.tree_map(np.asarray, measured)
+            if all(np.isfinite(value).all() for value in measured.values()):  # measured at step `done`
+                record.steps.append(done)
+                record.measured.append(measured)
+            if loss0 is None:
+                loss0 = float(losses[0])
+                limit = DIVERGENCE_FACTOR * max(loss0, 0.5 * float(y @ y), np.finfo(np.float64).tiny)
+            bad = np.flatnonzero(~np.isfinite(losses) | (losses > limit))
+            if bad.size:
+                record.losses.append(losses[: bad[0] + 1])
+                k = done + int(bad[0])
+                record.message = (
+                    f"train: gradient descent diverged at step {k}: loss {losses[bad[0]]:.3g} > "
+                    f"{DIVERGENCE_FACTOR:.0e} x max(L(0), ||y||^2/2) = {limit:.3g} (lr = {lr:.4g}). "
+                    "GD is stable only for lr < 2 / lambda_max(G(0)); lower lr, or pass lr=None for "
+                    "1 / lambda_max of the analytic NTK. The trajectory up to here is in error.trajectory."
+                )
+                break
+            record.losses.append(losses)
+            done += length
+            if bar is not None:
+                bar.update(length)
+        if record.message is None:
+            measured = _measure_fn(net)(params, init, Xj)
+            record.steps.append(done)
+            record.measured.append(jax.tree_util.tree_map(np.asarray, measured))
+            final = 0.5 * float(np.sum((record.measured[-1]["u"] - y) ** 2))
+            record.losses.append(np.asarray([final]))
+    finally:
+        if bar is not None:
+            bar.close()
+    return record
+
+
+def _finish(arch, width, seed, lr, lr_source, y, exact, ntk_values, lambda_0, run: _Run, started) -> Trajectory:
+    depth = arch.depth
+    measured = run.measured
+    steps = np.asarray(run.steps, dtype=np.int64)
+    loss_every_step = np.concatenate(run.losses) if run.losses else np.empty(0)
+    u = np.stack([m["u"] for m in measured])
+    loss = 0.5 * np.sum((u - y) ** 2, axis=1)
+    layers = [m["grams"] for m in measured]
+    papers = [grams[depth - 1] for grams in layers]
+    ntks = [grams.sum(axis=0) for grams in layers]
+    paper0, ntk0 = papers[0], ntks[0]
+    norm_paper0, norm_ntk0 = np.linalg.norm(paper0), np.linalg.norm(ntk0)
+    gram_change = GramSeries(
+        paper=np.array([_spectral(P - paper0) for P in papers]), ntk=np.array([_spectral(N - ntk0) for N in ntks])
+    )
+    gram_change_rel = GramSeries(
+        paper=np.array([np.linalg.norm(P - paper0) / norm_paper0 for P in papers]),
+        ntk=np.array([np.linalg.norm(N - ntk0) / norm_ntk0 for N in ntks]),
+    )
+    lambda_min = GramSeries(
+        paper=np.array([np.linalg.eigvalsh(P)[0] for P in papers]),
+        ntk=np.array([np.linalg.eigvalsh(N)[0] for N in ntks]),
+    )
+    names = tuple(f"W{h}" for h in range(1, depth + 1)) + (("a",) if arch.trains_output_layer else ())
+    trajectory = Trajectory(
+        arch=arch, width=width, seed=seed, lr=lr, lr_source=lr_source, steps=steps, loss=loss,
+        loss_every_step=loss_every_step, bound=_bound(steps, lr, lambda_0, loss[0]),
+        gram_change=gram_change, gram_change_rel=gram_change_rel, lambda_min=lambda_min, layer_names=names,
+        weight_change=np.stack([m["weight_change"] for m in measured]), weight_norm0=run.weight_norm0,
+        max_row_change=np.stack([m["max_row_change"] for m in measured]),
+        pattern_change=np.stack([m["pattern_change"] for m in measured]) if _is_relu(arch) else None,
+        u=u, u_linear=_linear_prediction(exact.ntk, lr, u[0], y, steps),
+        u_linear_init=_linear_prediction(ntk0, lr, u[0], y, steps), y=y,
+        lambda_0=lambda_0, ntk_lambda_min=float(ntk_values[0]), ntk_lambda_max=float(ntk_values[-1]),
+        init_lambda_max=float(np.linalg.eigvalsh(ntk0)[-1]), diverged=run.message is not None,
+        message=run.message, seconds=time.perf_counter() - started,
+    )  # fmt: skip
+    if run.message is not None:
+        raise DivergenceError(run.message, trajectory)
+    return trajectory
