@@ -20,6 +20,11 @@ the per-layer values of that row in a small per-thread scratch buffer. Each
 requested output entry is written once; the upper triangle is filled afterwards
 by a cache-blocked mirror. No n x n temporaries are created. Rows are handed
 out in pairs (t, n-1-t) so the threads get the same number of pairs.
+
+:func:`dense_block` runs the same row code on a rectangular block of pairs
+(rows I against columns J, given the per-point quantities of all points): the
+tiles of a distributed Gram (``ntkgd._tiled``). :func:`dense_grams` is the
+block whose rows and columns are all the points.
 """
 
 import math
@@ -31,7 +36,9 @@ from ._atan import atan2_upper
 from ._config import JIT, PARALLEL_JIT
 from ._gaussian import CODE_ERF, CODE_RELU, expectations, gap, mean, mehler_pair
 
-__all__ = ["CARRY", "CROSS", "SCALE_DD", "SCALE_SS", "dense_grams", "diagonal_moments", "mirror_lower"]
+__all__ = [
+    "CARRY", "CROSS", "SCALE_DD", "SCALE_SS", "dense_block", "dense_grams", "diagonal_moments", "mirror_lower",
+]
 
 #: Rows of the (4, H) per-layer constants array.
 CARRY, CROSS, SCALE_SS, SCALE_DD = 0, 1, 2, 3
@@ -102,38 +109,44 @@ def _layer_row(code, constants, a, row_diag, b_i, mu_i, b_row, mu_row, k_cur, k_
 
 
 @numba.njit(**JIT)
-def _row(i, gram0, diag, b_in, means, constants, code, group, value, derivative, terms, k_cur, k_in, edot):
-    """Fill ``k_in[h, j] = K^(h)_ij`` and ``edot[h, j] = Edot^(h+1)_ij`` for j <= i; ``k_cur`` ends as K^(H)."""
+def _row(i, count, self_index, k_cur, diag, b_in, means, col_diag, col_b, col_means, col_group, constants, code,
+         group, value, derivative, terms, k_in, edot):  # fmt: skip
+    """Layers 1..H for the pairs (i, j), j < count, of one row segment.
+
+    On entry ``k_cur[j] = K^(0)_ij``; on exit ``k_in[h, j] = K^(h)_ij``,
+    ``edot[h, j] = Edot^(h+1)_ij`` and ``k_cur[j] = K^(H)_ij``. The row point's
+    quantities are ``diag[:, i]``, ``b_in[:, i]``, ``means[:, i]``; the column
+    points' are ``col_*[:, j]``. ``self_index`` is the position of the diagonal
+    pair (j is the point i itself), or -1 when the segment does not contain it.
+    """
     depth = diag.shape[0] - 1
-    count = i + 1
-    for j in range(i):
-        k_cur[j] = gram0[i, j]
-    k_cur[i] = diag[0, i]
     gi = group[i]
     for h in range(depth):
         t = terms[h]
         a = diag[h, i]
         table = value[h, :, :t]
         dtable = derivative[h, :, :t]
-        _layer_row(code, constants[:, h], a, diag[h], b_in[h, i], means[h, i], b_in[h], means[h], k_cur, k_in[h],
-                   edot[h], count, group, gi, table, dtable)  # fmt: skip
-        # The diagonal pair gets the exact values (theta = 0, rho = 1) and the
-        # diagonal the caller computed, not values recomputed from a rounded c.
-        _, edd = expectations(code, a, a, a, True, table[gi], table[gi], dtable[gi], dtable[gi])
-        k_in[h, i] = a
-        edot[h, i] = constants[SCALE_DD, h] * edd
-        k_cur[i] = diag[h + 1, i]
+        _layer_row(code, constants[:, h], a, col_diag[h], b_in[h, i], means[h, i], col_b[h], col_means[h], k_cur,
+                   k_in[h], edot[h], count, col_group, gi, table, dtable)  # fmt: skip
+        if self_index >= 0:
+            # The diagonal pair gets the exact values (theta = 0, rho = 1) and the
+            # diagonal the caller computed, not values recomputed from a rounded c.
+            _, edd = expectations(code, a, a, a, True, table[gi], table[gi], dtable[gi], dtable[gi])
+            k_in[h, self_index] = a
+            edot[h, self_index] = constants[SCALE_DD, h] * edd
+            k_cur[self_index] = diag[h + 1, i]
 
 
 @numba.njit(**JIT)
-def _store_row(i, k_cur, k_in, edot, carry, include_output, paper_index, layers_out, ntk_out, paper_out, nngp_out):
-    """``G^(h) = K^(h-1) Edot^(h) prod_{l>h} (carry_l + Edot^(l))`` for j <= i, into row i of each output."""
+def _store_row(i, count, k_cur, k_in, edot, carry, include_output, paper_index, layers_out, ntk_out, paper_out,
+               nngp_out):  # fmt: skip
+    """``G^(h) = K^(h-1) Edot^(h) prod_{l>h} (carry_l + Edot^(l))`` for j < count, into row i of each output."""
     depth = k_in.shape[0]
     want_layers = layers_out.shape[0] > 0
     want_ntk = ntk_out.shape[0] > 0
     want_paper = paper_out.shape[0] > 0
     want_nngp = nngp_out.shape[0] > 0
-    for j in range(i + 1):
+    for j in range(count):
         nngp = k_cur[j]
         total = nngp if include_output else 0.0
         if want_layers and layers_out.shape[0] > depth:
@@ -170,23 +183,35 @@ def mirror_lower(matrix):
 
 
 @numba.njit(**PARALLEL_JIT)
-def _lower_triangle_grams(gram0, diag, b_in, means, constants, code, group, value, derivative, terms,
-                          include_output, paper_index, layers_out, ntk_out, paper_out, nngp_out):  # fmt: skip
-    n = gram0.shape[0]
+def _block_grams(gram0, row_start, diagonal, diag, b_in, means, group, col_diag, col_b, col_means, col_group,
+                 constants, code, value, derivative, terms, include_output, paper_index, layers_out, ntk_out,
+                 paper_out, nngp_out):  # fmt: skip
+    """Rows ``row_start + r`` (r < rows) against the block's columns; the lower triangle only if ``diagonal``."""
+    rows, cols = gram0.shape
     depth = diag.shape[0] - 1
     carry = constants[CARRY]
-    for t in numba.prange((n + 1) // 2):
-        k_cur = np.empty(n)
-        k_in = np.empty((depth, n))
-        edot = np.empty((depth, n))
+    for t in numba.prange((rows + 1) // 2):
+        k_cur = np.empty(cols)
+        k_in = np.empty((depth, cols))
+        edot = np.empty((depth, cols))
         first = np.int64(t)  # prange indices may be unsigned; keep index arithmetic signed
         for half in range(2):
-            i = first if half == 0 else n - 1 - first
-            if half == 1 and i == first:
+            r = first if half == 0 else rows - 1 - first
+            if half == 1 and r == first:
                 continue
-            _row(i, gram0, diag, b_in, means, constants, code, group, value, derivative, terms, k_cur, k_in, edot)
-            _store_row(i, k_cur, k_in, edot, carry, include_output, paper_index, layers_out, ntk_out, paper_out,
-                       nngp_out)  # fmt: skip
+            # A diagonal block is the lower triangle of its rows (j <= r); in an
+            # off-diagonal block every row has the same length, and pairing rows
+            # (t, rows-1-t) is merely harmless.
+            count = r + 1 if diagonal else cols
+            for j in range(count):
+                k_cur[j] = gram0[r, j]
+            i = row_start + r
+            if diagonal:
+                k_cur[r] = diag[0, i]
+            _row(i, count, r if diagonal else -1, k_cur, diag, b_in, means, col_diag, col_b, col_means, col_group,
+                 constants, code, group, value, derivative, terms, k_in, edot)  # fmt: skip
+            _store_row(r, count, k_cur, k_in, edot, carry, include_output, paper_index, layers_out, ntk_out,
+                       paper_out, nngp_out)  # fmt: skip
 
 
 def dense_grams(gram0, diag, b_in, means, constants, code, group, value, derivative, terms, include_output,
@@ -222,8 +247,49 @@ def dense_grams(gram0, diag, b_in, means, constants, code, group, value, derivat
     ntk_out, paper_out, nngp_out : (n, n) float64
         Or shape (0, 0) to skip.
     """
-    _lower_triangle_grams(gram0, diag, b_in, means, constants, code, group, value, derivative, terms,
-                          include_output, paper_index, layers_out, ntk_out, paper_out, nngp_out)  # fmt: skip
+    _block_grams(gram0, 0, True, diag, b_in, means, group, diag, b_in, means, group, constants, code, value,
+                 derivative, terms, include_output, paper_index, layers_out, ntk_out, paper_out, nngp_out)  # fmt: skip
     for matrix in (*layers_out, ntk_out, paper_out, nngp_out):
         if matrix.size:
             mirror_lower(matrix)
+
+
+def dense_block(gram0, row_start, col_start, diag, b_in, means, constants, code, group, value, derivative, terms,
+                include_output, paper_index, layers_out, ntk_out, paper_out, nngp_out):  # fmt: skip
+    """Per-layer Grams of one rectangular block of pairs: rows ``I = row_start + [0, rows)`` against
+    columns ``J = col_start + [0, cols)``; the per-pair recursion is the one :func:`dense_grams` runs.
+
+    A block whose row and column ranges coincide (``row_start == col_start``,
+    square) is a diagonal block: its lower triangle is computed and mirrored,
+    and its diagonal gets the exact diagonal values. Any other block must not
+    overlap the diagonal (every pair i != j), as in a tiling of the lower
+    triangle.
+
+    Parameters
+    ----------
+    gram0 : (rows, cols) float64
+        ``x_i . x_j`` for i in I, j in J. It may alias an output array.
+    row_start, col_start : int
+        First point of I and of J.
+    diag, b_in, means, constants, code, group, value, derivative, terms, include_output, paper_index
+        Per-point quantities of *all* n points, and the per-layer constants, as
+        in :func:`dense_grams` (computed once, shared by every block).
+    layers_out : (L, rows, cols) float64
+        Or shape (0, 0, 0) to skip.
+    ntk_out, paper_out, nngp_out : (rows, cols) float64
+        Or shape (0, 0) to skip.
+    """
+    rows, cols = gram0.shape
+    diagonal = row_start == col_start and rows == cols
+    columns = slice(col_start, col_start + cols)
+    col_diag = np.ascontiguousarray(diag[:, columns])
+    col_b = np.ascontiguousarray(b_in[:, columns])
+    col_means = np.ascontiguousarray(means[:, columns])
+    col_group = np.ascontiguousarray(group[columns])
+    _block_grams(gram0, row_start, diagonal, diag, b_in, means, group, col_diag, col_b, col_means, col_group,
+                 constants, code, value, derivative, terms, include_output, paper_index, layers_out, ntk_out,
+                 paper_out, nngp_out)  # fmt: skip
+    if diagonal:
+        for matrix in (*layers_out, ntk_out, paper_out, nngp_out):
+            if matrix.size:
+                mirror_lower(matrix)
