@@ -10,7 +10,12 @@ kernels (which keep only the pixel diagonal):
 * the patch trace ``P(M)[l, r] = sum_a M[l + a, r + a]`` for h >= 2 by padding
   the p x p matrix (seen as image x image) and summing shifted slices;
 * two-dimensional expectations by ``ntkgd._reference.gaussian_expectations``
-  (adaptive quadrature for ReLU, 2-D Gauss-Hermite otherwise); by 1-D adaptive
+  (adaptive quadrature for ReLU, self-checked 2-D Gauss-Hermite otherwise) on
+  the pixel diagonal (s = t). The off-diagonal pixel pairs never reach a Gram
+  (a trace, the patch trace and the tangent update read only diagonals), so
+  they get the fixed 300-node rule: they keep the matrices literal at a
+  fraction of the cost, and were they to leak into a Gram the difference
+  would be O(1), far above that rule's accuracy; by 1-D adaptive
   quadrature, like the means ``E[s(u)]``, where the pair is degenerate: the
   true diagonal (same point, same pixel: u = v), a constant pre-activation
   (zero variance, a patch of zeros), and exactly parallel pre-activations
@@ -34,7 +39,7 @@ import numpy as np
 from scipy import integrate
 
 from ._activations import Activation, ClosedForm
-from ._reference import gaussian_expectations, reference_c_sigma
+from ._reference import GAUSS_HERMITE_NODES, gaussian_expectations, reference_c_sigma, tensor_rule
 from ._spec import ConvResNet
 from ._validation import check_fits_in_memory
 
@@ -112,10 +117,13 @@ def _mean(act: Activation, a: float) -> float:
     return _expect_1d(act.fn, a)
 
 
-def _pair_expectations(act: Activation, a: float, b: float, c: float, same: bool) -> tuple[float, float]:
+def _pair_expectations(
+    act: Activation, a: float, b: float, c: float, same: bool, off_diagonal: bool
+) -> tuple[float, float]:
     """``(E[s(u)s(v)], E[s'(u)s'(v)])`` for ``(u, v) ~ N(0, [[a, c], [c, b]])``.
 
     ``same``: u and v are the same variable (same point, same pixel).
+    ``off_diagonal``: u and v sit at different pixels (the fixed rule suffices).
     """
     if same:
         if a == 0.0:
@@ -130,6 +138,8 @@ def _pair_expectations(act: Activation, a: float, b: float, c: float, same: bool
             factor(act.fn, a) * factor(act.fn, b),
             factor(act.derivative, a) * factor(act.derivative, b),
         )
+    if off_diagonal and act.closed_form is not ClosedForm.RELU:
+        return tensor_rule(act, a, b, c, GAUSS_HERMITE_NODES)
     return gaussian_expectations(act, a, b, c)
 
 
@@ -198,7 +208,7 @@ def _layer(act: Activation, C: np.ndarray, aligned: np.ndarray) -> tuple[np.ndar
                         e1 = _expect_1d(lambda z, f=factor: act.fn(z) * act.fn(f * z), a)
                         e2 = _expect_1d(lambda z, f=factor: act.derivative(z) * act.derivative(f * z), a)
                     else:
-                        e1, e2 = _pair_expectations(act, a, b, c, same=(i == j and s == t))
+                        e1, e2 = _pair_expectations(act, a, b, c, same=(i == j and s == t), off_diagonal=(s != t))
                     ess[i, j, s, t] = ess[j, i, t, s] = e1
                     edd[i, j, s, t] = edd[j, i, t, s] = e2
     return ess, edd

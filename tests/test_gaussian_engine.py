@@ -106,6 +106,43 @@ def test_diagonal_is_the_limit_of_nearly_parallel_pairs(name):
     assert abs(on[1] - near[1]) <= (2e-7 if name == "relu" else 1e-11)
 
 
+# Pre-activation variances near 30 are met in the conv ResNet with c_res = 1
+# (softplus carries sigma(0) = log 2 into every pixel). A fixed 300-node
+# tensor rule errs by 5e-10 (softplus) to 3e-6 (erf) there; the oracle checks
+# itself and the engine must not need to.
+LARGE_VARIANCE = (29.3175, 30.8209, 22.635)
+
+
+@pytest.mark.parametrize("name", ["softplus", "sigmoid", "gelu", "erf"])
+def test_engine_and_oracle_match_arbiter_at_large_variance(name):
+    from ntkgd._reference import gaussian_expectations
+
+    act = resolve_activation(name, owner="test")
+    a, b, c = LARGE_VARIANCE
+    if name == "erf":
+        engine = erf_pair(a, b, c, False)
+    else:
+        tables = hermite_tables(act, np.array([a, b]), layer=1)
+        engine = mehler_pair(a, b, c, False, tables.value[0], tables.value[1], tables.derivative[0], tables.derivative[1])
+    oracle = gaussian_expectations(act, a, b, c)
+    truth = _arbiter(act.fn, a, b, c), _arbiter(act.derivative, a, b, c)
+    scale = max(1.0, abs(truth[0]))
+    tol = tolerance("expectation-vs-arbiter")
+    for ours in (engine, oracle):
+        assert abs(ours[0] - truth[0]) <= tol * scale
+        assert abs(ours[1] - truth[1]) <= tol
+
+
+def test_oracle_refuses_what_its_rule_cannot_resolve():
+    # tanh at variance 60: sech^2's poles at +-i pi/2 sit 0.2 from the real
+    # axis in z; 4000 nodes per axis still disagree with 2700.
+    from ntkgd._reference import gaussian_expectations
+
+    act = resolve_activation("tanh", owner="test")
+    with pytest.raises(ValueError, match="does not converge.*backend='numba'"):
+        gaussian_expectations(act, 60.0, 55.0, 40.0)
+
+
 def test_series_that_cannot_converge_is_refused():
     # tanh at variance 100: the coefficients decay like exp(-(pi/20) sqrt(2k)),
     # far too slowly for MAX_TERMS terms. The error says what to do.
