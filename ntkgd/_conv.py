@@ -116,10 +116,21 @@ def _plan(outputs: frozenset) -> dict:
 
 
 def conv_memory_estimate(arch: ConvResNet, n: int, pixels: int, outputs: frozenset) -> int:
-    """Bytes for the outputs and the per-point arrays (the Hermite tables are checked when their size is known)."""
+    """Bytes for the outputs, the per-point arrays and the kernels' per-tile scratch.
+
+    The Hermite tables of the series engine are checked separately, layer by
+    layer, once their length is known.
+    """
+    import numba
+
+    from .kernels._conv import default_tile_shape
+
     plan = _plan(outputs)
     matrices = (arch.depth + 1 if plan["layers"] else 0) + plan["paper"] + plan["ntk"] + plan["nngp"]
-    return 8 * n * n * matrices + 5 * 8 * arch.depth * n * pixels
+    rows, cols = default_tile_shape(pixels, arch.depth)
+    rows, cols = min(rows, n), min(cols, n)
+    scratch = numba.get_num_threads() * (2 * arch.depth + 4) * rows * cols * pixels * 8
+    return 8 * n * n * matrices + 5 * 8 * arch.depth * n * pixels + scratch
 
 
 def _layer_tables(act: Activation, variances: np.ndarray, layer: int, check) -> tuple[np.ndarray, np.ndarray, int]:

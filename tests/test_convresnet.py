@@ -351,7 +351,13 @@ def test_memory_limit(rng, backend):
 
 
 def test_memory_limit_counts_hermite_tables(rng):
-    # The outputs fit, the softplus series tables (per point and pixel) do not.
+    # The outputs, per-point arrays and scratch fit; the softplus series tables
+    # (per point and pixel, tens of terms) do not.
+    from ntkgd._conv import conv_memory_estimate
+
     X = _inputs(rng, 20, 1, 8, 8)
+    arch = ntkgd.ConvResNet(3, "softplus")
+    base = conv_memory_estimate(arch, 20, 64, frozenset({"paper"}))
     with pytest.raises(ntkgd.GramTooLargeError, match=r"memory_limit"):
-        ntkgd.analytic_gram(ntkgd.ConvResNet(3, "softplus"), X, outputs=("paper",), memory_limit=200_000)
+        ntkgd.analytic_gram(arch, X, outputs=("paper",), memory_limit=base + 50_000)
+    ntkgd.analytic_gram(arch, X, outputs=("paper",), memory_limit=base + 50_000_000)
