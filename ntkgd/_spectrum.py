@@ -225,7 +225,8 @@ def _krylov_smallest(work, progress) -> _Smallest | None:
 
     result = block_krylov_smallest(work, progress=progress)
     stages = "two Cholesky shifts" if result.stages == 2 else "one Cholesky shift"
-    method = f"Cholesky shift-invert Lanczos ({stages}, {result.steps} solves)"
+    method = f"Cholesky shift-invert Lanczos ({stages}, {result.steps} solves"
+    method += ")" if result.converged else "; NOT converged: see the residual)"
     return _Smallest(result.value, result.vector, result.residual, result.shift, method, result.steps)
 
 
