@@ -84,8 +84,8 @@ def numba_memory_estimate(arch: DenseArchitecture, n: int, outputs: frozenset) -
     return 8 * n * n * max(matrices, 1) + tables
 
 
-def _layer_tables(arch: DenseArchitecture, gram0: np.ndarray, constants: np.ndarray, mean_gain: np.ndarray):
-    """Per-point inputs of the kernel, layer by layer.
+def _layer_tables(arch: DenseArchitecture, diag0: np.ndarray, constants: np.ndarray, mean_gain: np.ndarray):
+    """Per-point inputs of the kernel, layer by layer, from ``diag0 = x_i . x_i`` (n,).
 
     Returns ``diag`` (H+1, n) = ``K^(h)_ii``, ``b_in`` and ``means`` (H, n), the
     point groups (n,), the padded Hermite tables (H, g, T) of sigma and sigma',
@@ -94,12 +94,10 @@ def _layer_tables(arch: DenseArchitecture, gram0: np.ndarray, constants: np.ndar
     from .kernels import CARRY, CROSS, SCALE_SS, diagonal_moments
 
     act = arch.act
-    n = gram0.shape[0]
+    n = diag0.shape[0]
     depth = arch.depth
     diag = np.empty((depth + 1, n))
-    # The diagonal of the same product as the off-diagonal entries, so that a
-    # duplicated input gives c == a bit for bit and an exactly singular Gram.
-    diag[0] = np.diagonal(gram0)
+    diag[0] = diag0
     b_in = np.zeros((depth, n))
     means = np.zeros((depth, n))
     mehler = act.closed_form is ClosedForm.NONE
@@ -162,7 +160,11 @@ def numba_grams(arch: DenseArchitecture, X: np.ndarray, outputs: frozenset, memo
     np.matmul(X, X.T, out=buffer)
 
     constants, mean_gain = layer_constants(arch)
-    diag, b_in, means, group, values, derivatives, terms = _layer_tables(arch, buffer, constants, mean_gain)
+    # The diagonal of the same product as the off-diagonal entries, so that a
+    # duplicated input gives c == a bit for bit and an exactly singular Gram.
+    diag, b_in, means, group, values, derivatives, terms = _layer_tables(
+        arch, np.diagonal(buffer), constants, mean_gain
+    )
     dense_grams(
         buffer, diag, b_in, means, constants, arch.act.closed_form.value, group, values, derivatives, terms,
         arch.trains_output_layer, arch.depth - 1, layers_out, ntk_out, paper_out, nngp_out,

@@ -60,7 +60,7 @@ def test_hand_check_of_math_section_9():
     arch = ntkgd.ResNet(4, "relu", c_res=1.0)
     X = np.array([[0.6, 0.8]])
     constants, gain = layer_constants(arch)
-    diag, b_in, _, _, _, _, _ = _layer_tables(arch, X @ X.T, constants, gain)
+    diag, b_in, _, _, _, _, _ = _layer_tables(arch, np.einsum("ij,ij->i", X, X), constants, gain)
     assert diag[1, 0] == pytest.approx(1.0, abs=1e-15)
     assert b_in[1, 0] == pytest.approx(1 / math.sqrt(math.pi), abs=1e-15)
     assert diag[2, 0] == pytest.approx(1 + 2 * 0.25 / math.sqrt(math.pi) / math.sqrt(2 * math.pi) + 0.5 / 16, abs=1e-15)
