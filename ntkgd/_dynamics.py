@@ -124,6 +124,9 @@ class Trajectory:
         ``lambda_min`` of the analytic paper's Gram ``K^(H)`` (TwoLayer: ``H^inf``).
     ntk_lambda_min, ntk_lambda_max : float
         Extreme eigenvalues of the analytic NTK.
+    init_paper, init_ntk : ndarray, shape (n, n)
+        ``G^(H)(0)`` and ``G(0)``: the network's Grams at initialisation
+        (equal to ``ntkgd.empirical_gram(arch, X, width, seed)``'s ``paper`` and ``ntk``).
     init_lambda_max : float
         ``lambda_max(G(0))`` of this network; GD is stable for ``eta < 2 / init_lambda_max``.
     diverged : bool
@@ -154,6 +157,8 @@ class Trajectory:
     u_linear: np.ndarray = field(default=None, repr=False)
     u_linear_init: np.ndarray = field(default=None, repr=False)
     y: np.ndarray = field(default=None, repr=False)
+    init_paper: np.ndarray = field(default=None, repr=False)
+    init_ntk: np.ndarray = field(default=None, repr=False)
     lambda_0: float = math.nan
     ntk_lambda_min: float = math.nan
     ntk_lambda_max: float = math.nan
@@ -196,14 +201,15 @@ class Trajectory:
             "lambda_min_paper": self.lambda_min.paper, "lambda_min_ntk": self.lambda_min.ntk,
             "weight_change": self.weight_change, "weight_norm0": self.weight_norm0,
             "max_row_change": self.max_row_change, "u": self.u, "u_linear": self.u_linear,
-            "u_linear_init": self.u_linear_init, "y": self.y,
+            "u_linear_init": self.u_linear_init, "y": self.y, "init_paper": self.init_paper,
+            "init_ntk": self.init_ntk,
         }  # fmt: skip
         if self.pattern_change is not None:
             out["pattern_change"] = self.pattern_change
         return out
 
     def summary(self) -> dict:
-        """JSON-ready scalars: the run's settings, the final values and the maxima over k."""
+        """JSON-ready scalars: the run's settings, the final values and the maxima over k (non-finite: None)."""
         last = -1
         record = {
             "arch": self.arch.describe(), "width": self.width, "seed": self.seed, "n": self.n,
@@ -228,7 +234,16 @@ class Trajectory:
             "final_pattern_change": None if self.pattern_change is None else self.pattern_change[last].tolist(),
             "seconds": self.seconds,
         }  # fmt: skip
-        return record
+        return {key: _finite_or_none(value) for key, value in record.items()}
+
+
+def _finite_or_none(value):
+    """JSON has no NaN or inf: a diverged linear prediction is recorded as None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_finite_or_none(item) for item in value]
+    return value
 
 
 def _bound(k, lr: float, lambda_0: float, loss0: float) -> np.ndarray:
@@ -333,7 +348,7 @@ def _measure(net: _Net, params, init, passed):
     if net.train_a:
         changes.append(jnp.sqrt(jnp.sum((a - a0) ** 2)))
     rows = [jnp.max(jnp.sqrt(jnp.sum(((W - W0) ** 2).reshape(W.shape[0], -1), axis=1))) for W, W0 in zip(Ws, W0s)]
-    flips = [jnp.mean((g > 0) != (g0 > 0)) for g, g0 in zip(pre, pre0)]
+    flips = [jnp.mean((g > 0) != (g0 > 0), dtype=jnp.float64) for g, g0 in zip(pre, pre0)]
     return {"u": u, "grams": grams, "weight_change": jnp.stack(changes), "max_row_change": jnp.stack(rows),
             "pattern_change": jnp.stack(flips)}  # fmt: skip
 
@@ -500,8 +515,9 @@ def _linear_prediction(K: np.ndarray, lr: float, u0: np.ndarray, y: np.ndarray, 
     """``y + V diag((1 - lr lambda)^k) V^T (u0 - y)`` for each k: shape (len(steps), n)."""
     values, vectors = np.linalg.eigh(K)
     coords = vectors.T @ (u0 - y)
-    factors = np.power((1.0 - lr * values)[None, :], np.asarray(steps, dtype=np.float64)[:, None])
-    return y[None, :] + (factors * coords[None, :]) @ vectors.T
+    with np.errstate(over="ignore", invalid="ignore"):  # lr beyond 2 / lambda_max: the prediction diverges too
+        factors = np.power((1.0 - lr * values)[None, :], np.asarray(steps, dtype=np.float64)[:, None])
+        return y[None, :] + (factors * coords[None, :]) @ vectors.T
 
 
 # --------------------------------------------------------------------------- the public function
@@ -681,11 +697,13 @@ def _run(arch, X, y, width, steps, lr, seed, track_every, progress) -> _Run:
             if bad.size:
                 record.losses.append(losses[: bad[0] + 1])
                 k = done + int(bad[0])
+                limit_lr = 2.0 / float(np.linalg.eigvalsh(record.measured[0]["grams"].sum(axis=0))[-1])
                 record.message = (
                     f"train: gradient descent diverged at step {k}: loss {losses[bad[0]]:.3g} > "
-                    f"{DIVERGENCE_FACTOR:.0e} x max(L(0), ||y||^2/2) = {limit:.3g} (lr = {lr:.4g}). "
-                    "GD is stable only for lr < 2 / lambda_max(G(0)); lower lr, or pass lr=None for "
-                    "1 / lambda_max of the analytic NTK. The trajectory up to here is in error.trajectory."
+                    f"{DIVERGENCE_FACTOR:.0e} x max(L(0), ||y||^2/2) = {limit:.3g} with lr = {lr:.4g}. The "
+                    f"linearised dynamics are stable only for lr < 2 / lambda_max(G(0)) = {limit_lr:.4g}; lower lr, "
+                    "or pass lr=None for 1 / lambda_max of the analytic NTK. The trajectory up to here is in "
+                    "error.trajectory."
                 )
                 break
             record.losses.append(losses)
@@ -736,7 +754,7 @@ def _finish(arch, width, seed, lr, lr_source, y, exact, ntk_values, lambda_0, ru
         max_row_change=np.stack([m["max_row_change"] for m in measured]),
         pattern_change=np.stack([m["pattern_change"] for m in measured]) if _is_relu(arch) else None,
         u=u, u_linear=_linear_prediction(exact.ntk, lr, u[0], y, steps),
-        u_linear_init=_linear_prediction(ntk0, lr, u[0], y, steps), y=y,
+        u_linear_init=_linear_prediction(ntk0, lr, u[0], y, steps), y=y, init_paper=paper0, init_ntk=ntk0,
         lambda_0=lambda_0, ntk_lambda_min=float(ntk_values[0]), ntk_lambda_max=float(ntk_values[-1]),
         init_lambda_max=float(np.linalg.eigvalsh(ntk0)[-1]), diverged=run.message is not None,
         message=run.message, seconds=time.perf_counter() - started,
