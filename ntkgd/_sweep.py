@@ -1,0 +1,341 @@
+"""Width sweeps of gradient-descent runs: per-width result files, resume, and log-log slopes against width.
+
+:func:`sweep` trains the same problem at every (width, seed) with
+:func:`ntkgd.train`, one step size for all (by default ``1/lambda_max`` of the
+analytic NTK, which does not depend on the width), and summarises each run by
+the quantities whose growth with the width the theory predicts (MATH.md §6):
+
+- ``max_k ||G^(H)(k) - G^(H)(0)||_2`` and ``max_k ||G(k) - G(0)||_2``: O(1/sqrt(m));
+- ``||G(T) - G(0)||_F / ||G(0)||_F`` after training (Lee et al. 2019): O(1/sqrt(m)), often steeper;
+- the weight movement: ``max_h ||W^(h)(T) - W^(h)(0)||_F`` (O(1): the weights move
+  a width-independent distance), the same relative to ``||W^(h)(0)||_F``, and
+  ``max_r ||w_r(T) - w_r(0)||_2`` of the first layer (ICLR: O(1/sqrt(m)));
+- for ReLU the fraction of flipped activation patterns of the first layer (ICLR: O(1/sqrt(m))).
+
+With ``out_dir`` every width is written as soon as its seeds finish
+(``width-<m>.npz`` with every trajectory, then ``width-<m>.json``, both
+atomically); a rerun with the same settings loads the finished widths instead
+of training them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ._crosscheck import Slope, fit_slope
+
+__all__ = ["QUANTITIES", "Sweep", "sweep"]
+
+#: name -> (description, theory slope against width or None).
+QUANTITIES = {
+    "gram_change_paper": ("max_k ||G^(H)(k) - G^(H)(0)||_2", -0.5),
+    "gram_change_ntk": ("max_k ||G(k) - G(0)||_2", -0.5),
+    "rel_ntk_change": ("||G(T) - G(0)||_F / ||G(0)||_F", -0.5),
+    "weight_change": ("max_h ||W^(h)(T) - W^(h)(0)||_F", 0.0),
+    "rel_weight_change": ("max_h ||W^(h)(T) - W^(h)(0)||_F / ||W^(h)(0)||_F", None),
+    "max_row_change": ("max_r ||w_r(T) - w_r(0)||_2, first layer", -0.5),
+    "pattern_change": ("flipped ReLU patterns at T, first layer", -0.5),
+    "final_loss": ("L(T)", None),
+}
+
+#: Arrays of each trajectory kept in the per-width files (enough for every figure).
+_KEPT = ("steps", "loss", "bound", "gram_change_paper", "gram_change_ntk", "gram_change_rel_paper",
+         "gram_change_rel_ntk", "lambda_min_paper", "lambda_min_ntk", "weight_change", "weight_norm0",
+         "max_row_change", "pattern_change", "u", "u_linear", "u_linear_init", "y")  # fmt: skip
+
+FORMAT_VERSION = 1
+
+
+def summarise(arrays: dict) -> dict:
+    """The :data:`QUANTITIES` of one run from its arrays (``Trajectory.arrays()`` or a stored copy)."""
+    weight_change = arrays["weight_change"][-1]
+    values = {
+        "gram_change_paper": float(np.max(arrays["gram_change_paper"])),
+        "gram_change_ntk": float(np.max(arrays["gram_change_ntk"])),
+        "rel_ntk_change": float(arrays["gram_change_rel_ntk"][-1]),
+        "weight_change": float(np.max(weight_change)),
+        "rel_weight_change": float(np.max(weight_change / arrays["weight_norm0"])),
+        "max_row_change": float(arrays["max_row_change"][-1][0]),
+        "pattern_change": float(arrays["pattern_change"][-1][0]) if "pattern_change" in arrays else math.nan,
+        "final_loss": float(arrays["loss"][-1]),
+    }
+    return values
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The result of :func:`sweep`.
+
+    Attributes
+    ----------
+    arch : spec
+    widths, seeds : tuple of int
+        Widths ascending.
+    steps, track_every : int
+    lr : float
+    runs : dict
+        ``(width, seed) -> arrays`` of each run (see ``Trajectory.arrays()``),
+        plus ``"diverged"`` (bool) and ``"message"``.
+    loaded : tuple of int
+        Widths read from existing result files instead of trained.
+    files : tuple of str
+        The per-width result files (JSON), in width order.
+    """
+
+    arch: object
+    widths: tuple
+    seeds: tuple
+    steps: int
+    track_every: int
+    lr: float
+    runs: dict = field(repr=False)
+    lambda_0: float = math.nan
+    loaded: tuple = ()
+    files: tuple = ()
+
+    def values(self, name: str) -> np.ndarray:
+        """One quantity of :data:`QUANTITIES` for every run, shape (widths, seeds); NaN for diverged runs."""
+        out = np.full((len(self.widths), len(self.seeds)), math.nan)
+        for w, width in enumerate(self.widths):
+            for s, seed in enumerate(self.seeds):
+                run = self.runs[(width, seed)]
+                if not run["diverged"]:
+                    out[w, s] = summarise(run)[name]
+        return out
+
+    def names(self) -> list[str]:
+        """The quantities that apply (pattern flips only for ReLU)."""
+        relu = self.arch.act.builtin and self.arch.act.name == "relu"
+        return [name for name in QUANTITIES if relu or name != "pattern_change"]
+
+    def slopes(self) -> dict[str, Slope]:
+        """``name -> Slope``: least squares of log(value) on log(width) over every (width, seed) run."""
+        return {name: fit_slope(self.widths, self.values(name)) for name in self.names()}
+
+    def to_dict(self) -> dict:
+        """JSON-ready: per quantity the values per (width, seed), the mean per width and the slope."""
+        record = {}
+        slopes = self.slopes()
+        for name in self.names():
+            values, fit = self.values(name), slopes[name]
+            description, theory = QUANTITIES[name]
+            record[name] = {
+                "description": description,
+                "theory_slope": theory,
+                "values": [[_json_float(v) for v in row] for row in values],
+                "mean": [_json_float(v) for v in np.nanmean(values, axis=1)] if np.isfinite(values).any() else None,
+                "slope": _json_float(fit.slope),
+                "slope_stderr": _json_float(fit.stderr),
+            }
+        return record
+
+
+def _json_float(value):
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _fingerprint(arch, X: np.ndarray, y: np.ndarray, seeds, steps: int, track_every: int, lr: float) -> dict:
+    """What makes two sweeps the same: a finished width is reused only if all of this matches."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "arch": arch.describe(),
+        "X_sha256": hashlib.sha256(np.ascontiguousarray(X, dtype=np.float64).tobytes()).hexdigest(),
+        "X_shape": list(X.shape),
+        "y_sha256": hashlib.sha256(np.ascontiguousarray(y, dtype=np.float64).tobytes()).hexdigest(),
+        "seeds": list(seeds),
+        "steps": steps,
+        "track_every": track_every,
+        "lr": lr,
+    }
+
+
+def _paths(out_dir: Path, width: int) -> tuple[Path, Path]:
+    return out_dir / f"width-{width}.json", out_dir / f"width-{width}.npz"
+
+
+def _load_width(out_dir: Path, width: int, fingerprint: dict) -> dict | None:
+    """The runs of a finished width, or None if it has not finished; raises if it belongs to another sweep."""
+    from ._results import sha256_file
+
+    json_path, npz_path = _paths(out_dir, width)
+    if not json_path.exists():
+        return None  # the JSON is written last: without it the width did not finish
+    record = json.loads(json_path.read_text())
+    stored = record.get("fingerprint", {})
+    if stored != fingerprint:
+        differ = sorted(key for key in set(stored) | set(fingerprint) if stored.get(key) != fingerprint.get(key))
+        raise ValueError(
+            f"sweep: {os.fspath(json_path)} belongs to a sweep with other settings (they differ in: "
+            f"{', '.join(differ)}). Use another output directory, or remove its width-*.json/.npz files to start over."
+        )
+    if not npz_path.exists() or sha256_file(npz_path) != record["npz_sha256"]:
+        return None  # the arrays are missing or were changed: train this width again
+    runs = {}
+    with np.load(npz_path) as data:
+        for entry in record["runs"]:
+            seed = entry["seed"]
+            arrays = {key[len(f"seed{seed}_"):]: data[key] for key in data.files if key.startswith(f"seed{seed}_")}
+            runs[seed] = {**arrays, "diverged": entry["diverged"], "message": entry["message"]}
+    return runs
+
+
+def _write_width(out_dir: Path, width: int, fingerprint: dict, runs: dict, summaries: dict, extra: dict) -> Path:
+    from ._results import sha256_file, write_json_atomic, write_npz_atomic
+
+    json_path, npz_path = _paths(out_dir, width)
+    arrays = {f"seed{seed}_{key}": value for seed, run in runs.items() for key, value in run.items()
+              if isinstance(value, np.ndarray)}  # fmt: skip
+    write_npz_atomic(npz_path, **arrays)
+    record = {
+        **extra,
+        "width": width,
+        "fingerprint": fingerprint,
+        "npz": npz_path.name,
+        "npz_sha256": sha256_file(npz_path),
+        "runs": [{"seed": seed, "diverged": run["diverged"], "message": run["message"], **summaries[seed]}
+                 for seed, run in runs.items()],  # fmt: skip
+    }
+    write_json_atomic(json_path, record)
+    return json_path
+
+
+# --------------------------------------------------------------------------- the sweep
+
+
+def sweep(
+    arch,
+    X,
+    y,
+    widths: Sequence[int],
+    seeds: Sequence[int],
+    *,
+    steps: int,
+    lr: float | None = None,
+    track_every: int = 10,
+    out_dir=None,
+    record: dict | None = None,
+    progress: bool = False,
+    memory_limit: int | None = None,
+) -> Sweep:
+    """Train at every (width, seed), write each width's results as it finishes, and reuse finished widths.
+
+    Parameters
+    ----------
+    arch, X, y
+        As for :func:`ntkgd.train`.
+    widths : sequence of int
+        Hidden widths (sorted ascending in the result).
+    seeds : sequence of int
+        Weight seeds; every width uses every seed.
+    steps, lr, track_every
+        As for :func:`ntkgd.train`; ``lr=None`` is ``1 / lambda_max`` of the
+        analytic NTK, the same for every width.
+    out_dir : path, optional
+        Directory of the per-width result files; a width whose files exist
+        with the same settings (architecture, data, seeds, steps, lr,
+        track_every) is loaded, not trained. Files of a different sweep raise
+        ``ValueError``.
+    record : dict, optional
+        Extra JSON-ready entries stored in every per-width file (e.g. provenance).
+    progress : bool
+        Progress bars (tqdm) over the runs and each run's steps.
+    memory_limit : int, optional
+        Passed to :func:`ntkgd.train`.
+
+    Returns
+    -------
+    Sweep
+        A run that diverged is kept (``runs[(m, s)]["diverged"]``) and left out of the slopes.
+
+    Examples
+    --------
+    >>> import numpy as np, ntkgd
+    >>> from ntkgd._sweep import sweep
+    >>> X = np.eye(4); y = np.array([1.0, -1.0, 0.5, 0.0])
+    >>> result = sweep(ntkgd.TwoLayer("relu"), X, y, widths=[256, 4096], seeds=[0, 1], steps=50, track_every=25)
+    >>> result.values("gram_change_ntk").shape
+    (2, 2)
+    >>> bool(result.slopes()["gram_change_ntk"].slope < -0.25)
+    True
+    """
+    from ._analytic import analytic_gram
+    from ._crosscheck import _check_list
+    from ._dynamics import _check_int, _check_lr, _check_y, train
+    from ._errors import DivergenceError
+
+    widths = tuple(sorted(_check_list(widths, "widths", 1)))
+    seeds = _check_list(seeds, "seeds", 0)
+    steps = _check_int(steps, "steps", 0, "the number of GD steps")
+    track_every = _check_int(track_every, "track_every", 1, "record every this many steps")
+    given = _check_lr(lr)
+    from ._spec import ConvResNet
+    from ._validation import validate_inputs
+
+    if isinstance(arch, ConvResNet):
+        from ._conv import validate_conv_inputs
+
+        X = validate_conv_inputs(X, owner="sweep")
+    else:
+        X = validate_inputs(X, owner="sweep")
+    y = _check_y(y, X.shape[0])
+    exact = analytic_gram(arch, X, outputs=("paper", "ntk"))
+    lr_used = given if given is not None else 1.0 / float(np.linalg.eigvalsh(exact.ntk)[-1])
+    lambda_0 = float(np.linalg.eigvalsh(exact.paper)[0])
+    fingerprint = _fingerprint(arch, X, y, seeds, steps, track_every, lr_used)
+    out = None if out_dir is None else Path(out_dir)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    runs, loaded, files = {}, [], []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(widths) * len(seeds), desc="sweep", unit="run", disable=None)
+    try:
+        for width in widths:
+            found = None if out is None else _load_width(out, width, fingerprint)
+            if found is not None:
+                runs.update({(width, seed): found[seed] for seed in seeds})
+                loaded.append(width)
+                files.append(os.fspath(_paths(out, width)[0]))
+                if bar is not None:
+                    bar.update(len(seeds))
+                continue
+            done, summaries = {}, {}
+            for seed in seeds:
+                if bar is not None:
+                    bar.set_postfix_str(f"m={width} seed={seed}")
+                try:
+                    t = train(arch, X, y, width=width, steps=steps, lr=lr_used, seed=seed, track_every=track_every,
+                              analytic=exact, progress=progress, memory_limit=memory_limit)  # fmt: skip
+                except DivergenceError as error:
+                    t = error.trajectory
+                arrays = {key: value for key, value in t.arrays().items() if key in _KEPT}
+                done[seed] = {**arrays, "diverged": t.diverged, "message": t.message}
+                summaries[seed] = {key: _json_float(value) for key, value in summarise(arrays).items()}
+                summaries[seed]["seconds"] = t.seconds
+                if bar is not None:
+                    bar.update()
+            runs.update({(width, seed): run for seed, run in done.items()})
+            if out is not None:
+                extra = {"command": "sweep", **(record or {}), "lambda_0": lambda_0}
+                files.append(os.fspath(_write_width(out, width, fingerprint, done, summaries, extra)))
+    finally:
+        if bar is not None:
+            bar.close()
+    return Sweep(
+        arch=arch, widths=widths, seeds=seeds, steps=steps, track_every=track_every, lr=lr_used, runs=runs,
+        lambda_0=lambda_0, loaded=tuple(loaded), files=tuple(files),
+    )  # fmt: skip
