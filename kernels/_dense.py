@@ -254,23 +254,27 @@ def dense_grams(gram0, diag, b_in, means, constants, code, group, value, derivat
             mirror_lower(matrix)
 
 
-def dense_block(gram0, row_start, col_start, diag, b_in, means, constants, code, group, value, derivative, terms,
-                include_output, paper_index, layers_out, ntk_out, paper_out, nngp_out):  # fmt: skip
+def dense_block(gram0, row_start, columns, diagonal, diag, b_in, means, constants, code, group, value, derivative,
+                terms, include_output, paper_index, layers_out, ntk_out, paper_out, nngp_out):  # fmt: skip
     """Per-layer Grams of one rectangular block of pairs: rows ``I = row_start + [0, rows)`` against
-    columns ``J = col_start + [0, cols)``; the per-pair recursion is the one :func:`dense_grams` runs.
+    the column points ``J = columns``; the per-pair recursion is the one :func:`dense_grams` runs.
 
-    A block whose row and column ranges coincide (``row_start == col_start``,
-    square) is a diagonal block: its lower triangle is computed and mirrored,
-    and its diagonal gets the exact diagonal values. Any other block must not
-    overlap the diagonal (every pair i != j), as in a tiling of the lower
-    triangle.
+    A diagonal block (rows and columns are the same points) gets its lower
+    triangle computed and mirrored, and the exact diagonal values. In any
+    other block every pair goes through the general formula, which for a
+    point against itself gives the diagonal value only to rounding (exactly
+    when its ``x_i . x_i`` equals ``diag[0, i]`` bit for bit).
 
     Parameters
     ----------
     gram0 : (rows, cols) float64
         ``x_i . x_j`` for i in I, j in J. It may alias an output array.
-    row_start, col_start : int
-        First point of I and of J.
+    row_start : int
+        First point of I.
+    columns : (cols,) int64
+        The points of J (any indices, e.g. Nystrom landmarks).
+    diagonal : bool
+        Whether ``columns`` is ``row_start + arange(rows)``, computed as a diagonal block.
     diag, b_in, means, constants, code, group, value, derivative, terms, include_output, paper_index
         Per-point quantities of *all* n points, and the per-layer constants, as
         in :func:`dense_grams` (computed once, shared by every block).
@@ -279,9 +283,6 @@ def dense_block(gram0, row_start, col_start, diag, b_in, means, constants, code,
     ntk_out, paper_out, nngp_out : (rows, cols) float64
         Or shape (0, 0) to skip.
     """
-    rows, cols = gram0.shape
-    diagonal = row_start == col_start and rows == cols
-    columns = slice(col_start, col_start + cols)
     col_diag = np.ascontiguousarray(diag[:, columns])
     col_b = np.ascontiguousarray(b_in[:, columns])
     col_means = np.ascontiguousarray(means[:, columns])

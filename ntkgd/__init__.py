@@ -17,6 +17,8 @@ from ._errors import DivergenceError as DivergenceError
 from ._errors import GramTooLargeError as GramTooLargeError
 from ._errors import UnsupportedBackendError as UnsupportedBackendError
 from ._gram import Gram as Gram
+from ._iterative import IterativeResult as IterativeResult
+from ._iterative import iterative_lambda_min as iterative_lambda_min
 from ._spec import ConvResNet as ConvResNet
 from ._spec import FullyConnected as FullyConnected
 from ._spec import ResNet as ResNet
@@ -28,5 +30,8 @@ from ._spectrum import label_projections as label_projections
 from ._spectrum import lambda_min as lambda_min
 from ._spectrum import parallel_rows as parallel_rows
 from ._spectrum import spectrum as spectrum
+from ._tiled import GramOperator as GramOperator
+from ._tiled import IncompleteStoreError as IncompleteStoreError
+from ._tiled import open_gram_store as open_gram_store
 
 __version__ = "0.1.0"

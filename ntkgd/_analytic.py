@@ -65,6 +65,10 @@ def analytic_gram(
     *,
     outputs: Iterable[str] | str = OUTPUT_NAMES,
     memory_limit: int | None = None,
+    tiles: int | None = None,
+    client=None,
+    store=None,
+    progress: bool = True,
 ) -> Gram:
     """Infinite-width Gram matrices of a network on inputs ``X``.
 
@@ -85,12 +89,35 @@ def analytic_gram(
         Bytes the outputs may use; default 90% of the available memory. A Gram
         that would not fit raises :class:`~ntkgd.GramTooLargeError` before
         anything is allocated.
+    tiles : int, optional
+        Past one machine (TwoLayer, FullyConnected, ResNet): cut the Gram into
+        ``tiles x tiles`` tiles, computed on the Dask cluster of ``client``
+        (only the lower triangle of tiles; one task per tile; the per-point
+        quantities computed once and broadcast to the workers). Giving
+        ``client`` or ``store`` alone uses 4096. Then ``outputs`` may hold
+        ``paper``, ``ntk``, ``nngp`` (default ``("paper",)``) and each field
+        of the result is a ``dask.array.Array`` chunked by tiles, equal to the
+        single-machine Gram (bit for bit in the tests).
+    client : dask.distributed.Client, optional
+        The cluster for ``tiles=`` (default: the current client). The tiles
+        stay in the workers' memory unless ``store`` is given. A worker lost
+        mid-run is replaced and its tiles recomputed.
+    store : str or path, optional
+        A Zarr (v3) directory: each lower tile is written there (chunks =
+        tiles), followed by its completion marker, and the result reads the
+        tiles back lazily (out of core). Calling again with the same spec,
+        inputs and ``tiles`` computes only the tiles without a marker, so an
+        interrupted run resumes; :func:`ntkgd.open_gram_store` opens a
+        complete store later.
+    progress : bool
+        With ``tiles=``: a progress bar over tiles (stderr).
 
     Returns
     -------
     Gram
         float64 (n, n) matrices: ``paper`` (the paper's ``K^(H)``, whose
-        smallest eigenvalue is lambda_0), ``ntk``, ``layers``, ``nngp``.
+        smallest eigenvalue is lambda_0), ``ntk``, ``layers``, ``nngp``
+        (Dask arrays with ``tiles=``; lambda_0 by :func:`ntkgd.lambda_min`).
 
     Examples
     --------
@@ -105,6 +132,8 @@ def analytic_gram(
         names = ", ".join(spec.__name__ for spec in _SPECS)
         raise TypeError(f"analytic_gram: arch must be one of {names}, got {type(arch).__name__}.")
     chosen = _parse_backend(backend)
+    if tiles is not None or client is not None or store is not None:
+        return _tiled_gram(arch, X, chosen, outputs, tiles, client, store, progress)
     wanted = _parse_outputs(outputs)
     if isinstance(arch, ConvResNet):
         from ._conv import conv_grams, validate_conv_inputs
@@ -118,6 +147,23 @@ def analytic_gram(
         values = _dense_grams(arch, X, chosen, wanted, memory_limit)
     seconds = time.perf_counter() - start
     return Gram(arch=arch, backend=chosen.value, seconds=seconds, _values={k: values.get(k) for k in OUTPUT_NAMES})
+
+
+def _tiled_gram(arch, X, backend: Backend, outputs, tiles, client, store, progress) -> Gram:
+    """``analytic_gram`` with ``tiles=``/``client=``/``store=``: Dask arrays (:mod:`ntkgd._tiled`)."""
+    from ._tiled import DEFAULT_TILE, tiled_grams
+
+    if backend is not Backend.NUMBA:
+        raise ValueError(
+            f"analytic_gram: tiled Grams (tiles=, client=, store=) are computed by the numba backend only, got "
+            f"backend={backend.value!r}; drop backend= or compute on one machine."
+        )
+    wanted = ("paper",) if outputs is OUTPUT_NAMES else outputs
+    values, info = tiled_grams(
+        arch, X, tiles=DEFAULT_TILE if tiles is None else tiles, client=client, outputs=wanted, store=store,
+        progress=progress,
+    )
+    return Gram(arch=arch, backend="numba", seconds=info["seconds"], _values={k: values.get(k) for k in OUTPUT_NAMES})
 
 
 def _dense_grams(arch, X, backend: Backend, outputs: frozenset, memory_limit: int | None) -> dict:

@@ -248,8 +248,12 @@ def lambda_min(K, *, method: str = "auto") -> float:
 
     Parameters
     ----------
-    K : array_like, shape (n, n)
-        Symmetric (to 1e-10 relative).
+    K : array_like, dask.array.Array or GramOperator, shape (n, n)
+        Symmetric (to 1e-10 relative). A Dask array (e.g. a tiled Gram from
+        ``analytic_gram(..., tiles=, client=)``) or a matrix-free
+        :class:`~ntkgd.GramOperator` is solved by
+        :func:`~ntkgd.iterative_lambda_min` (products tile by tile on the
+        cluster; call it directly for the residual, iterations and time).
     method : {"auto", "krylov", "dense"}
         ``dense``: LAPACK's subset driver (``syevr``), robust for any
         symmetric matrix, but it still reduces K to tridiagonal form (about
@@ -274,6 +278,15 @@ def lambda_min(K, *, method: str = "auto") -> float:
     1.0
     """
     _check_method(method, "lambda_min")
+    from ._iterative import is_out_of_core, iterative_lambda_min
+
+    if is_out_of_core(K):
+        if method == "dense":
+            raise ValueError(
+                "lambda_min: method='dense' needs the whole matrix in memory; a Dask array or GramOperator is "
+                "solved iteratively (method='auto'). For the residual and iterations call iterative_lambda_min."
+            )
+        return iterative_lambda_min(K).value
     K = _check_symmetric_matrix(K, "lambda_min")
     return _smallest(K, method, in_place=False, progress=None)[0].value
 

@@ -1,0 +1,649 @@
+"""Past one machine: Grams cut into square tiles and computed on a Dask cluster (DESIGN.md §6).
+
+The n x n Gram is cut into ``tile x tile`` blocks. Only the lower triangle of
+tiles (I >= J) is computed, each tile by one task that calls the same fused
+Numba recursion as the single-machine backend on the two row blocks
+(:func:`ntkgd.kernels.dense_block`). The per-point quantities the recursion
+needs (``K^(h)_ii``, the ResNet means, the Hermite tables) and the inputs X
+are computed once, here, and broadcast to every worker
+(``client.scatter(..., broadcast=True)``); a task receives only its two block
+indices.
+
+Three ways to use the tiles:
+
+- in cluster memory: :func:`tiled_grams` computes the tiles (a progress bar
+  over tiles, ``as_completed``), keeps them on the workers and returns a Dask
+  array whose upper tiles are lazy transposes of the lower ones;
+- out of core: with ``store=`` every tile is written to a Zarr (v3) array
+  chunked by tiles, then a one-byte completion marker for that tile is written
+  to a second array. A later call with the same spec, inputs and tile size
+  computes only the tiles without a marker (an interrupted run is resumed);
+  :func:`open_gram_store` refuses a store with missing markers;
+- matrix-free: :class:`GramOperator` recomputes the tiles for every product
+  ``K V`` and keeps only ``O(n d)`` per worker.
+
+A worker lost mid-run is handled by Dask: its tasks, and finished tiles held
+in its memory, are recomputed elsewhere; tiles already in a store are kept.
+
+Workers should run the Numba kernels with ``cores / workers`` threads each
+(``NUMBA_NUM_THREADS`` in the workers' environment; :func:`local_cluster`
+sets it), or two workers on one machine fight over the same cores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_TILE",
+    "GramOperator",
+    "IncompleteStoreError",
+    "TiledProblem",
+    "local_cluster",
+    "open_gram_store",
+    "prepare",
+    "tiled_grams",
+]
+
+#: Default tile size: a 4096 x 4096 float64 tile is 134 MB.
+DEFAULT_TILE = 4096
+#: Outputs a tiled Gram can hold (the per-layer Grams would be depth + 1 tiled matrices each).
+TILED_OUTPUTS = ("paper", "ntk", "nngp")
+STORE_FORMAT = 1
+
+
+class IncompleteStoreError(RuntimeError):
+    """A Zarr Gram store lacks completion markers for some tiles (an interrupted run)."""
+
+
+# --------------------------------------------------------------------------- the problem sent to workers
+
+
+@dataclass(frozen=True)
+class TiledProblem:
+    """Everything a worker needs to compute any tile: inputs, per-point quantities, constants.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n, d)
+        Inputs, C-contiguous float64.
+    diag : ndarray, shape (H + 1, n)
+        ``K^(h)_ii``.
+    b_in, means : ndarray, shape (H, n)
+        ResNet means entering each layer and ``E[s(u)]`` per layer.
+    group, values, derivatives, terms
+        Hermite table rows per point, the tables (H, g, T) and series lengths (H,).
+    constants : ndarray, shape (4, H)
+        Per-layer constants of the shared recursion.
+    code : int
+        Activation family.
+    include_output : bool
+        Whether the output layer is trained (counted in the NTK).
+    single_group : bool
+        TwoLayer: the NTK is the paper's Gram.
+    depth : int
+    tile : int
+        Tile size; block ``b`` holds points ``[b * tile, min((b + 1) * tile, n))``.
+    """
+
+    X: np.ndarray
+    diag: np.ndarray
+    b_in: np.ndarray
+    means: np.ndarray
+    group: np.ndarray
+    values: np.ndarray
+    derivatives: np.ndarray
+    terms: np.ndarray
+    constants: np.ndarray
+    code: int
+    include_output: bool
+    single_group: bool
+    depth: int
+    tile: int
+
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def blocks(self) -> int:
+        return -(-self.n // self.tile)
+
+    def span(self, b: int) -> slice:
+        return slice(b * self.tile, min((b + 1) * self.tile, self.n))
+
+    def lower_tiles(self) -> list[tuple[int, int]]:
+        """``(bi, bj)`` with ``bi >= bj``, row-major."""
+        return [(bi, bj) for bi in range(self.blocks) for bj in range(bi + 1)]
+
+    def compute(self, rows: slice, cols, output: str) -> np.ndarray:
+        """The ``output`` Gram on rows ``rows`` (a slice) against ``cols`` (a slice or an index array)."""
+        from .kernels import dense_block
+
+        col_index = np.arange(self.n)[cols] if isinstance(cols, slice) else np.asarray(cols, dtype=np.int64)
+        diagonal = isinstance(cols, slice) and rows == cols
+        out = np.empty((rows.stop - rows.start, col_index.size))
+        np.matmul(self.X[rows], self.X[col_index].T, out=out)
+        none2, none3 = np.empty((0, 0)), np.empty((0, 0, 0))
+        paper = out if output == "paper" or (output == "ntk" and self.single_group) else none2
+        ntk = out if output == "ntk" and not self.single_group else none2
+        nngp = out if output == "nngp" else none2
+        dense_block(
+            out, rows.start, col_index, diagonal, self.diag, self.b_in, self.means, self.constants, self.code,
+            self.group, self.values, self.derivatives, self.terms, self.include_output, self.depth - 1, none3,
+            ntk, paper, nngp,
+        )  # fmt: skip
+        return out
+
+    def tile_of(self, bi: int, bj: int, output: str) -> np.ndarray:
+        """Lower tile ``(bi, bj)``, ``bi >= bj``."""
+        return self.compute(self.span(bi), self.span(bj), output)
+
+
+def _check_arch(arch, owner: str):
+    from ._spec import ConvResNet, FullyConnected, ResNet, TwoLayer
+
+    if isinstance(arch, ConvResNet):
+        raise NotImplementedError(
+            f"{owner}: tiled (distributed) Grams support TwoLayer, FullyConnected and ResNet; ConvResNet tiles are "
+            "not implemented (its recursion runs over pixel pairs with a different kernel). Compute ConvResNet "
+            "Grams on one machine: call analytic_gram without tiles= and client=."
+        )
+    if not isinstance(arch, (TwoLayer, FullyConnected, ResNet)):
+        raise TypeError(
+            f"{owner}: arch must be a TwoLayer, FullyConnected or ResNet spec, got {type(arch).__name__}."
+        )
+
+
+def _check_tile(tiles, owner: str) -> int:
+    if isinstance(tiles, bool) or not isinstance(tiles, (int, np.integer)) or tiles < 1:
+        raise ValueError(
+            f"{owner}: tiles must be a positive integer (the side of a square tile, e.g. 4096), got {tiles!r}."
+        )
+    return int(tiles)
+
+
+def prepare(arch, X, tiles: int = DEFAULT_TILE, *, owner: str = "analytic_gram") -> TiledProblem:
+    """Validate ``X`` and compute the per-point quantities of every point once.
+
+    Parameters
+    ----------
+    arch : TwoLayer, FullyConnected or ResNet
+    X : array_like, shape (n, d)
+    tiles : int
+        Tile side.
+
+    Returns
+    -------
+    TiledProblem
+    """
+    from ._numba_backend import _layer_tables, layer_constants
+    from ._validation import validate_inputs
+
+    _check_arch(arch, owner)
+    tile = _check_tile(tiles, owner)
+    X = validate_inputs(X, owner=owner)
+    n = X.shape[0]
+    tile = min(tile, n)
+    # x_i . x_i from the same kind of product the tiles use (a block of rows
+    # against itself), so that a duplicated input gives c == a bit for bit.
+    diag0 = np.empty(n)
+    for start in range(0, n, tile):
+        rows = X[start : start + tile]
+        diag0[start : start + rows.shape[0]] = np.diagonal(rows @ rows.T)
+    constants, mean_gain = layer_constants(arch)
+    diag, b_in, means, group, values, derivatives, terms = _layer_tables(arch, diag0, constants, mean_gain)
+    return TiledProblem(
+        X=X, diag=diag, b_in=b_in, means=means, group=group, values=values, derivatives=derivatives, terms=terms,
+        constants=constants, code=int(arch.act.closed_form.value), include_output=bool(arch.trains_output_layer),
+        single_group=not arch.trains_output_layer and arch.depth == 1, depth=arch.depth, tile=tile,
+    )  # fmt: skip
+
+
+def fingerprint(arch, problem: TiledProblem) -> str:
+    """sha256 of the spec, the inputs and the tile size: what a stored Gram depends on."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(arch.describe(), sort_keys=True).encode())
+    digest.update(f"{problem.X.shape}:{problem.tile}".encode())
+    digest.update(problem.X.tobytes())
+    return digest.hexdigest()
+
+
+def _check_outputs(outputs, owner: str) -> tuple[str, ...]:
+    names = (outputs,) if isinstance(outputs, str) else tuple(outputs)
+    bad = [name for name in names if name not in TILED_OUTPUTS]
+    if bad or not names:
+        hint = " (the per-layer Grams would be depth + 1 tiled matrices; compute them on one machine)" if (
+            "layers" in bad
+        ) else ""
+        raise ValueError(
+            f"{owner}: with tiles= or client=, outputs must be a non-empty subset of {TILED_OUTPUTS}, got "
+            f"{names!r}{hint}. Pass e.g. outputs=('paper',)."
+        )
+    return tuple(dict.fromkeys(names))
+
+
+# --------------------------------------------------------------------------- worker tasks
+
+
+def _tile_task(problem: TiledProblem, bi: int, bj: int, output: str) -> np.ndarray:
+    return problem.tile_of(bi, bj, output)
+
+
+def _store_tile_task(problem: TiledProblem, bi: int, bj: int, output: str, path: str) -> float:
+    """Compute a tile, write it into the store, then its completion marker; returns the seconds spent."""
+    import zarr
+
+    start = time.perf_counter()
+    tile = problem.tile_of(bi, bj, output)
+    array = zarr.open_array(os.path.join(path, output), mode="r+")
+    array[problem.span(bi), problem.span(bj)] = tile
+    # The marker is written only after the tile's chunk is complete on disk.
+    done = zarr.open_array(os.path.join(path, f"{output}_done"), mode="r+")
+    done[bi, bj] = 1
+    return time.perf_counter() - start
+
+
+def _product_task(problem: TiledProblem, bi: int, bj: int, output: str, V: np.ndarray):
+    """``(bi, bj, T V_J, T^T V_I)`` for the lower tile T (the second is None on a diagonal tile)."""
+    tile = problem.tile_of(bi, bj, output)
+    rows, cols = problem.span(bi), problem.span(bj)
+    upper = None if bi == bj else tile.T @ V[rows]
+    return bi, bj, tile @ V[cols], upper
+
+
+def _read_tile(path: str, output: str, rows: slice, cols: slice) -> np.ndarray:
+    import zarr
+
+    return zarr.open_array(os.path.join(path, output), mode="r")[rows, cols]
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def _progress_bar(total: int, progress, description: str):
+    """A callable ``step()`` advancing a tqdm bar (progress=True), a user callback, or nothing."""
+    if callable(progress):
+        state = {"done": 0}
+
+        def step():
+            state["done"] += 1
+            progress(state["done"], total)
+
+        return step, (lambda: None)
+    if progress:
+        import sys
+
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=description, unit="tile", file=sys.stderr)
+        return (lambda: bar.update(1)), bar.close
+    return (lambda: None), (lambda: None)
+
+
+def _resolve_client(client, owner: str):
+    if client is not None:
+        from distributed import Client
+
+        if not isinstance(client, Client):
+            raise TypeError(f"{owner}: client must be a dask.distributed.Client, got {type(client).__name__}.")
+        return client
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except ValueError:
+        raise ValueError(
+            f"{owner}: no Dask client: pass client=distributed.Client(...) (e.g. Client('tcp://host:8786') or "
+            "ntkgd._tiled.local_cluster(workers=2)), or create a Client first so that it is the default."
+        ) from None
+
+
+def _assemble(problem: TiledProblem, lower: dict, dtype=np.float64):
+    """A Dask array from lower tiles (futures or delayed values): upper tiles are their lazy transposes."""
+    import dask.array as da
+
+    rows = []
+    for bi in range(problem.blocks):
+        row = []
+        for bj in range(problem.blocks):
+            a, b = (bi, bj) if bi >= bj else (bj, bi)
+            shape = (problem.span(a).stop - problem.span(a).start, problem.span(b).stop - problem.span(b).start)
+            block = da.from_delayed(lower[a, b], shape=shape, dtype=dtype)
+            row.append(block if bi >= bj else block.T)
+        rows.append(row)
+    return da.block(rows)
+
+
+def tiled_grams(
+    arch,
+    X,
+    *,
+    tiles: int = DEFAULT_TILE,
+    client=None,
+    outputs=("paper",),
+    store: str | os.PathLike | None = None,
+    progress: bool | Callable[[int, int], None] = True,
+) -> tuple[dict, dict]:
+    """Compute the lower tiles on the cluster; return ``({output: dask array}, info)``.
+
+    See :func:`ntkgd.analytic_gram` (``tiles=``, ``client=``, ``store=``) for the
+    parameters. ``info`` holds ``tiles_total``, ``tiles_computed`` (fewer when
+    a store was resumed), ``seconds``, ``fingerprint`` (with a store) and ``tile``.
+    """
+    from distributed import as_completed
+
+    owner = "analytic_gram"
+    names = _check_outputs(outputs, owner)
+    problem = prepare(arch, X, tiles, owner=owner)
+    client = _resolve_client(client, owner)
+    start = time.perf_counter()
+    shared = client.scatter(problem, broadcast=True)
+    todo = [(name, bi, bj) for name in names for bi, bj in problem.lower_tiles()]
+    info = {"tile": problem.tile, "tiles_total": len(todo), "fingerprint": None}
+    if store is not None:
+        path = os.fspath(store)
+        info["fingerprint"] = fingerprint(arch, problem)
+        done = _open_or_create_store(path, arch, problem, names, info["fingerprint"])
+        todo = [(name, bi, bj) for name, bi, bj in todo if not done[name][bi, bj]]
+        futures = {
+            client.submit(_store_tile_task, shared, bi, bj, name, path, pure=False): (name, bi, bj)
+            for name, bi, bj in todo
+        }
+    else:
+        futures = {
+            client.submit(_tile_task, shared, bi, bj, name, key=f"ntkgd-tile-{name}-{bi}-{bj}-{os.urandom(4).hex()}"):
+            (name, bi, bj)
+            for name, bi, bj in todo
+        }  # fmt: skip
+    info["tiles_computed"] = len(todo)
+    step, close = _progress_bar(len(futures), progress, "Gram tiles")
+    try:
+        for future in as_completed(futures):
+            if future.status == "error":
+                future.result()  # raises the worker's exception here
+            step()
+    finally:
+        close()
+    info["seconds"] = time.perf_counter() - start
+    if store is not None:
+        return {name: open_gram_store(store, name) for name in names}, info
+    by_name = {name: {} for name in names}
+    for future, (name, bi, bj) in futures.items():
+        by_name[name][bi, bj] = future
+    return {name: _assemble(problem, lower) for name, lower in by_name.items()}, info
+
+
+# --------------------------------------------------------------------------- Zarr store
+
+
+def _store_attributes(arch, problem: TiledProblem, names, digest: str) -> dict:
+    return {
+        "format": STORE_FORMAT,
+        "fingerprint": digest,
+        "n": problem.n,
+        "d": int(problem.X.shape[1]),
+        "tile": problem.tile,
+        "outputs": list(names),
+        "arch": arch.describe(),
+        "layout": "lower tiles only (row block >= column block); the upper triangle is their transpose",
+    }
+
+
+def _open_or_create_store(path: str, arch, problem: TiledProblem, names, digest: str) -> dict:
+    """Create the store, or check that an existing one holds this Gram; return each output's markers."""
+    import zarr
+
+    blocks = problem.blocks
+    group = zarr.open_group(path, mode="a")
+    meta = dict(group.attrs).get("ntkgd")
+    if meta is None:
+        if len(list(group.keys())):
+            raise ValueError(
+                f"analytic_gram: store {path!r} exists and is not an ntkgd Gram store; give a new path."
+            )
+        group.attrs["ntkgd"] = _store_attributes(arch, problem, names, digest)
+        meta = group.attrs["ntkgd"]
+    elif meta.get("fingerprint") != digest:
+        raise ValueError(
+            f"analytic_gram: store {path!r} holds a different Gram (spec {meta.get('arch')}, n = {meta.get('n')}, "
+            f"tile {meta.get('tile')}); this call asks for {arch.describe()}, n = {problem.n}, tile {problem.tile} "
+            "on other inputs. Use another store path, or delete that one to recompute."
+        )
+    markers = {}
+    for name in names:
+        if name not in group:
+            group.create_array(
+                name, shape=(problem.n, problem.n), chunks=(problem.tile, problem.tile), dtype="float64",
+                fill_value=np.nan,
+            )  # fmt: skip
+            group.create_array(f"{name}_done", shape=(blocks, blocks), chunks=(1, 1), dtype="uint8", fill_value=0)
+        markers[name] = group[f"{name}_done"][...]
+        if name not in meta["outputs"]:
+            group.attrs["ntkgd"] = {**meta, "outputs": [*meta["outputs"], name]}
+            meta = group.attrs["ntkgd"]
+    return markers
+
+
+def store_status(store, output: str = "paper") -> dict:
+    """``{"n", "tile", "tiles_total", "tiles_done", "missing", "meta"}`` of a Gram store, without reading tiles."""
+    import zarr
+
+    path = os.fspath(store)
+    if not Path(path).exists():
+        raise FileNotFoundError(f"open_gram_store: no store at {path!r}; compute one with analytic_gram(store=...).")
+    group = zarr.open_group(path, mode="r")
+    meta = dict(group.attrs).get("ntkgd")
+    if meta is None:
+        raise ValueError(f"open_gram_store: {path!r} is not an ntkgd Gram store (no 'ntkgd' attributes).")
+    if output not in meta["outputs"]:
+        raise ValueError(
+            f"open_gram_store: store {path!r} holds {meta['outputs']}, not {output!r}; pass output= one of those."
+        )
+    done = group[f"{output}_done"][...]
+    blocks = done.shape[0]
+    missing = [(bi, bj) for bi in range(blocks) for bj in range(bi + 1) if not done[bi, bj]]
+    total = blocks * (blocks + 1) // 2
+    return {"n": meta["n"], "tile": meta["tile"], "tiles_total": total, "tiles_done": total - len(missing),
+            "missing": missing, "meta": meta}  # fmt: skip
+
+
+def open_gram_store(store, output: str = "paper"):
+    """A complete tiled Gram from a Zarr store, as a lazy Dask array (out of core).
+
+    Parameters
+    ----------
+    store : str or path
+        Written by ``analytic_gram(..., store=path)``.
+    output : {"paper", "ntk", "nngp"}
+        Which Gram of the store.
+
+    Returns
+    -------
+    dask.array.Array, shape (n, n), float64
+        Chunks are the tiles. Lower tiles are read from the store, upper tiles
+        are their transposes (only the lower triangle is stored).
+
+    Raises
+    ------
+    IncompleteStoreError
+        When some tile has no completion marker (an interrupted run): resume
+        it by calling ``analytic_gram`` again with the same spec, inputs,
+        ``tiles=`` and ``store=``.
+    """
+    from dask import delayed
+
+    status = store_status(store, output)
+    if status["missing"]:
+        raise IncompleteStoreError(
+            f"open_gram_store: store {os.fspath(store)!r} is incomplete: {len(status['missing'])} of "
+            f"{status['tiles_total']} tiles of {output!r} have no completion marker (first missing: tile "
+            f"{status['missing'][0]}). Resume it with analytic_gram(arch, X, tiles={status['tile']}, "
+            f"store={os.fspath(store)!r}, client=...) on the same spec and inputs."
+        )
+    n, tile = status["n"], status["tile"]
+    layout = _Layout(n, tile)
+    path = os.fspath(store)
+    lower = {
+        (bi, bj): delayed(_read_tile, pure=True)(path, output, layout.span(bi), layout.span(bj))
+        for bi in range(layout.blocks) for bj in range(bi + 1)
+    }  # fmt: skip
+    return _assemble(layout, lower)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    n: int
+    tile: int
+
+    @property
+    def blocks(self) -> int:
+        return -(-self.n // self.tile)
+
+    def span(self, b: int) -> slice:
+        return slice(b * self.tile, min((b + 1) * self.tile, self.n))
+
+
+# --------------------------------------------------------------------------- matrix-free
+
+
+class GramOperator:
+    """The Gram of ``arch`` on ``X`` as a matrix-free operator: each product recomputes the tiles.
+
+    Nothing n x n is stored anywhere: a worker holds X and the per-point
+    quantities (``O(n d)``), one tile at a time and its two small products.
+    Use it with :func:`ntkgd.lambda_min` or :func:`ntkgd.iterative_lambda_min`
+    when even a Zarr store is too big, or when a product costs less than
+    reading the tiles back.
+
+    Parameters
+    ----------
+    arch : TwoLayer, FullyConnected or ResNet
+    X : array_like, shape (n, d)
+    output : {"paper", "ntk", "nngp"}
+        Which Gram.
+    tiles : int
+        Tile side; a worker needs about ``8 tiles^2`` bytes for a tile.
+    client : dask.distributed.Client, optional
+        Default: the current client.
+    progress : bool
+        A tqdm bar over the tiles of each product.
+
+    Attributes
+    ----------
+    shape : (n, n)
+    dtype : numpy.float64
+    products : int
+        Products ``K V`` computed so far (each one full pass over the tiles).
+    columns_computed : int
+        Columns computed by :meth:`columns`.
+
+    Examples
+    --------
+    >>> import numpy as np, ntkgd
+    >>> from distributed import Client
+    >>> client = Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None)
+    >>> X = np.eye(3)
+    >>> K = ntkgd.GramOperator(ntkgd.TwoLayer("relu"), X, tiles=2, client=client, progress=False)
+    >>> K.matmat(np.ones((3, 1))).ravel()  # H^inf of orthonormal inputs is I / 2
+    array([0.5, 0.5, 0.5])
+    >>> client.close()
+    """
+
+    def __init__(self, arch, X, *, output: str = "paper", tiles: int = DEFAULT_TILE, client=None,
+                 progress: bool = False):  # fmt: skip
+        owner = "GramOperator"
+        (self.output,) = _check_outputs((output,), owner)
+        self.arch = arch
+        self.problem = prepare(arch, X, tiles, owner=owner)
+        self.client = _resolve_client(client, owner)
+        self._shared = self.client.scatter(self.problem, broadcast=True)
+        self.shape = (self.problem.n, self.problem.n)
+        self.dtype = np.dtype(np.float64)
+        self.progress = progress
+        self.products = 0
+        self.columns_computed = 0
+
+    def matmat(self, V: np.ndarray) -> np.ndarray:
+        """``K V`` for V of shape (n,) or (n, k), tile by tile on the cluster."""
+        from distributed import as_completed
+
+        V = np.asarray(V, dtype=np.float64)
+        vector = V.ndim == 1
+        V = np.ascontiguousarray(V.reshape(self.shape[0], -1))
+        shared_v = self.client.scatter(V, broadcast=True)
+        futures = [
+            self.client.submit(_product_task, self._shared, bi, bj, self.output, shared_v, pure=False)
+            for bi, bj in self.problem.lower_tiles()
+        ]
+        result = np.zeros_like(V)
+        step, close = _progress_bar(len(futures), self.progress, "K V tiles")
+        try:
+            for future in as_completed(futures):
+                bi, bj, lower, upper = future.result()
+                result[self.problem.span(bi)] += lower
+                if upper is not None:
+                    result[self.problem.span(bj)] += upper
+                future.release()
+                step()
+        finally:
+            close()
+        self.products += 1
+        return result.ravel() if vector else result
+
+    def __matmul__(self, V):
+        return self.matmat(V)
+
+    def columns(self, index) -> np.ndarray:
+        """Columns ``K[:, index]``, shape (n, len(index)), computed block by block on the cluster."""
+        index = np.asarray(index, dtype=np.int64)
+        futures = [
+            self.client.submit(_columns_task, self._shared, b, index, self.output, pure=False)
+            for b in range(self.problem.blocks)
+        ]
+        parts = self.client.gather(futures)
+        self.columns_computed += index.size
+        return np.vstack(parts)
+
+    def close(self) -> None:
+        """Release the broadcast inputs on the workers."""
+        self._shared.release()
+
+
+def _columns_task(problem: TiledProblem, b: int, index: np.ndarray, output: str) -> np.ndarray:
+    return problem.compute(problem.span(b), index, output)
+
+
+# --------------------------------------------------------------------------- local clusters
+
+
+def local_cluster(workers: int = 2, *, threads_per_worker: int = 1, memory_limit: str | int = "auto",
+                  dashboard: bool = False):  # fmt: skip
+    """A ``distributed.LocalCluster`` of worker processes whose Numba kernels share the cores fairly.
+
+    Each worker gets ``NUMBA_NUM_THREADS = max(1, cores // (workers * threads_per_worker))``
+    (otherwise every worker's kernel would start one thread per core).
+
+    Returns
+    -------
+    (cluster, client)
+    """
+    from distributed import Client, LocalCluster
+
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"local_cluster: workers must be a positive integer, got {workers!r}.")
+    cores = os.cpu_count() or 1
+    threads = max(1, cores // (workers * threads_per_worker))
+    cluster = LocalCluster(
+        n_workers=int(workers), threads_per_worker=threads_per_worker, processes=True, memory_limit=memory_limit,
+        dashboard_address=":0" if dashboard else None, env={"NUMBA_NUM_THREADS": str(threads)},
+    )  # fmt: skip
+    return cluster, Client(cluster)
