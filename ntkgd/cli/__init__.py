@@ -20,6 +20,8 @@ COMMANDS = {
     "gram": "ntkgd.cli._gram",
     "bench": "ntkgd.cli._bench",
     "crosscheck": "ntkgd.cli._crosscheck",
+    "train": "ntkgd.cli._train",
+    "sweep": "ntkgd.cli._sweep",
     "cache-clear": "ntkgd.cli._cache",
 }
 

@@ -1,0 +1,168 @@
+"""``ntkgd sweep``: gradient descent at several widths and seeds; how the Gram and the weights move with width.
+
+A thin layer over :func:`ntkgd._sweep.sweep`: per-width result files in
+``--out`` (written atomically as each width finishes; a rerun with the same
+settings skips the finished widths), a table of each summary quantity per
+width with its fitted log-log slope, a JSON summary with provenance and, with
+``--plot-dir``, the figures of :func:`ntkgd._dynamics_plots.plot_sweep`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["add_parser", "run"]
+
+JAX_PACKAGES = ("jax", "jaxlib")
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 64,256,1024; got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one width")
+    return values
+
+
+def add_parser(subparsers) -> None:
+    """Register ``sweep`` on the top-level parser."""
+    from ._train import add_problem_arguments
+
+    parser = subparsers.add_parser(
+        "sweep",
+        help="GD at several widths and seeds: Gram change and weight movement against width (log-log slopes)",
+        description="Train the same problem at every width and seed with one step size, write each width's "
+        "results as it finishes (a rerun skips finished widths), and fit log-log slopes against width of "
+        "max_k ||H(k) - H(0)||_2, the relative NTK change after training and the weight movement.",
+    )
+    add_problem_arguments(parser, "sweep")
+    parser.add_argument("--widths", type=_int_list, required=True, metavar="M1,M2,...",
+                        help="comma-separated hidden widths, e.g. 64,256,1024,4096")
+    parser.add_argument("--seeds", type=int, default=3, metavar="S", help="weight seeds 0..S-1 per width (default 3)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--out", type=Path, metavar="DIR",
+                     help="directory of the per-width result files and the summary (default: "
+                     "results/sweep-<arch>-<activation>-H<depth>-<data>-n<n>)")
+    out.add_argument("--plot-dir", type=Path, metavar="DIR",
+                     help="write dynamics.png, gram_change.png and width_scaling.png here")
+    out.add_argument("--memory-limit", type=float, metavar="GB", help="memory one run may use (default 90%% free)")
+    out.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(run=run)
+
+
+def _table(result) -> list[str]:
+    import numpy as np
+
+    from .._sweep import QUANTITIES
+
+    slopes = result.slopes()
+    header = ["quantity", *[f"m = {m}" for m in result.widths], "slope", "theory"]
+    rows = [header]
+    for name in result.names():
+        values = result.values(name)
+        cells = []
+        for w in range(len(result.widths)):
+            row = values[w][np.isfinite(values[w])]
+            if row.size == 0:
+                cells.append("diverged")
+            elif row.size == 1:
+                cells.append(f"{row[0]:.3e}")
+            else:
+                cells.append(f"{row.mean():.3e} ± {row.std(ddof=1):.1e}")
+        fit = slopes[name]
+        slope = "-" if math.isnan(fit.slope) else f"{fit.slope:+.2f}" + ("" if math.isnan(fit.stderr) else f" ± {fit.stderr:.2f}")
+        theory = QUANTITIES[name][1]
+        rows.append([QUANTITIES[name][0], *cells, slope, "-" if theory is None else f"{theory:+.1f}"])
+    widths = [max(len(r[j]) for r in rows) for j in range(len(header))]
+    return ["  ".join(f"{c:<{w}}" if j == 0 else f"{c:>{w}}" for j, (c, w) in enumerate(zip(r, widths))).rstrip()
+            for r in rows]  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``ntkgd sweep``; returns the exit code (1 if some run diverged)."""
+    from .._results import CORE_PACKAGES, provenance, write_json_atomic
+    from .._sweep import sweep
+    from ._gram import _slug
+    from ._lambda0 import _data_label
+    from ._train import check_common, load_problem
+
+    started = time.perf_counter()
+    now = _dt.datetime.now(_dt.timezone.utc)
+    check_common(args)
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1 (the number of weight seeds per width), got {args.seeds}.")
+    if any(m < 1 for m in args.widths):
+        raise ValueError(f"--widths must all be >= 1, got {','.join(map(str, args.widths))}.")
+    if len(set(args.widths)) != len(args.widths):
+        raise ValueError(f"--widths must be distinct, got {','.join(map(str, args.widths))}.")
+    dataset, arch, X, y, label_text, _ = load_problem(args)
+    spec = arch.describe()
+    out = args.out
+    if out is None:
+        out = Path("results") / "-".join(["sweep", _slug(spec["arch"]), _slug(spec["activation"]),
+                                          f"H{arch.depth}", _slug(dataset.name), f"n{dataset.n}"])  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    argv = getattr(args, "argv", ["ntkgd", *sys.argv[1:]])
+    base = {
+        **provenance(argv=argv, packages=(*CORE_PACKAGES, *JAX_PACKAGES), now=now),
+        "arch": spec,
+        "data": {"name": dataset.name, "preprocessing": dataset.preprocessing, **dataset.provenance,
+                 "input_shape": list(X.shape)},
+        "targets": label_text,
+        "dtype": "float64",
+    }  # fmt: skip
+    limit = None if args.memory_limit is None else int(args.memory_limit * 1e9)
+    result = sweep(arch, X, y, args.widths, range(args.seeds), steps=args.steps, lr=args.lr,
+                   track_every=args.track_every, out_dir=out, record=base, progress=not args.no_progress,
+                   memory_limit=limit)  # fmt: skip
+    files = {"widths": [os.path.basename(path) for path in result.files]}
+    plots = []
+    if args.plot_dir is not None:
+        from .._dynamics_plots import plot_sweep
+
+        title = (f"{dataset.name}, n = {dataset.n}, {spec['arch']} H={arch.depth} {spec['activation']}, "
+                 f"eta = {result.lr:.4g}")  # fmt: skip
+        plots = plot_sweep(result, args.plot_dir, title=title)
+        files["plots"] = plots
+    diverged = sorted(key for key, run in result.runs.items() if run["diverged"])
+    summary = {
+        "command": "sweep",
+        "format_version": 1,
+        **base,
+        "widths": list(result.widths), "seeds": list(result.seeds), "steps": result.steps,
+        "track_every": result.track_every, "lr": result.lr, "lambda_0": result.lambda_0,
+        "loaded_widths": list(result.loaded),
+        "diverged": [{"width": m, "seed": s, "message": result.runs[(m, s)]["message"]} for m, s in diverged],
+        "slope_fit": "least squares of log(value) on log(width) over every (width, seed) run that did not diverge",
+        "quantities": result.to_dict(),
+        "timings_s": {"total": time.perf_counter() - started},
+        "files": files,
+    }  # fmt: skip
+    summary_path = write_json_atomic(out / "summary.json", summary)
+
+    header = [("data", _data_label(dataset)), ("inputs", " x ".join(map(str, X.shape))),
+              ("targets", label_text), ("architecture", ", ".join(f"{k}={v}" for k, v in spec.items())),
+              ("training", f"{result.steps} GD steps, eta = {result.lr:.6g} for every width, "
+               f"lambda_0 = {result.lambda_0:.4e}"),
+              ("seeds", f"{len(result.seeds)} per width"),
+              ("resumed", ", ".join(map(str, result.loaded)) if result.loaded else "none")]  # fmt: skip
+    width = max(len(key) for key, _ in header)
+    lines = [f"{key:<{width}}  {value}" for key, value in header]
+    lines += ["", "per width: mean ± std over seeds", "", *_table(result), "",
+              "slope: least-squares fit of log(value) on log(m) over every (width, seed) run, ± its standard error",
+              f"time: {time.perf_counter() - started:.1f} s"]  # fmt: skip
+    print("\n".join(lines))
+    print()
+    for path in (*result.files, summary_path, *plots):
+        print(f"wrote {os.fspath(path)}")
+    for m, s in diverged:
+        print(f"ntkgd sweep: m = {m}, seed {s}: {result.runs[(m, s)]['message']}", file=sys.stderr)
+    return 1 if diverged else 0
