@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["ntkgd._analytic", "ntkgd._spectrum", "ntkgd._activations"]
+MODULES = ["ntkgd._analytic", "ntkgd._spectrum", "ntkgd._activations", "ntkgd._dynamics", "ntkgd._sweep"]
 
 
 @pytest.mark.parametrize("name", MODULES)
