@@ -10,7 +10,6 @@ from ._analytic import Backend as Backend
 from ._analytic import analytic_gram as analytic_gram
 from ._data import Dataset as Dataset
 from ._data import load_data as load_data
-from ._dynamics import Trajectory as Trajectory
 from ._dynamics import train as train
 from ._empirical import empirical_gram as empirical_gram
 from ._errors import DivergenceError as DivergenceError
@@ -30,6 +29,7 @@ from ._spectrum import label_projections as label_projections
 from ._spectrum import lambda_min as lambda_min
 from ._spectrum import parallel_rows as parallel_rows
 from ._spectrum import spectrum as spectrum
+from ._trajectory import Trajectory as Trajectory
 from ._tiled import GramOperator as GramOperator
 from ._tiled import IncompleteStoreError as IncompleteStoreError
 from ._tiled import open_gram_store as open_gram_store

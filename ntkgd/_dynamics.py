@@ -43,6 +43,7 @@ import numpy as np
 
 from ._errors import DivergenceError
 from ._spec import ConvResNet, FullyConnected, ResNet, TwoLayer
+from ._trajectory import GramSeries, Trajectory, bound
 from ._validation import check_fits_in_memory, validate_inputs
 
 __all__ = ["DIVERGENCE_FACTOR", "GramSeries", "Trajectory", "default_lr", "train"]
@@ -53,202 +54,6 @@ _SPECS = (TwoLayer, FullyConnected, ResNet, ConvResNet)
 DIVERGENCE_FACTOR = 1e3
 
 _MAX_SEED = 2**63 - 1
-
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class GramSeries:
-    """One tracked scalar of the paper's Gram and of the NTK, at every tracked step.
-
-    Attributes
-    ----------
-    paper : ndarray, shape (K,)
-        For ``G^(H)(k)``, the Gram of ``W^(H)`` alone (TwoLayer: ``H(k)``).
-    ntk : ndarray, shape (K,)
-        For ``G(k)``, the sum of every trained weight group's Gram.
-    """
-
-    paper: np.ndarray
-    ntk: np.ndarray
-
-
-@dataclass(frozen=True)
-class Trajectory:
-    """The record of one gradient-descent run; K tracked steps, S steps done.
-
-    Attributes
-    ----------
-    arch : spec
-    width, seed : int
-    lr : float
-        The step size eta used.
-    lr_source : str
-        ``"given"`` or how the default was derived.
-    steps : ndarray of int, shape (K,)
-        The tracked steps k: 0, track_every, 2 track_every, ..., and the last.
-    loss : ndarray, shape (K,)
-        ``L(k) = 1/2 ||u(k) - y||^2``.
-    loss_every_step : ndarray, shape (S + 1,)
-        The loss at every step 0..S.
-    bound : ndarray, shape (K,)
-        ``(1 - eta lambda_0 / 2)^k L(0)`` (Theorems 4.1 ICLR, 5.1, 6.1, 7.1).
-    gram_change : GramSeries
-        ``||H(k) - H(0)||_2`` (spectral norm).
-    gram_change_rel : GramSeries
-        ``||H(k) - H(0)||_F / ||H(0)||_F`` (Lee et al. 2019's diagnostic).
-    lambda_min : GramSeries
-        ``lambda_min(H(k))``.
-    layer_names : tuple of str
-        The trained weight groups: ``"W1" .. "WH"`` and ``"a"`` (not for TwoLayer).
-    weight_change : ndarray, shape (K, len(layer_names))
-        ``||W^(h)(k) - W^(h)(0)||_F`` (``||a(k) - a(0)||_2`` for ``a``).
-    weight_norm0 : ndarray, shape (len(layer_names),)
-        ``||W^(h)(0)||_F``, for relative changes.
-    max_row_change : ndarray, shape (K, H)
-        ``max_r ||w_r^(h)(k) - w_r^(h)(0)||_2`` over the rows (neurons, or
-        output channels) of each hidden layer; for TwoLayer the ICLR paper's
-        (2, inf) distance.
-    pattern_change : ndarray, shape (K, H), or None
-        ReLU only: the fraction of (input, neuron[, pixel]) pairs of each
-        hidden layer with ``1{g(k) > 0} != 1{g(0) > 0}``.
-    u : ndarray, shape (K, n)
-        The network's outputs.
-    u_linear : ndarray, shape (K, n)
-        ``y + (I - eta Theta)^k (u(0) - y)`` with the analytic NTK Theta.
-    u_linear_init : ndarray, shape (K, n)
-        The same with the network's own ``G(0)``.
-    y : ndarray, shape (n,)
-    lambda_0 : float
-        ``lambda_min`` of the analytic paper's Gram ``K^(H)`` (TwoLayer: ``H^inf``).
-    ntk_lambda_min, ntk_lambda_max : float
-        Extreme eigenvalues of the analytic NTK.
-    init_paper, init_ntk : ndarray, shape (n, n)
-        ``G^(H)(0)`` and ``G(0)``: the network's Grams at initialisation
-        (equal to ``ntkgd.empirical_gram(arch, X, width, seed)``'s ``paper`` and ``ntk``).
-    init_lambda_max : float
-        ``lambda_max(G(0))`` of this network; GD is stable for ``eta < 2 / init_lambda_max``.
-    diverged : bool
-    message : str or None
-        Why the run stopped early, if it did.
-    seconds : float
-        Wall time of the whole run (analytic Gram and compilation included).
-    """
-
-    arch: object
-    width: int
-    seed: int
-    lr: float
-    lr_source: str
-    steps: np.ndarray
-    loss: np.ndarray
-    loss_every_step: np.ndarray = field(repr=False)
-    bound: np.ndarray = field(repr=False)
-    gram_change: GramSeries = field(repr=False)
-    gram_change_rel: GramSeries = field(repr=False)
-    lambda_min: GramSeries = field(repr=False)
-    layer_names: tuple = ()
-    weight_change: np.ndarray = field(default=None, repr=False)
-    weight_norm0: np.ndarray = field(default=None, repr=False)
-    max_row_change: np.ndarray = field(default=None, repr=False)
-    pattern_change: np.ndarray | None = field(default=None, repr=False)
-    u: np.ndarray = field(default=None, repr=False)
-    u_linear: np.ndarray = field(default=None, repr=False)
-    u_linear_init: np.ndarray = field(default=None, repr=False)
-    y: np.ndarray = field(default=None, repr=False)
-    init_paper: np.ndarray = field(default=None, repr=False)
-    init_ntk: np.ndarray = field(default=None, repr=False)
-    lambda_0: float = math.nan
-    ntk_lambda_min: float = math.nan
-    ntk_lambda_max: float = math.nan
-    init_lambda_max: float = math.nan
-    diverged: bool = False
-    message: str | None = None
-    seconds: float = 0.0
-
-    @property
-    def n(self) -> int:
-        """Number of training inputs."""
-        return int(self.y.shape[0])
-
-    @property
-    def loss_linear(self) -> np.ndarray:
-        """``1/2 ||u_linear(k) - y||^2``, shape (K,): the infinite-width linearised loss."""
-        return 0.5 * np.sum((self.u_linear - self.y) ** 2, axis=1)
-
-    @property
-    def loss_linear_init(self) -> np.ndarray:
-        """``1/2 ||u_linear_init(k) - y||^2``, shape (K,)."""
-        return 0.5 * np.sum((self.u_linear_init - self.y) ** 2, axis=1)
-
-    @property
-    def bound_every_step(self) -> np.ndarray:
-        """The theory bound at every step 0..S, shape (S + 1,)."""
-        return _bound(np.arange(self.loss_every_step.size), self.lr, self.lambda_0, self.loss_every_step[0])
-
-    @property
-    def rel_weight_change(self) -> np.ndarray:
-        """``||W^(h)(k) - W^(h)(0)||_F / ||W^(h)(0)||_F``, shape (K, len(layer_names))."""
-        return self.weight_change / self.weight_norm0
-
-    def arrays(self) -> dict:
-        """Every per-step array, by name (for ``.npz`` result files)."""
-        out = {
-            "steps": self.steps, "loss": self.loss, "loss_every_step": self.loss_every_step, "bound": self.bound,
-            "gram_change_paper": self.gram_change.paper, "gram_change_ntk": self.gram_change.ntk,
-            "gram_change_rel_paper": self.gram_change_rel.paper, "gram_change_rel_ntk": self.gram_change_rel.ntk,
-            "lambda_min_paper": self.lambda_min.paper, "lambda_min_ntk": self.lambda_min.ntk,
-            "weight_change": self.weight_change, "weight_norm0": self.weight_norm0,
-            "max_row_change": self.max_row_change, "u": self.u, "u_linear": self.u_linear,
-            "u_linear_init": self.u_linear_init, "y": self.y, "init_paper": self.init_paper,
-            "init_ntk": self.init_ntk,
-        }  # fmt: skip
-        if self.pattern_change is not None:
-            out["pattern_change"] = self.pattern_change
-        return out
-
-    def summary(self) -> dict:
-        """JSON-ready scalars: the run's settings, the final values and the maxima over k (non-finite: None)."""
-        last = -1
-        record = {
-            "arch": self.arch.describe(), "width": self.width, "seed": self.seed, "n": self.n,
-            "lr": self.lr, "lr_source": self.lr_source,
-            "steps_done": int(self.loss_every_step.size - 1), "diverged": self.diverged, "message": self.message,
-            "lambda_0": self.lambda_0, "ntk_lambda_min": self.ntk_lambda_min, "ntk_lambda_max": self.ntk_lambda_max,
-            "init_lambda_max": self.init_lambda_max,
-            "loss_initial": float(self.loss[0]), "loss_final": float(self.loss[last]),
-            "bound_final": float(self.bound[last]), "loss_linear_final": float(self.loss_linear[last]),
-            "loss_linear_init_final": float(self.loss_linear_init[last]),
-            "loss_below_bound": bool(np.all(self.loss_every_step <= self.bound_every_step * (1 + 1e-12))),
-            "max_gram_change_paper": float(np.max(self.gram_change.paper)),
-            "max_gram_change_ntk": float(np.max(self.gram_change.ntk)),
-            "final_gram_change_rel_paper": float(self.gram_change_rel.paper[last]),
-            "final_gram_change_rel_ntk": float(self.gram_change_rel.ntk[last]),
-            "min_lambda_min_paper": float(np.min(self.lambda_min.paper)),
-            "min_lambda_min_ntk": float(np.min(self.lambda_min.ntk)),
-            "layer_names": list(self.layer_names),
-            "final_weight_change": self.weight_change[last].tolist(),
-            "final_rel_weight_change": self.rel_weight_change[last].tolist(),
-            "final_max_row_change": self.max_row_change[last].tolist(),
-            "final_pattern_change": None if self.pattern_change is None else self.pattern_change[last].tolist(),
-            "seconds": self.seconds,
-        }  # fmt: skip
-        return {key: _finite_or_none(value) for key, value in record.items()}
-
-
-def _finite_or_none(value):
-    """JSON has no NaN or inf: a diverged linear prediction is recorded as None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, list):
-        return [_finite_or_none(item) for item in value]
-    return value
-
-
-def _bound(k, lr: float, lambda_0: float, loss0: float) -> np.ndarray:
-    rate = 1.0 - lr * max(lambda_0, 0.0) / 2.0
-    return loss0 * np.power(rate, np.asarray(k, dtype=np.float64))
 
 
 # --------------------------------------------------------------------------- the network as a trainable function
@@ -748,7 +553,7 @@ def _finish(arch, width, seed, lr, lr_source, y, exact, ntk_values, lambda_0, ru
     names = tuple(f"W{h}" for h in range(1, depth + 1)) + (("a",) if arch.trains_output_layer else ())
     trajectory = Trajectory(
         arch=arch, width=width, seed=seed, lr=lr, lr_source=lr_source, steps=steps, loss=loss,
-        loss_every_step=loss_every_step, bound=_bound(steps, lr, lambda_0, loss[0]),
+        loss_every_step=loss_every_step, bound=bound(steps, lr, lambda_0, loss[0]),
         gram_change=gram_change, gram_change_rel=gram_change_rel, lambda_min=lambda_min, layer_names=names,
         weight_change=np.stack([m["weight_change"] for m in measured]), weight_norm0=run.weight_norm0,
         max_row_change=np.stack([m["max_row_change"] for m in measured]),

@@ -204,8 +204,10 @@ def _write_width(out_dir: Path, width: int, fingerprint: dict, runs: dict, summa
         "fingerprint": fingerprint,
         "npz": npz_path.name,
         "npz_sha256": sha256_file(npz_path),
-        "runs": [{"seed": seed, "diverged": run["diverged"], "message": run["message"], **summaries[seed]}
-                 for seed, run in runs.items()],  # fmt: skip
+        "runs": [
+            {"seed": seed, "diverged": run["diverged"], "message": run["message"], **summaries[seed]}
+            for seed, run in runs.items()
+        ],
     }
     write_json_atomic(json_path, record)
     return json_path

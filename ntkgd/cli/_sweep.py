@@ -150,8 +150,8 @@ def run(args: argparse.Namespace) -> int:
 
     header = [("data", _data_label(dataset)), ("inputs", " x ".join(map(str, X.shape))),
               ("targets", label_text), ("architecture", ", ".join(f"{k}={v}" for k, v in spec.items())),
-              ("training", f"{result.steps} GD steps, eta = {result.lr:.6g} for every width, "
-               f"lambda_0 = {result.lambda_0:.4e}"),
+              ("training", (f"{result.steps} GD steps, eta = {result.lr:.6g} for every width, "
+                            f"lambda_0 = {result.lambda_0:.4e}")),
               ("seeds", f"{len(result.seeds)} per width"),
               ("resumed", ", ".join(map(str, result.loaded)) if result.loaded else "none")]  # fmt: skip
     width = max(len(key) for key, _ in header)

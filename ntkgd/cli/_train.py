@@ -26,7 +26,12 @@ JAX_PACKAGES = ("jax", "jaxlib")
 def add_problem_arguments(parser, command: str) -> None:
     """The data, label and network options of ``train`` and ``sweep``."""
     from .. import ACTIVATION_NAMES
-    from .._data import BUILTIN_DATASETS, FILE_FORMATS, PACKAGED_DATASETS, SYNTHETIC_DATASETS
+    from .._data import (
+        BUILTIN_DATASETS,
+        FILE_FORMATS,
+        PACKAGED_DATASETS,
+        SYNTHETIC_DATASETS,
+    )
 
     data = parser.add_argument_group("data")
     sources = ", ".join([*BUILTIN_DATASETS, *PACKAGED_DATASETS, *SYNTHETIC_DATASETS])
@@ -183,19 +188,26 @@ def _table(t, rows: int) -> list[str]:
     return ["  ".join(f"{c:>{w}}" for c, w in zip(r, widths)) for r in table]
 
 
-def _report(label: str, t) -> list[str]:
-    lines = [f"{label}: eta = {t.lr:.6g} ({t.lr_source}); lambda_0 = {t.lambda_0:.6e}, analytic NTK lambda_min = "
-             f"{t.ntk_lambda_min:.6e}, lambda_max = {t.ntk_lambda_max:.6e}; lambda_max(G(0)) = {t.init_lambda_max:.6e}"]
-    return lines
+def _report(label: str, t) -> str:
+    return (
+        f"{label}: eta = {t.lr:.6g} ({t.lr_source}); lambda_0 = {t.lambda_0:.6e}, analytic NTK lambda_min = "
+        f"{t.ntk_lambda_min:.6e}, lambda_max = {t.ntk_lambda_max:.6e}; lambda_max(G(0)) = {t.init_lambda_max:.6e}"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``ntkgd train``; returns the exit code (1 if gradient descent diverged)."""
-    import numpy as np
 
     import ntkgd
 
-    from .._results import CORE_PACKAGES, provenance, sha256_file, timestamp, write_json_atomic, write_npz_atomic
+    from .._results import (
+        CORE_PACKAGES,
+        provenance,
+        sha256_file,
+        timestamp,
+        write_json_atomic,
+        write_npz_atomic,
+    )
     from ._gram import _slug
     from ._lambda0 import _data_label
 
@@ -266,18 +278,18 @@ def run(args: argparse.Namespace) -> int:
     header = [("data", _data_label(dataset)), ("inputs", " x ".join(map(str, X.shape))),
               ("preprocessing", dataset.preprocessing), ("targets", label_text),
               ("architecture", ", ".join(f"{k}={v}" for k, v in spec.items())),
-              ("training", f"width {args.width}, init seed {args.init_seed}, {args.steps} steps, full-batch GD on "
-               "1/2 sum (u - y)^2, float64")]  # fmt: skip
+              ("training", (f"width {args.width}, init seed {args.init_seed}, {args.steps} steps, full-batch GD "
+                            "on 1/2 sum (u - y)^2, float64"))]  # fmt: skip
     width = max(len(key) for key, _ in header)
     lines = [f"{key:<{width}}  {value}" for key, value in header]
     for label, t in runs.items():
-        lines += ["", *_report(label, t), *_table(t, args.rows)]
+        lines += ["", _report(label, t), *_table(t, args.rows)]
         s = t.summary()
         lines.append(f"loss below the bound at every step: {'yes' if s['loss_below_bound'] else 'NO'}; "
                      f"max_k ||G^(H)(k) - G^(H)(0)||_2 = {s['max_gram_change_paper']:.3e} "
                      f"(lambda_0 / 4 = {t.lambda_0 / 4:.3e}); time {t.seconds:.1f} s")  # fmt: skip
-    lines += ["", "columns: linear(inf) = loss of u(k) = y + (I - eta Theta)^k (u(0) - y) with the analytic NTK; "
-              "dG^(H): the paper's Gram (W^(H) only); dG: the NTK (every trained layer)"]  # fmt: skip
+    lines += ["", ("columns: linear(inf) = loss of u(k) = y + (I - eta Theta)^k (u(0) - y) with the analytic "
+                   "NTK; dG^(H): the paper's Gram (W^(H) only); dG: the NTK (every trained layer)")]
     print("\n".join(lines))
     print()
     for path in (json_path, npz_path, *([args.plot] if args.plot is not None else [])):
