@@ -22,7 +22,7 @@ from ._activations import Activation
 from ._errors import UnsupportedBackendError
 from ._hermite import hermite_coefficients, hermite_tables
 from ._spec import ConvResNet
-from ._validation import check_fits_in_memory, format_bytes
+from ._validation import check_finite_nonzero_inputs, check_fits_in_memory, format_bytes
 
 __all__ = ["conv_grams", "conv_memory_estimate", "patch_neighbours", "validate_conv_inputs"]
 
@@ -66,20 +66,7 @@ def validate_conv_inputs(X, *, owner: str, name: str = "X") -> np.ndarray:
             "least one channel and one pixel."
         )
     array = np.ascontiguousarray(array, dtype=np.float64)
-    flat = array.reshape(array.shape[0], -1)
-    finite = np.isfinite(flat).all(axis=1)
-    if not finite.all():
-        bad = np.flatnonzero(~finite)
-        raise ValueError(
-            f"{owner}: {name} contains NaN or inf in {bad.size} input(s) (first: input {bad[0]}); "
-            "remove or impute them."
-        )
-    zero = np.flatnonzero(~flat.any(axis=1))
-    if zero.size:
-        raise ValueError(
-            f"{owner}: {name} has {zero.size} all-zero input(s) (first: input {zero[0]}); the kernels need "
-            "nonzero inputs (the paper assumes ||x_i||_F = 1). Drop them."
-        )
+    check_finite_nonzero_inputs(array.reshape(array.shape[0], -1), owner, name, unit="input")
     return array
 
 

@@ -39,20 +39,29 @@ def validate_inputs(X, *, owner: str, name: str = "X") -> np.ndarray:
     if d == 0:
         raise ValueError(f"{owner}: {name} has no columns (shape {array.shape}); each input needs d >= 1 features.")
     array = np.ascontiguousarray(array, dtype=np.float64)
-    finite = np.isfinite(array)
-    if not finite.all():
-        rows = np.flatnonzero(~finite.all(axis=1))
-        raise ValueError(
-            f"{owner}: {name} contains NaN or inf in {rows.size} row(s) (first: row {rows[0]}); "
-            "remove or impute those rows."
-        )
-    zero_rows = np.flatnonzero(~array.any(axis=1))
-    if zero_rows.size:
-        raise ValueError(
-            f"{owner}: {name} has {zero_rows.size} all-zero row(s) (first: row {zero_rows[0]}); the kernels need "
-            "nonzero inputs (the paper assumes ||x_i|| = 1). Drop those rows."
-        )
+    check_finite_nonzero_inputs(array, owner, name, unit="row")
     return array
+
+
+def check_finite_nonzero_inputs(flat: np.ndarray, owner: str, name: str, unit: str) -> None:
+    """Refuse inputs (rows of ``flat``, shape (n, features)) with NaN/inf or all zeros, naming the first.
+
+    ``unit`` names one input in the message: ``"row"`` for a matrix, ``"input"``
+    for signals or images.
+    """
+    finite = np.isfinite(flat).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise ValueError(
+            f"{owner}: {name} contains NaN or inf in {bad.size} {unit}(s) (first: {unit} {bad[0]}); "
+            f"remove or impute those {unit}s."
+        )
+    zero = np.flatnonzero(~flat.any(axis=1))
+    if zero.size:
+        raise ValueError(
+            f"{owner}: {name} has {zero.size} all-zero {unit}(s) (first: {unit} {zero[0]}); the kernels need "
+            f"nonzero inputs (the paper assumes ||x_i|| = 1). Drop those {unit}s."
+        )
 
 
 def format_bytes(n_bytes: float) -> str:
