@@ -174,6 +174,7 @@ def iterative_lambda_min(
     maxiter: int = 500,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
+    dense_below: int = DENSE_BELOW,
 ) -> IterativeResult:
     """Smallest eigenvalue of a tiled (Dask) or matrix-free Gram by Nystrom-preconditioned LOBPCG.
 
@@ -201,6 +202,8 @@ def iterative_lambda_min(
         Seed of the random columns and starting block.
     progress : callable, optional
         ``progress(products)`` after each product.
+    dense_below : int
+        Up to this n, K is assembled (n columns) and solved densely.
 
     Returns
     -------
@@ -228,7 +231,7 @@ def iterative_lambda_min(
     op = _Operator(K, progress)
     n = op.n
     rng = np.random.default_rng(seed)
-    if n <= DENSE_BELOW or n < 5 * block + 5:
+    if n <= dense_below or n < 5 * block + 5:
         dense = op.columns(np.arange(n))
         values, vectors = linalg.eigh((dense + dense.T) / 2)
         v = vectors[:, 0]
@@ -240,7 +243,7 @@ def iterative_lambda_min(
             value=rho, vector=v, residual=residual, iterations=0, products=op.products,
             seconds=time.perf_counter() - start, lambda_max_estimate=top, rank=n,
             converged=residual <= tol * max(abs(top), np.finfo(float).tiny), tol=tol,
-            method=f"dense eigh of the {n} x {n} matrix assembled from its tiles (n <= {DENSE_BELOW})",
+            method=f"dense eigh of the {n} x {n} matrix assembled from its tiles (n <= {max(dense_below, 5 * block + 4)})",
         )  # fmt: skip
     rank = min(500, n // 4) if rank is None else int(rank)
     if not 1 <= rank < n:

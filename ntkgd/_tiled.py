@@ -626,11 +626,14 @@ def _columns_task(problem: TiledProblem, b: int, index: np.ndarray, output: str)
 
 
 def local_cluster(workers: int = 2, *, threads_per_worker: int = 1, memory_limit: str | int = "auto",
-                  dashboard: bool = False):  # fmt: skip
+                  env: dict | None = None):  # fmt: skip
     """A ``distributed.LocalCluster`` of worker processes whose Numba kernels share the cores fairly.
 
     Each worker gets ``NUMBA_NUM_THREADS = max(1, cores // (workers * threads_per_worker))``
-    (otherwise every worker's kernel would start one thread per core).
+    (otherwise every worker's kernel would start one thread per core). The
+    scheduler's HTTP server (dashboard) takes a free port, so that several
+    clusters can run side by side. ``env`` adds environment variables for the
+    worker processes.
 
     Returns
     -------
@@ -644,6 +647,6 @@ def local_cluster(workers: int = 2, *, threads_per_worker: int = 1, memory_limit
     threads = max(1, cores // (workers * threads_per_worker))
     cluster = LocalCluster(
         n_workers=int(workers), threads_per_worker=threads_per_worker, processes=True, memory_limit=memory_limit,
-        dashboard_address=":0" if dashboard else None, env={"NUMBA_NUM_THREADS": str(threads)},
+        dashboard_address=":0", env={"NUMBA_NUM_THREADS": str(threads), **(env or {})},
     )  # fmt: skip
     return cluster, Client(cluster)

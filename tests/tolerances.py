@@ -20,6 +20,15 @@ TOLERANCES = {
     ("expectation-vs-arbiter", "any"): 1e-12,
     # Exact identities that hold up to a few roundings per entry.
     ("identity", "float64"): 1e-13,
+    # A tiled Gram (ntkgd._tiled) runs the same per-pair code on blocks of rows;
+    # only x_i . x_j may differ, by the BLAS summation order of a block product
+    # against the whole product. Measured: 0 (bit for bit). The issue asks 1e-13.
+    ("tiled-vs-single", "float64"): 1e-13,
+    # lambda_min by Nystrom-preconditioned LOBPCG on a tiled / matrix-free Gram
+    # against the Cholesky + Lanczos solver on the dense matrix. The error is
+    # about residual^2 / gap; measured ~5e-13 relative (MNIST, n = 1500). The
+    # issue asks 1e-8.
+    ("iterative-vs-dense", "lambda_min"): 1e-8,
 }
 
 
