@@ -94,6 +94,9 @@ def add_parser(subparsers) -> None:
     compute.add_argument("--out", type=Path, default=Path("results"), metavar="DIR",
                          help="directory for the result files (default: results/)")
     compute.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from ._lambda0_dask import add_arguments
+
+    add_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -201,8 +204,9 @@ def _memory_plan(n: int, n_matrices: int, full: bool, limit_gb: float | None):
         raise GramTooLargeError(
             f"lambda0: n = {n} needs about {format_bytes(needed)} ({n_matrices} Gram(s) of {format_bytes(matrix)}"
             f"{', the full eigendecomposition' if full else ', Cholesky in place'}), but only "
-            f"{format_bytes(limit)} may be used. {suggestion.capitalize()}. Beyond one machine's memory "
-            "(n of about 50,000 and more) the Gram has to be tiled out of core (DESIGN.md §6)."
+            f"{format_bytes(limit)} may be used. {suggestion.capitalize()}. Beyond one machine's memory, "
+            "tile the Gram on a Dask cluster: --scheduler local|tcp://host:port with --store PATH.zarr (out of "
+            "core) or --matrix-free."
         )
     text = f"about {format_bytes(needed)}: {n_matrices} Gram(s) of {format_bytes(matrix)}"
     text += ", eigendecomposition copies" if full else ", Cholesky in place"
@@ -355,6 +359,11 @@ def run(args: argparse.Namespace) -> int:
     if args.memory_limit is not None and not args.memory_limit > 0:
         raise ValueError(f"--memory-limit must be a positive number of GB, got {args.memory_limit}.")
     label_seed = args.seed if args.label_seed is None else args.label_seed
+    from ._lambda0_dask import check_options, run_distributed
+
+    check_options(args)
+    if args.scheduler is not None:
+        return run_distributed(args, archs, kernels)
 
     t0 = time.perf_counter()
     dataset = load_data(
