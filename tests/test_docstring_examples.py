@@ -5,7 +5,8 @@ import importlib
 
 import pytest
 
-MODULES = ["ntkgd._analytic", "ntkgd._spectrum", "ntkgd._activations", "ntkgd._dynamics", "ntkgd._sweep"]
+MODULES = ["ntkgd._analytic", "ntkgd._spectrum", "ntkgd._activations", "ntkgd._dynamics", "ntkgd._sweep",
+           "ntkgd._iterative"]
 
 
 @pytest.mark.parametrize("name", MODULES)
