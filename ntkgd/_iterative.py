@@ -243,7 +243,7 @@ def iterative_lambda_min(
             value=rho, vector=v, residual=residual, iterations=0, products=op.products,
             seconds=time.perf_counter() - start, lambda_max_estimate=top, rank=n,
             converged=residual <= tol * max(abs(top), np.finfo(float).tiny), tol=tol,
-            method=f"dense eigh of the {n} x {n} matrix assembled from its tiles (n <= {max(dense_below, 5 * block + 4)})",
+            method=f"dense eigh of the {n} x {n} matrix assembled from its tiles (small n)",
         )  # fmt: skip
     rank = min(500, n // 4) if rank is None else int(rank)
     if not 1 <= rank < n:

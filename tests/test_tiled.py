@@ -122,7 +122,7 @@ def test_worker_killed_mid_run_is_recomputed(client):
     X = _inputs(120)
     reference = ntkgd.analytic_gram(arch, X, outputs=("paper",)).paper
     pids = client.run(os.getpid)
-    victim = sorted(pids)[0]
+    victim = min(pids)
     killed = []
 
     def kill_after_first_tiles(done, total):
