@@ -46,14 +46,13 @@ def test_train_writes_what_the_library_computes(tmp_path, capsys):
 
 def test_train_true_and_random_labels(tmp_path, capsys):
     out = tmp_path / "out"
-    args = ["train", "--data", "iris", "--classes", "0,1", "--n", "12", "--arch", "fc", "--depth", "2",
-            "--width", "64", "--steps", "5", "--track-every", "5", "--with-random-labels", "--no-progress",
+    args = ["train", "--data", "iris", "--classes", "0,1", "--n", "12", "--arch", "two-layer", "--width", "64", "--steps", "5", "--track-every", "5", "--with-random-labels", "--no-progress",
             "--out", str(out)]  # fmt: skip
     assert main(args) == 0
-    record = json.loads(_only(out, "train-fc-*.json").read_text())
+    record = json.loads(_only(out, "train-two-layer-*.json").read_text())
     assert set(record["runs"]) == {"true labels", "random labels"}
     assert record["targets"].startswith("+-1 (class 0 -> -1, 1 -> +1)")
-    arrays = np.load(_only(out, "train-fc-*.npz"))
+    arrays = np.load(_only(out, "train-two-layer-*.npz"))
     assert {"true_loss", "random_loss"} <= set(arrays.files)
     assert set(np.unique(arrays["true_y"])) == {-1.0, 1.0} and set(np.unique(arrays["random_y"])) <= {-1.0, 1.0}
 
