@@ -60,11 +60,15 @@ def tiled_seconds(X: np.ndarray, workers: int, tiles: int) -> dict:
         cluster.close()
 
 
-def matrix_free(n: int, workers: int = 2, tiles: int = 2048, maxiter: int = 500) -> dict:
-    """Matrix-free lambda_min at n: iterations, residual, time and each worker's peak RSS."""
+def matrix_free(n: int, workers: int = 2, tiles: int = 4096, maxiter: int = 500, source: str = "sphere") -> dict:
+    """Matrix-free lambda_min at n: iterations, residual, time and each worker's peak RSS.
+
+    ``source="sphere"``: points on the unit sphere in R^10, so that a product costs the
+    kernel alone; ``"mnist"``: d = 784, where the products ``X_I X_J^T`` add to every pass.
+    """
     from ntkgd._tiled import GramOperator, local_cluster
 
-    X = _data(n)
+    X = ntkgd.load_data("sphere", n=n, seed=0, d=10).X if source == "sphere" else _data(n)
     cluster, client = local_cluster(workers, memory_limit="4GB")
     try:
         operator = GramOperator(ARCH, X, tiles=tiles, client=client)
@@ -114,4 +118,6 @@ if __name__ == "__main__":
     if sys.argv[1] == "scaling":
         _scaling([int(v) for v in sys.argv[2].split(",")], int(sys.argv[3]))
     else:
-        print(json.dumps(matrix_free(int(sys.argv[2]), maxiter=int(sys.argv[3]) if len(sys.argv) > 3 else 500)))
+        maxiter = int(sys.argv[3]) if len(sys.argv) > 3 else 500
+        source = sys.argv[4] if len(sys.argv) > 4 else "sphere"
+        print(json.dumps(matrix_free(int(sys.argv[2]), maxiter=maxiter, source=source)))
