@@ -274,7 +274,7 @@ def sweep(
     """
     from ._analytic import analytic_gram
     from ._crosscheck import _check_list
-    from ._dynamics import _check_int, _check_lr, _check_y, train
+    from ._dynamics import _check_int, _check_lr, _check_y, default_lr, train
     from ._errors import DivergenceError
 
     widths = tuple(sorted(_check_list(widths, "widths", 1)))
@@ -293,7 +293,7 @@ def sweep(
         X = validate_inputs(X, owner="sweep")
     y = _check_y(y, X.shape[0])
     exact = analytic_gram(arch, X, outputs=("paper", "ntk"))
-    lr_used = given if given is not None else 1.0 / float(np.linalg.eigvalsh(exact.ntk)[-1])
+    lr_used = given if given is not None else default_lr(exact.ntk)
     lambda_0 = float(np.linalg.eigvalsh(exact.paper)[0])
     fingerprint = _fingerprint(arch, X, y, seeds, steps, track_every, lr_used)
     out = None if out_dir is None else Path(out_dir)
