@@ -198,42 +198,42 @@ def _pre_fn(net: _Net) -> Callable:
 # --------------------------------------------------------------------------- validation
 
 
-def _check_int(value, name: str, minimum: int, hint: str, maximum: int | None = None) -> int:
+def _check_int(value, name: str, minimum: int, hint: str, maximum: int | None = None, owner: str = "train") -> int:
     bad = isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum
     if not bad and maximum is not None and value > maximum:
         bad = True
     if bad:
         upper = "" if maximum is None else f" and <= {maximum}"
-        raise ValueError(f"train: {name} must be an integer >= {minimum}{upper} ({hint}), got {value!r}.")
+        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}{upper} ({hint}), got {value!r}.")
     return int(value)
 
 
-def _check_y(y, n: int) -> np.ndarray:
+def _check_y(y, n: int, owner: str = "train") -> np.ndarray:
     try:
         array = np.asarray(y)
     except Exception as exc:
-        raise TypeError(f"train: y must be an array-like of n = {n} numbers; could not convert it ({exc}).") from exc
+        raise TypeError(f"{owner}: y must be an array-like of n = {n} numbers; could not convert it ({exc}).") from exc
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise TypeError(f"train: y must hold real numbers, got dtype {array.dtype}.")
+        raise TypeError(f"{owner}: y must hold real numbers, got dtype {array.dtype}.")
     if np.iscomplexobj(array):
-        raise TypeError(f"train: y must be real, got complex dtype {array.dtype}.")
+        raise TypeError(f"{owner}: y must be real, got complex dtype {array.dtype}.")
     if array.shape != (n,):
         raise ValueError(
-            f"train: y must have shape ({n},), one target per input (the network has one output), got shape "
+            f"{owner}: y must have shape ({n},), one target per input (the network has one output), got shape "
             f"{array.shape}. For k classes train one +-1 problem at a time (e.g. load_data(..., classes=(0, 1)))."
         )
     array = np.ascontiguousarray(array, dtype=np.float64)
     if not np.isfinite(array).all():
-        raise ValueError(f"train: y contains NaN or inf (first at index {int(np.flatnonzero(~np.isfinite(array))[0])}).")
+        raise ValueError(f"{owner}: y contains NaN or inf (first at index {int(np.flatnonzero(~np.isfinite(array))[0])}).")
     return array
 
 
-def _check_lr(lr) -> float | None:
+def _check_lr(lr, owner: str = "train") -> float | None:
     if lr is None:
         return None
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (math.isfinite(lr) and lr > 0):
         raise ValueError(
-            f"train: lr must be a finite number > 0 (the GD step size eta), or None for 1/lambda_max of the "
+            f"{owner}: lr must be a finite number > 0 (the GD step size eta), or None for 1/lambda_max of the "
             f"analytic NTK; got {lr!r}."
         )
     return float(lr)

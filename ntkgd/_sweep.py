@@ -216,6 +216,18 @@ def _write_width(out_dir: Path, width: int, fingerprint: dict, runs: dict, summa
 # --------------------------------------------------------------------------- the sweep
 
 
+def _check_list(values, what: str, minimum: int) -> tuple[int, ...]:
+    import numbers
+
+    values = tuple(values)
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum]
+    if not values or bad:
+        raise ValueError(f"sweep: {what} must be a non-empty list of integers >= {minimum}, got {values!r}.")
+    if len(set(values)) != len(values):
+        raise ValueError(f"sweep: {what} must be distinct, got {values!r}.")
+    return tuple(int(v) for v in values)
+
+
 def sweep(
     arch,
     X,
@@ -273,15 +285,17 @@ def sweep(
     True
     """
     from ._analytic import analytic_gram
-    from ._crosscheck import _check_list
-    from ._dynamics import _check_int, _check_lr, _check_y, default_lr, train
+    from ._dynamics import _SPECS, _check_int, _check_lr, _check_y, default_lr, train
     from ._errors import DivergenceError
 
+    if not isinstance(arch, _SPECS):
+        names = ", ".join(spec.__name__ for spec in _SPECS)
+        raise TypeError(f"sweep: arch must be one of {names}, got {type(arch).__name__}.")
     widths = tuple(sorted(_check_list(widths, "widths", 1)))
     seeds = _check_list(seeds, "seeds", 0)
-    steps = _check_int(steps, "steps", 0, "the number of GD steps")
-    track_every = _check_int(track_every, "track_every", 1, "record every this many steps")
-    given = _check_lr(lr)
+    steps = _check_int(steps, "steps", 0, "the number of GD steps", owner="sweep")
+    track_every = _check_int(track_every, "track_every", 1, "record every this many steps", owner="sweep")
+    given = _check_lr(lr, owner="sweep")
     from ._spec import ConvResNet
     from ._validation import validate_inputs
 
@@ -291,7 +305,7 @@ def sweep(
         X = validate_conv_inputs(X, owner="sweep")
     else:
         X = validate_inputs(X, owner="sweep")
-    y = _check_y(y, X.shape[0])
+    y = _check_y(y, X.shape[0], owner="sweep")
     exact = analytic_gram(arch, X, outputs=("paper", "ntk"))
     lr_used = given if given is not None else default_lr(exact.ntk)
     lambda_0 = float(np.linalg.eigvalsh(exact.paper)[0])

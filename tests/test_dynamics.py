@@ -305,3 +305,25 @@ def test_analytic_for_another_problem_is_refused(rng):
         ntkgd.train(ntkgd.TwoLayer("relu"), X, np.zeros(5), width=8, steps=1, analytic=other)
     with pytest.raises(TypeError, match="analytic must be"):
         ntkgd.train(ntkgd.TwoLayer("relu"), X, np.zeros(5), width=8, steps=1, analytic=np.eye(5))
+
+
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        ({"widths": []}, ValueError, r"sweep: widths must be a non-empty list of integers >= 1"),
+        ({"widths": [8, 8]}, ValueError, r"sweep: widths must be distinct, got \(8, 8\)"),
+        ({"seeds": [-1]}, ValueError, r"sweep: seeds must be a non-empty list of integers >= 0"),
+        ({"steps": -1}, ValueError, r"sweep: steps must be an integer >= 0.*got -1"),
+        ({"lr": 0.0}, ValueError, r"sweep: lr must be a finite number > 0"),
+        ({"y": np.zeros(3)}, ValueError, r"sweep: y must have shape \(5,\)"),
+        ({"arch": None}, TypeError, r"sweep: arch must be one of"),
+    ],
+)
+def test_sweep_bad_input_names_the_argument(change, error, match, rng):
+    from ntkgd._sweep import sweep
+
+    args = {"arch": ntkgd.TwoLayer("relu"), "X": unit_sphere(rng, 5, 3), "y": np.zeros(5), "widths": [8],
+            "seeds": [0], "steps": 1}  # fmt: skip
+    args.update(change)
+    with pytest.raises(error, match=match):
+        sweep(**args)
