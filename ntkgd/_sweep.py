@@ -31,6 +31,8 @@ from typing import Sequence
 import numpy as np
 
 from ._crosscheck import Slope, fit_slope
+from ._spec import ConvResNet
+from ._validation import validate_inputs
 
 __all__ = ["QUANTITIES", "Sweep", "sweep"]
 
@@ -296,9 +298,6 @@ def sweep(
     steps = _check_int(steps, "steps", 0, "the number of GD steps", owner="sweep")
     track_every = _check_int(track_every, "track_every", 1, "record every this many steps", owner="sweep")
     given = _check_lr(lr, owner="sweep")
-    from ._spec import ConvResNet
-    from ._validation import validate_inputs
-
     if isinstance(arch, ConvResNet):
         from ._conv import validate_conv_inputs
 
