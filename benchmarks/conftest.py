@@ -9,6 +9,14 @@ import numpy as np
 import pytest
 
 
+def measured(benchmark, statistic="min"):
+    """A timing statistic of the run just made, or None under ``--benchmark-disable`` (the CI smoke
+    step: the function ran once, untimed, and there is nothing to record)."""
+    if benchmark.disabled:
+        return None
+    return getattr(benchmark.stats.stats, statistic)
+
+
 def unit_sphere(n, d, seed=0):
     """n seeded points uniform on the unit sphere in R^d, shape (n, d)."""
     X = np.random.default_rng(seed).standard_normal((n, d))
