@@ -14,7 +14,7 @@ import ntkgd
 from ntkgd._data import load_data
 from ntkgd.cli import main
 
-from .helpers import unequal_norms
+from .helpers import assert_no_temp_files, only_match, unequal_norms
 
 GRAM_FC = ["gram", "--arch", "fc", "--depth", "2", "--activation", "relu"]
 
@@ -26,21 +26,11 @@ def npy_file(tmp_path, rng):
     return path
 
 
-def _only(directory, pattern):
-    found = sorted(directory.glob(pattern))
-    assert len(found) == 1, found
-    return found[0]
-
-
-def _no_temp_files(directory):
-    assert not [p.name for p in directory.iterdir() if p.name.startswith(".")]
-
-
 def test_gram_on_npy_file_writes_a_json_with_provenance(npy_file, tmp_path, capsys):
     out = tmp_path / "out"
     assert main([*GRAM_FC, "--data", str(npy_file), "--out", str(out)]) == 0
-    path = _only(out, "gram-fc-relu-H2-*.json")
-    _no_temp_files(out)
+    path = only_match(out, "gram-fc-relu-H2-*.json")
+    assert_no_temp_files(out)
     record = json.loads(path.read_text())
 
     X = np.load(npy_file)
@@ -77,7 +67,7 @@ def test_gram_on_digits_subsample(tmp_path):
     out = tmp_path / "out"
     argv = ["gram", "--arch", "two-layer", "--activation", "relu", "--data", "digits", "--n", "50", "--seed", "2"]
     assert main([*argv, "--out", str(out)]) == 0
-    record = json.loads(_only(out, "gram-two-layer-relu-H1-*.json").read_text())
+    record = json.loads(only_match(out, "gram-two-layer-relu-H1-*.json").read_text())
     data = load_data("digits", n=50, seed=2)
     g = ntkgd.analytic_gram(ntkgd.TwoLayer("relu"), data.X, outputs=("paper",))
     assert record["lambda_0"] == pytest.approx(ntkgd.lambda_min(g.paper), rel=1e-12)
@@ -90,7 +80,7 @@ def test_gram_resnet(npy_file, tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["gram", "--arch", "resnet", "--depth", "3", "--activation", "softplus", "--c-res", "0.7"]
     assert main([*argv, "--data", str(npy_file), "--out", str(out)]) == 0
-    record = json.loads(_only(out, "gram-resnet-softplus-H3-*.json").read_text())
+    record = json.loads(only_match(out, "gram-resnet-softplus-H3-*.json").read_text())
     assert record["arch"] == {"arch": "resnet", "depth": 3, "activation": "softplus", "c_res": 0.7}
     X = np.load(npy_file)
     X = X / np.linalg.norm(X, axis=1, keepdims=True)
@@ -105,7 +95,7 @@ def test_gram_convresnet_on_digit_images(tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["gram", "--arch", "convresnet", "--depth", "2", "--activation", "relu", "--patch", "3", "--c-res", "1"]
     assert main([*argv, "--data", "digits", "--n", "12", "--out", str(out)]) == 0
-    record = json.loads(_only(out, "gram-convresnet-relu-H2-*.json").read_text())
+    record = json.loads(only_match(out, "gram-convresnet-relu-H2-*.json").read_text())
     assert record["arch"] == {"arch": "convresnet", "depth": 2, "activation": "relu", "c_res": 1.0, "patch": 3}
     images = load_data("digits", n=12, seed=0).signals()
     assert images.shape == (12, 1, 8, 8)  # the convolution sees 8 x 8 images, not rows
@@ -116,9 +106,9 @@ def test_gram_convresnet_on_digit_images(tmp_path, capsys):
 def test_save_grams_writes_an_npz_next_to_the_json(npy_file, tmp_path):
     out = tmp_path / "out"
     assert main([*GRAM_FC, "--data", str(npy_file), "--out", str(out), "--save-grams", "--n", "10"]) == 0
-    record = json.loads(_only(out, "*.json").read_text())
-    npz = _only(out, "*.npz")
-    assert npz.stem == _only(out, "*.json").stem
+    record = json.loads(only_match(out, "*.json").read_text())
+    npz = only_match(out, "*.npz")
+    assert npz.stem == only_match(out, "*.json").stem
     assert record["files"]["grams"]["path"] == npz.name
     assert record["files"]["grams"]["sha256"] == hashlib.sha256(npz.read_bytes()).hexdigest()
     data = load_data(npy_file, n=10)
@@ -130,7 +120,7 @@ def test_save_grams_writes_an_npz_next_to_the_json(npy_file, tmp_path):
             np.testing.assert_allclose(arrays[name], getattr(g, name), rtol=1e-13, atol=0)
         for k, layer in enumerate(g.layers):
             np.testing.assert_allclose(arrays[f"layer_{k}"], layer, rtol=1e-13, atol=0)
-    _no_temp_files(out)
+    assert_no_temp_files(out)
 
 
 def test_two_runs_in_the_same_second_do_not_overwrite(npy_file, tmp_path, monkeypatch):
@@ -242,7 +232,7 @@ def test_cache_dirs_point_at_the_installed_kernels_package():
 def test_reference_backend_on_sphere_points(tmp_path, capsys):
     argv = ["gram", "--arch", "fc", "--depth", "1", "--activation", "relu", "--data", "sphere", "--n", "5", "--dim", "3"]
     assert main([*argv, "--backend", "reference", "--out", str(tmp_path)]) == 0
-    record = json.loads(_only(tmp_path, "*.json").read_text())
+    record = json.loads(only_match(tmp_path, "*.json").read_text())
     data = load_data("sphere", n=5, d=3)
     g = ntkgd.analytic_gram(ntkgd.FullyConnected(1, "relu"), data.X, outputs=("paper",))
     assert record["backend"] == "reference"
@@ -257,6 +247,6 @@ def test_duplicate_rows_are_reported_as_singular(tmp_path, rng, capsys):
     np.save(path, X)
     argv = ["gram", "--arch", "fc", "--depth", "1", "--activation", "relu", "--data", str(path)]
     assert main([*argv, "--out", str(tmp_path / "out")]) == 0
-    record = json.loads(_only(tmp_path / "out", "*.json").read_text())
+    record = json.loads(only_match(tmp_path / "out", "*.json").read_text())
     assert record["kernels"]["paper"]["numerically_singular"] is True
     assert "note: paper is numerically singular" in capsys.readouterr().out

@@ -12,17 +12,7 @@ import pytest
 import ntkgd
 from ntkgd.cli import main
 
-from .helpers import unequal_norms
-
-
-def _only(directory, pattern):
-    found = sorted(directory.glob(pattern))
-    assert len(found) == 1, found
-    return found[0]
-
-
-def _no_temp_files(directory):
-    assert not [p.name for p in directory.iterdir() if p.name.startswith(".")]
+from .helpers import assert_no_temp_files, only_match, unequal_norms
 
 
 def _run(argv, out):
@@ -47,8 +37,8 @@ def test_digits_fc_writes_table_and_json(tmp_path, capsys):
     argv = ["--data", "digits", "--n", "300", "--arch", "fc", "--depth", "3", "--activation", "relu",
             "--kernel", "paper,ntk"]
     assert _run(argv, out) == 0
-    path = _only(out, "lambda0-digits-fc-relu-H3-*.json")
-    _no_temp_files(out)
+    path = only_match(out, "lambda0-digits-fc-relu-H3-*.json")
+    assert_no_temp_files(out)
     record = json.loads(path.read_text())
 
     data = ntkgd.load_data("digits", n=300, stratify=True)
@@ -83,7 +73,7 @@ def test_csv_with_label_column_and_two_layer(labelled_csv, tmp_path, capsys):
     path, X, y = labelled_csv
     out = tmp_path / "out"
     assert _run(["--data", str(path), "--label-column", "y", "--arch", "two-layer"], out) == 0
-    record = json.loads(_only(out, "lambda0-mydata-two-layer-relu-H1-*.json").read_text())
+    record = json.loads(only_match(out, "lambda0-mydata-two-layer-relu-H1-*.json").read_text())
     U = X / np.linalg.norm(X, axis=1, keepdims=True)
     K = ntkgd.analytic_gram(ntkgd.TwoLayer("relu"), U, outputs=("paper",)).paper
     signs = np.where(y == 1, 1.0, -1.0)
@@ -96,7 +86,7 @@ def test_csv_with_label_column_and_two_layer(labelled_csv, tmp_path, capsys):
 def test_iris_is_reported_singular_with_the_duplicated_rows(tmp_path, capsys):
     out = tmp_path / "out"
     assert _run(["--data", "iris", "--arch", "fc", "--depth", "2", "--kernel", "paper,ntk"], out) == 0
-    record = json.loads(_only(out, "*.json").read_text())
+    record = json.loads(only_match(out, "*.json").read_text())
     assert record["data"]["parallel_rows"] == [[101, 142]]
     for entry in record["results"]:
         assert entry["singular"] is True and entry["parallel_rows"] == [[101, 142]]
@@ -110,7 +100,7 @@ def test_subsampled_duplicates_name_the_source_rows(tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["--data", "iris", "--classes", "2", "--arch", "fc", "--depth", "1"]
     assert _run(argv, out) == 0
-    record = json.loads(_only(out, "*.json").read_text())
+    record = json.loads(only_match(out, "*.json").read_text())
     assert record["data"]["parallel_rows"] == [[1, 42]] and record["data"]["parallel_rows_source"] == [[101, 142]]
     assert "rows 1, 42 (source rows 101, 142)" in capsys.readouterr().out
 
@@ -121,7 +111,7 @@ def test_label_noise_sweep_and_plot(tmp_path, capsys):
     argv = ["--data", "digits", "--classes", "0,1", "--n", "120", "--arch", "fc", "--depths", "1,2",
             "--label-noise", "0,0.5,1", "--plot", str(png)]
     assert _run(argv, out) == 0
-    record = json.loads(_only(out, "*.json").read_text())
+    record = json.loads(only_match(out, "*.json").read_text())
     assert record["label_noise"]["fractions"] == [0.0, 0.5, 1.0] and record["label_noise"]["changed"][0] == 0
     assert record["depths"] == [1, 2] and record["labels"]["encoding"] == "pm1"
     for entry in record["results"]:
@@ -139,9 +129,9 @@ def test_random_labels_and_full_spectrum(tmp_path):
     argv = ["--data", "digits", "--classes", "0,1", "--n", "80", "--arch", "fc", "--depth", "2", "--random-labels",
             "--full-spectrum", "--label-seed", "4"]
     assert _run(argv, out) == 0
-    record = json.loads(_only(out, "*.json").read_text())
+    record = json.loads(only_match(out, "*.json").read_text())
     assert record["labels"]["random_labels"] is True and record["labels"]["label_seed"] == 4
-    npz = _only(out, "*.npz")
+    npz = only_match(out, "*.npz")
     assert record["files"]["grams"]["path"] == npz.name
     with np.load(npz) as arrays:
         assert set(arrays.files) == {"H2_paper_eigenvalues", "H2_paper_projections", "H2_paper_projections_random"}
@@ -152,14 +142,14 @@ def test_random_labels_and_full_spectrum(tmp_path):
 def test_resnet_and_convresnet(tmp_path):
     out = tmp_path / "out"
     assert _run(["--data", "digits", "--n", "40", "--arch", "resnet", "--depth", "3", "--c-res", "0.7"], out) == 0
-    record = json.loads(_only(out, "*resnet*.json").read_text())
+    record = json.loads(only_match(out, "*resnet*.json").read_text())
     data = ntkgd.load_data("digits", n=40, stratify=True)
     K = ntkgd.analytic_gram(ntkgd.ResNet(3, "relu", c_res=0.7), data.X, outputs=("paper",)).paper
     assert record["lambda_0"] == pytest.approx(np.linalg.eigvalsh(K)[0], rel=1e-9)
     assert record["arch"]["c_res"] == 0.7
     conv = tmp_path / "conv"
     assert _run(["--data", "digits", "--n", "12", "--arch", "convresnet", "--depth", "1", "--patch", "3"], conv) == 0
-    record = json.loads(_only(conv, "*.json").read_text())
+    record = json.loads(only_match(conv, "*.json").read_text())
     data = ntkgd.load_data("digits", n=12, stratify=True)
     K = ntkgd.analytic_gram(ntkgd.ConvResNet(1, "relu", patch=3), data.signals(), outputs=("paper",)).paper
     assert record["lambda_0"] == pytest.approx(np.linalg.eigvalsh(K)[0], rel=1e-9)
@@ -168,7 +158,7 @@ def test_resnet_and_convresnet(tmp_path):
 def test_unlabelled_sphere_has_no_label_columns(tmp_path, capsys):
     out = tmp_path / "out"
     assert _run(["--data", "sphere", "--n", "30", "--dim", "4", "--arch", "fc", "--depth", "1"], out) == 0
-    record = json.loads(_only(out, "*.json").read_text())
+    record = json.loads(only_match(out, "*.json").read_text())
     assert record["labels"] is None and record["results"][0]["y_inv_y"] is None
     assert "y^T H^-1 y" not in capsys.readouterr().out
 

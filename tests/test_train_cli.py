@@ -8,17 +8,9 @@ import pytest
 import ntkgd
 from ntkgd.cli import main
 
+from .helpers import assert_no_temp_files, only_match
+
 SPHERE = ["--data", "sphere", "--n", "8", "--d", "4", "--arch", "two-layer", "--no-progress"]
-
-
-def _only(directory, pattern):
-    found = sorted(directory.glob(pattern))
-    assert len(found) == 1, found
-    return found[0]
-
-
-def _no_temp_files(directory):
-    assert not [p.name for p in directory.iterdir() if p.name.startswith(".")]
 
 
 def test_train_writes_what_the_library_computes(tmp_path, capsys):
@@ -28,8 +20,8 @@ def test_train_writes_what_the_library_computes(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "loss below the bound at every step" in printed and "wrote" in printed
-    record = json.loads(_only(out, "train-two-layer-relu-H1-m256-*.json").read_text())
-    _no_temp_files(out)
+    record = json.loads(only_match(out, "train-two-layer-relu-H1-m256-*.json").read_text())
+    assert_no_temp_files(out)
     data = ntkgd.load_data("sphere", n=8, d=4)
     y = np.random.default_rng(0).standard_normal(8)
     t = ntkgd.train(ntkgd.TwoLayer("relu"), data.X, y, width=256, steps=30, seed=2, track_every=10)
@@ -49,10 +41,10 @@ def test_train_true_and_random_labels(tmp_path, capsys):
     args = ["train", "--data", "iris", "--classes", "0,1", "--n", "12", "--arch", "two-layer", "--width", "64", "--steps", "5", "--track-every", "5", "--with-random-labels", "--no-progress",
             "--out", str(out)]  # fmt: skip
     assert main(args) == 0
-    record = json.loads(_only(out, "train-two-layer-*.json").read_text())
+    record = json.loads(only_match(out, "train-two-layer-*.json").read_text())
     assert set(record["runs"]) == {"true labels", "random labels"}
     assert record["targets"].startswith("+-1 (class 0 -> -1, 1 -> +1)")
-    arrays = np.load(_only(out, "train-two-layer-*.npz"))
+    arrays = np.load(only_match(out, "train-two-layer-*.npz"))
     assert {"true_loss", "random_loss"} <= set(arrays.files)
     assert set(np.unique(arrays["true_y"])) == {-1.0, 1.0} and set(np.unique(arrays["random_y"])) <= {-1.0, 1.0}
 
@@ -62,7 +54,7 @@ def test_train_divergence_keeps_the_partial_run(tmp_path, capsys):
     code = main(["train", *SPHERE, "--width", "64", "--steps", "500", "--lr", "50", "--out", str(out)])
     assert code == 1
     assert "diverged at step" in capsys.readouterr().err
-    record = json.loads(_only(out, "train-*.json").read_text())
+    record = json.loads(only_match(out, "train-*.json").read_text())
     assert record["runs"]["run"]["diverged"] and record["runs"]["run"]["steps_done"] < 500
 
 
@@ -80,7 +72,7 @@ def test_sweep_resumes_and_fits_slopes(tmp_path, capsys):
     assert summary["files"]["widths"] == ["width-64.json", "width-1024.json"]
     for name in ("dynamics.png", "gram_change.png", "width_scaling.png"):
         assert (figs / name).read_bytes()[:4] == b"\x89PNG"
-    _no_temp_files(out)
+    assert_no_temp_files(out)
     stamp = (out / "width-64.npz").stat().st_mtime_ns
 
     assert main([*args[:-4]] + ["--widths", "64,256,1024", "--out", str(out)]) == 0
