@@ -118,7 +118,7 @@ class CholeskyWorkspace:
         backward error of the factorisation, about ``n * eps * ||K||``). On
         failure the workspace holds K again.
         """
-        from scipy.linalg import lapack
+        from ._safe_blas import cholesky_inplace
 
         if self._dirty:
             self._restore_factor_triangle()
@@ -127,9 +127,8 @@ class CholeskyWorkspace:
         np.fill_diagonal(self._buffer, self.diagonal - shift)
         self._installed = "shifted"
         self._dirty = True
-        factor, info = lapack.dpotrf(self._a, lower=1, clean=0, overwrite_a=1)
-        if not np.shares_memory(factor, self._a):  # pragma: no cover - scipy honours Fortran-ordered input
-            raise RuntimeError("CholeskyWorkspace: LAPACK copied the matrix; cannot factorise in place.")
+        # LAPACK's dpotrf only where its syrk cannot crash (AVX-512 OpenBLAS at large n; see _safe_blas).
+        info = cholesky_inplace(self._a)
         if info < 0:  # pragma: no cover - an argument error is a bug
             raise RuntimeError(f"CholeskyWorkspace: dpotrf argument {-info} was invalid.")
         if info > 0:  # leading minor of order info is not positive definite

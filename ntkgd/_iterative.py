@@ -158,7 +158,7 @@ def _nystrom(op: _Operator, rank: int, rng) -> tuple[np.ndarray, np.ndarray]:
         except linalg.LinAlgError:
             shift *= 10
     B = linalg.solve_triangular(L, C.T, lower=True).T  # K ~ B B^T
-    values, vectors = linalg.eigh(B.T @ B)
+    values, vectors = linalg.eigh(B.T @ np.ascontiguousarray(B))  # two buffers: gemm, not syrk (_safe_blas)
     keep = values > 100 * shift
     values, vectors = values[keep][::-1], vectors[:, keep][:, ::-1]
     U = B @ (vectors / np.sqrt(values))

@@ -15,6 +15,7 @@ import numpy as np
 
 from ._activations import ClosedForm
 from ._hermite import MAX_TERMS, hermite_tables
+from ._safe_blas import lower_gram
 from ._spec import FullyConnected, ResNet, TwoLayer
 from ._validation import check_fits_in_memory, format_bytes
 
@@ -157,7 +158,7 @@ def numba_grams(arch: DenseArchitecture, X: np.ndarray, outputs: frozenset, memo
     ntk_out = np.empty((n, n)) if plan["ntk"] else none2
     nngp_out = np.empty((n, n)) if plan["nngp"] else none2
     buffer = next(b for b in (layers_out[0] if plan["layers"] else none2, paper_out, ntk_out, nngp_out) if b.size)
-    np.matmul(X, X.T, out=buffer)
+    lower_gram(X, buffer)  # not X @ X.T: NumPy sends that to syrk, which crashes at large n (_safe_blas)
 
     constants, mean_gain = layer_constants(arch)
     # The diagonal of the same product as the off-diagonal entries, so that a

@@ -103,7 +103,7 @@ def numpy_grams(arch: TwoLayer | FullyConnected | ResNet, X: np.ndarray) -> dict
             f"got activation {arch.act.name!r}; a 2-D quadrature per pair and layer would need deg^2 (n, n) arrays."
         )
     X = np.ascontiguousarray(X, dtype=np.float64)
-    K0 = X @ X.T
+    K0 = X @ X.T.copy()  # two buffers: gemm; NumPy sends X @ X.T to syrk, which crashes at large n on AVX-512
     if isinstance(arch, ResNet):
         return _resnet(arch, K0)
     return _fc(arch, K0)

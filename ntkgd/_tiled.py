@@ -193,12 +193,13 @@ def prepare(arch, X, tiles: int = DEFAULT_TILE, *, owner: str = "analytic_gram")
     X = validate_inputs(X, owner=owner)
     n = X.shape[0]
     tile = min(tile, n)
-    # x_i . x_i from the same kind of product the tiles use (a block of rows
-    # against itself), so that a duplicated input gives c == a bit for bit.
+    # x_i . x_i from the same kind of product the tiles use (a gemm of a block of
+    # rows against a copy of itself, never syrk: see _safe_blas), so that a
+    # duplicated input gives c == a bit for bit.
     diag0 = np.empty(n)
     for start in range(0, n, tile):
         rows = X[start : start + tile]
-        diag0[start : start + rows.shape[0]] = np.diagonal(rows @ rows.T)
+        diag0[start : start + rows.shape[0]] = np.diagonal(rows @ rows.copy().T)
     constants, mean_gain = layer_constants(arch)
     diag, b_in, means, group, values, derivatives, terms = _layer_tables(arch, diag0, constants, mean_gain)
     return TiledProblem(
