@@ -28,7 +28,7 @@ def nt_kernel_fn():
     """``build(arch, d, **kw)`` -> ``call(X, X2=None)``: neural-tangents' float64 kernel_fn, blocking."""
     from jax.experimental import enable_x64
 
-    from ntkgd._nt_backend import stax_kernel_fn
+    from ntkgd.analytic._nt import stax_kernel_fn
 
     def build(arch, d, **kwargs):
         with enable_x64():

@@ -1,6 +1,6 @@
 """First-call (compile) time, measured separately from the steady state, in fresh processes.
 
-Each configuration runs through ``ntkgd._bench.measure``: a new Python process
+Each configuration runs through ``ntkgd.experiments._bench.measure``: a new Python process
 with Numba's disk cache off times its first call (Numba JIT compilation, or
 XLA tracing and compilation for neural-tangents) and the repeats after it;
 ``compile_s = first call - median`` is recorded in ``extra_info``. The timed
@@ -9,7 +9,7 @@ quantity is the whole subprocess.
 
 import pytest
 
-from ntkgd._bench import BenchConfig, measure, plan
+from ntkgd.experiments._bench import BenchConfig, measure, plan
 
 CONFIGS = [
     pytest.param(BenchConfig("fc", 3, "relu", 64, "numba"), marks=pytest.mark.smoke, id="numba-fc-relu"),

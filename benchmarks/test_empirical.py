@@ -42,7 +42,7 @@ def _nt_parts():
     """
     import jax
 
-    from ntkgd._nt_backend import _import_neural_tangents
+    from ntkgd.analytic._nt import _import_neural_tangents
 
     _, _, stax = _import_neural_tangents()
     import neural_tangents as nt
@@ -136,8 +136,8 @@ import numpy as np
 import jax
 from jax.experimental import enable_x64
 import ntkgd
-from ntkgd import _empirical
-from ntkgd._networks import dense_grams_fn
+from ntkgd.finite import _empirical
+from ntkgd.finite._dense_networks import dense_grams_fn
 
 def status_bytes(field):
     for line in open("/proc/self/status"):

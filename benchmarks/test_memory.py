@@ -2,7 +2,7 @@
 
 Target (issue #2): FC ReLU depth 10 at n = 4000, peak memory during the call at
 most 1.5x the bytes of the returned matrices. Each configuration runs in a
-fresh subprocess through ``ntkgd._bench.measure`` (the engine of ``ntkgd
+fresh subprocess through ``ntkgd.experiments._bench.measure`` (the engine of ``ntkgd
 bench``): after a first, compiling call, freed heap pages are handed back
 (``malloc_trim``), the kernel's peak-RSS mark (VmHWM) is reset
 (``ru_maxrss`` cannot be reset and survives exec), and the rise of the peak
@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from ntkgd._bench import BenchConfig, measure, plan
+from ntkgd.experiments._bench import BenchConfig, measure, plan
 
 #: The child follows this process's Numba cache setting (CI turns the cache off).
 _NUMBA_CACHE = os.environ.get("NTKGD_NUMBA_CACHE", "1") != "0"

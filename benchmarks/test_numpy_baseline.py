@@ -3,14 +3,14 @@
 Group names match ``test_analytic_fc.py`` (``fc-relu-H10-n*``) and
 ``test_analytic_resnet.py`` (``dense-relu-H10-n*``), so one run of
 ``uv run pytest benchmarks/`` lists numba, neural-tangents and NumPy side by
-side. The baseline (``ntkgd._numpy_baseline``) evaluates each layer as
+side. The baseline (``ntkgd.experiments._numpy_baseline``) evaluates each layer as
 vectorised NumPy over the whole (n, n) matrix with the ReLU closed forms.
 """
 
 import pytest
 
 import ntkgd
-from ntkgd._numpy_baseline import numpy_grams
+from ntkgd.experiments._numpy_baseline import numpy_grams
 
 from .conftest import unit_sphere
 

@@ -44,7 +44,7 @@ def single_process_seconds(X: np.ndarray) -> float:
 
 def tiled_seconds(X: np.ndarray, workers: int, tiles: int) -> dict:
     """Wall time of the tiled Gram on a fresh LocalCluster (workers warmed up untimed), per tile too."""
-    from ntkgd._tiled import local_cluster, tiled_grams
+    from ntkgd.analytic._tiled import local_cluster, tiled_grams
 
     cluster, client = local_cluster(workers, memory_limit="8GB")
     try:
@@ -66,7 +66,7 @@ def matrix_free(n: int, workers: int = 2, tiles: int = 4096, maxiter: int = 500,
     ``source="sphere"``: points on the unit sphere in R^10, so that a product costs the
     kernel alone; ``"mnist"``: d = 784, where the products ``X_I X_J^T`` add to every pass.
     """
-    from ntkgd._tiled import GramOperator, local_cluster
+    from ntkgd.analytic._tiled import GramOperator, local_cluster
 
     X = ntkgd.load_data("sphere", n=n, seed=0, d=10).X if source == "sphere" else _data(n)
     cluster, client = local_cluster(workers, memory_limit="4GB")

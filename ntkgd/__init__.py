@@ -3,35 +3,35 @@
 The public API is re-exported here; implementation lives in private modules.
 """
 
-from ._activations import ACTIVATION_NAMES as ACTIVATION_NAMES
-from ._activations import Activation as Activation
-from ._activations import activation as activation
-from ._analytic import Backend as Backend
-from ._analytic import analytic_gram as analytic_gram
-from ._data import Dataset as Dataset
-from ._data import load_data as load_data
-from ._dynamics import train as train
-from ._empirical import empirical_gram as empirical_gram
-from ._errors import DivergenceError as DivergenceError
-from ._errors import GramTooLargeError as GramTooLargeError
-from ._errors import UnsupportedBackendError as UnsupportedBackendError
-from ._gram import Gram as Gram
-from ._iterative import IterativeResult as IterativeResult
-from ._iterative import iterative_lambda_min as iterative_lambda_min
-from ._spec import ConvResNet as ConvResNet
-from ._spec import FullyConnected as FullyConnected
-from ._spec import ResNet as ResNet
-from ._spec import TwoLayer as TwoLayer
-from ._spectrum import SingularGramError as SingularGramError
-from ._spectrum import Spectrum as Spectrum
-from ._spectrum import inverse_quadratic_form as inverse_quadratic_form
-from ._spectrum import label_projections as label_projections
-from ._spectrum import lambda_min as lambda_min
-from ._spectrum import parallel_rows as parallel_rows
-from ._spectrum import spectrum as spectrum
-from ._trajectory import Trajectory as Trajectory
-from ._tiled import GramOperator as GramOperator
-from ._tiled import IncompleteStoreError as IncompleteStoreError
-from ._tiled import open_gram_store as open_gram_store
+from .specs._activations import ACTIVATION_NAMES as ACTIVATION_NAMES
+from .specs._activations import Activation as Activation
+from .specs._activations import activation as activation
+from .analytic._api import Backend as Backend
+from .analytic._api import analytic_gram as analytic_gram
+from .data._loaders import Dataset as Dataset
+from .data._loaders import load_data as load_data
+from .finite._training import train as train
+from .finite._empirical import empirical_gram as empirical_gram
+from .core._errors import DivergenceError as DivergenceError
+from .core._errors import GramTooLargeError as GramTooLargeError
+from .core._errors import UnsupportedBackendError as UnsupportedBackendError
+from .analytic._gram import Gram as Gram
+from .linalg._iterative import IterativeResult as IterativeResult
+from .linalg._iterative import iterative_lambda_min as iterative_lambda_min
+from .specs._architectures import ConvResNet as ConvResNet
+from .specs._architectures import FullyConnected as FullyConnected
+from .specs._architectures import ResNet as ResNet
+from .specs._architectures import TwoLayer as TwoLayer
+from .linalg._spectrum import SingularGramError as SingularGramError
+from .linalg._spectrum import Spectrum as Spectrum
+from .linalg._spectrum import inverse_quadratic_form as inverse_quadratic_form
+from .linalg._spectrum import label_projections as label_projections
+from .linalg._spectrum import lambda_min as lambda_min
+from .linalg._spectrum import parallel_rows as parallel_rows
+from .linalg._spectrum import spectrum as spectrum
+from .finite._trajectory import Trajectory as Trajectory
+from .analytic._tiled import GramOperator as GramOperator
+from .analytic._tiled import IncompleteStoreError as IncompleteStoreError
+from .analytic._tiled import open_gram_store as open_gram_store
 
 __version__ = "0.1.0"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import ntkgd
-from ntkgd._activations import ClosedForm, resolve_activation
-from ntkgd._quadrature import gauss_hermite
-from ntkgd._reference import reference_c_sigma
+from ntkgd.specs._activations import ClosedForm, resolve_activation
+from ntkgd.specs._quadrature import gauss_hermite
+from ntkgd.analytic._reference import reference_c_sigma
 
 # MATH.md §8: 1-D Gauss-Hermite with 600 nodes, checked there against scipy.quad to 1e-14.
 PUBLISHED_C_SIGMA = {

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import ntkgd
-from ntkgd._bench import BenchConfig, BenchResult, _attach_speedups, make_configs, measure, plan
-from ntkgd._numpy_baseline import numpy_grams
+from ntkgd.experiments._bench import BenchConfig, BenchResult, _attach_speedups, make_configs, measure, plan
+from ntkgd.experiments._numpy_baseline import numpy_grams
 from ntkgd.cli import main
 
 from .helpers import unequal_norms, unit_sphere

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import ntkgd
-from ntkgd._reference_conv import im2col, patch_trace
+from ntkgd.analytic._reference_conv import im2col, patch_trace
 
 from .tolerances import assert_close, tolerance
 
@@ -353,7 +353,7 @@ def test_memory_limit(rng, backend):
 def test_memory_limit_counts_hermite_tables(rng):
     # The outputs, per-point arrays and scratch fit; the softplus series tables
     # (per point and pixel, tens of terms) do not.
-    from ntkgd._conv import conv_memory_estimate
+    from ntkgd.analytic._numba_conv import conv_memory_estimate
 
     X = _inputs(rng, 20, 1, 8, 8)
     arch = ntkgd.ConvResNet(3, "softplus")

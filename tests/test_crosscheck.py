@@ -1,4 +1,4 @@
-"""The width sweep (``ntkgd._crosscheck``) and the ``ntkgd crosscheck`` command."""
+"""The width sweep (``ntkgd.experiments._crosscheck``) and the ``ntkgd crosscheck`` command."""
 
 import doctest
 import json
@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import ntkgd
-from ntkgd import _crosscheck, _empirical
-from ntkgd._crosscheck import crosscheck, fit_slope
+from ntkgd.experiments import _crosscheck
+from ntkgd.finite import _empirical
+from ntkgd.experiments._crosscheck import crosscheck, fit_slope
 from ntkgd.cli import main
 
 from .helpers import unit_sphere
@@ -105,7 +106,7 @@ def test_plot_writes_a_png_without_pyplot(tmp_path):
     """A synthetic sweep (no networks): the figure is drawn on an Agg canvas, pyplot is never imported."""
     code = (
         "import sys, numpy as np, ntkgd\n"
-        "from ntkgd._crosscheck import Crosscheck, plot_crosscheck, quantities\n"
+        "from ntkgd.experiments._crosscheck import Crosscheck, plot_crosscheck, quantities\n"
         "arch = ntkgd.ResNet(2, 'relu')\n"
         "names = quantities(arch)\n"
         "noise = np.random.default_rng(0).uniform(0.5, 2, (len(names), 3, 2))\n"

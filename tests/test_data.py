@@ -1,11 +1,11 @@
-"""ntkgd._data.load_data: every source, subsampling, normalisation and every error."""
+"""ntkgd.data._loaders.load_data: every source, subsampling, normalisation and every error."""
 
 import hashlib
 
 import numpy as np
 import pytest
 
-from ntkgd._data import BUILTIN_DATASETS, Dataset, load_data
+from ntkgd.data._loaders import BUILTIN_DATASETS, Dataset, load_data
 
 from .helpers import unequal_norms
 
@@ -398,7 +398,7 @@ def _write_idx(path, array, type_code=0x08):
 
 
 def test_read_idx_round_trip_and_errors(tmp_path, rng):
-    from ntkgd._image_sets import read_idx
+    from ntkgd.data._image_sets import read_idx
 
     images = rng.integers(0, 256, (3, 4, 5)).astype(np.uint8)
     _write_idx(tmp_path / "a.gz", images)
@@ -418,7 +418,7 @@ def test_read_idx_round_trip_and_errors(tmp_path, rng):
 
 
 def test_fashion_mnist_from_a_debian_style_folder(tmp_path, monkeypatch, rng):
-    from ntkgd import _image_sets
+    from ntkgd.data import _image_sets
 
     images = rng.integers(1, 256, (12, 28, 28)).astype(np.uint8)
     labels = np.repeat(np.arange(3), 4).astype(np.uint8)
@@ -435,7 +435,7 @@ def test_fashion_mnist_from_a_debian_style_folder(tmp_path, monkeypatch, rng):
 
 
 def test_fashion_mnist_missing_says_how_to_install(tmp_path, monkeypatch):
-    from ntkgd import _image_sets
+    from ntkgd.data import _image_sets
 
     monkeypatch.setattr(_image_sets, "FASHION_MNIST_DIR", tmp_path / "absent")
     with pytest.raises(FileNotFoundError, match=r"apt-get install dataset-fashion-mnist"):

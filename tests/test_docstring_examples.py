@@ -5,8 +5,8 @@ import importlib
 
 import pytest
 
-MODULES = ["ntkgd._analytic", "ntkgd._spectrum", "ntkgd._activations", "ntkgd._dynamics", "ntkgd._sweep",
-           "ntkgd._iterative"]
+MODULES = ["ntkgd.analytic._api", "ntkgd.linalg._spectrum", "ntkgd.specs._activations", "ntkgd.finite._training", "ntkgd.experiments._sweep",
+           "ntkgd.linalg._iterative"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 import ntkgd
-from ntkgd._crosscheck import fit_slope
-from ntkgd._dynamics import DIVERGENCE_FACTOR, default_lr
-from ntkgd._empirical import network_weights
+from ntkgd.experiments._crosscheck import fit_slope
+from ntkgd.finite._training import DIVERGENCE_FACTOR, default_lr
+from ntkgd.finite._empirical import network_weights
 
 from .helpers import unit_sphere
 from .test_empirical import _forward, _jacobian_grams, _jnp_activation
@@ -324,7 +324,7 @@ def test_analytic_for_another_problem_is_refused(rng):
     ],
 )
 def test_sweep_bad_input_names_the_argument(change, error, match, rng):
-    from ntkgd._sweep import sweep
+    from ntkgd.experiments._sweep import sweep
 
     args = {"arch": ntkgd.TwoLayer("relu"), "X": unit_sphere(rng, 5, 3), "y": np.zeros(5), "widths": [8],
             "seeds": [0], "steps": 1}  # fmt: skip

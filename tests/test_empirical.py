@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import ntkgd
-from ntkgd import _empirical
+from ntkgd.finite import _empirical
 
 from .helpers import unit_sphere
 
@@ -177,7 +177,7 @@ def test_user_jax_activation_equals_jacobian(rng):
 
 def _stax_network(arch, d, m):
     """The stax network of MATH.md §7 with hidden width m (ReLU ResNet: scales moved inside the ReLU)."""
-    from ntkgd._nt_backend import _import_neural_tangents
+    from ntkgd.analytic._nt import _import_neural_tangents
 
     _, _, stax = _import_neural_tangents()
     A = {"relu": stax.Relu, "erf": stax.Erf}[arch.act.name]()
@@ -215,7 +215,7 @@ def test_equals_neural_tangents_empirical_ntk(arch, rng):
     import jax
     from jax.experimental import enable_x64
 
-    from ntkgd._nt_backend import _import_neural_tangents
+    from ntkgd.analytic._nt import _import_neural_tangents
 
     _import_neural_tangents()
     import neural_tangents as nt
@@ -415,7 +415,7 @@ CONV_LIMIT_CASES = [
 
 @pytest.mark.parametrize("arch,shape", CONV_LIMIT_CASES)
 def test_conv_limit_is_the_analytic_gram(arch, shape, rng):
-    pytest.importorskip("ntkgd._conv", reason="the analytic ConvResNet Grams have not landed yet")
+    pytest.importorskip("ntkgd.analytic._numba_conv", reason="the analytic ConvResNet Grams have not landed yet")
     X = rng.standard_normal(shape)
     X /= np.sqrt((X**2).reshape(len(X), -1).sum(axis=1)).reshape(-1, *([1] * (X.ndim - 1)))
     widths = (64, 256, 1024)

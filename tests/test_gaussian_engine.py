@@ -13,8 +13,8 @@ import pytest
 from scipy import integrate
 
 import ntkgd
-from ntkgd._activations import resolve_activation
-from ntkgd._hermite import hermite_tables
+from ntkgd.specs._activations import resolve_activation
+from ntkgd.analytic._hermite import hermite_tables
 from ntkgd.kernels._gaussian import erf_pair, mehler_pair, relu_pair
 
 from .tolerances import tolerance
@@ -115,7 +115,7 @@ LARGE_VARIANCE = (29.3175, 30.8209, 22.635)
 
 @pytest.mark.parametrize("name", ["softplus", "sigmoid", "gelu", "erf"])
 def test_engine_and_oracle_match_arbiter_at_large_variance(name):
-    from ntkgd._reference import gaussian_expectations
+    from ntkgd.analytic._reference import gaussian_expectations
 
     act = resolve_activation(name, owner="test")
     a, b, c = LARGE_VARIANCE
@@ -136,7 +136,7 @@ def test_engine_and_oracle_match_arbiter_at_large_variance(name):
 def test_oracle_refuses_what_its_rule_cannot_resolve():
     # tanh at variance 60: sech^2's poles at +-i pi/2 sit 0.2 from the real
     # axis in z; 4000 nodes per axis still disagree with 2700.
-    from ntkgd._reference import gaussian_expectations
+    from ntkgd.analytic._reference import gaussian_expectations
 
     act = resolve_activation("tanh", owner="test")
     with pytest.raises(ValueError, match="does not converge.*backend='numba'"):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import ntkgd
-from ntkgd import _nt_backend
+from ntkgd.analytic import _nt as _nt_backend
 
 from .helpers import unequal_norms, unit_sphere
 

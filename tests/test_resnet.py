@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import ntkgd
-from ntkgd._numba_backend import _layer_tables, layer_constants
+from ntkgd.analytic._numba_dense import _layer_tables, layer_constants
 
 from .helpers import unequal_norms, unit_sphere
 from .tolerances import assert_close, tolerance

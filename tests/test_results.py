@@ -1,4 +1,4 @@
-"""ntkgd._results: atomic writers (never a half-written file) and the provenance record."""
+"""ntkgd.core._results: atomic writers (never a half-written file) and the provenance record."""
 
 import datetime as dt
 import json
@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from ntkgd._results import package_versions, provenance, sha256_file, timestamp, write_json_atomic, write_npz_atomic
+from ntkgd.core._results import package_versions, provenance, sha256_file, timestamp, write_json_atomic, write_npz_atomic
 
 
 def test_json_round_trip_with_numpy_values(tmp_path):

@@ -1,4 +1,4 @@
-"""The syrk-free input product and Cholesky factorisation (ntkgd._safe_blas).
+"""The syrk-free input product and Cholesky factorisation (ntkgd.core._safe_blas).
 
 Both replace routines that crash on AVX-512 hosts at n >~ 16,000 (OpenBLAS's
 threaded dsyrk), so they must agree with the routines they replace. Tolerances:
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy import linalg
 
-from ntkgd._safe_blas import cholesky_lower_inplace, lower_gram
+from ntkgd.core._safe_blas import cholesky_lower_inplace, lower_gram
 
 
 @pytest.mark.parametrize("n", [1, 5, 2047, 2048, 2049, 4500])
@@ -104,7 +104,7 @@ def test_mnist_lambda0_at_n_20000_runs_end_to_end(tmp_path):
 def test_lapack_is_used_only_on_cores_known_to_be_safe(monkeypatch):
     import threadpoolctl
 
-    from ntkgd import _safe_blas
+    from ntkgd.core import _safe_blas
 
     def reported(*cores):
         infos = [{"internal_api": "openblas", "architecture": core, "filepath": f"/lib{i}.so"}
@@ -125,7 +125,7 @@ def test_lapack_is_used_only_on_cores_known_to_be_safe(monkeypatch):
 
 
 def test_both_cholesky_routes_agree(monkeypatch):
-    from ntkgd import _safe_blas
+    from ntkgd.core import _safe_blas
 
     A = _spd(600, seed=5)
     results = []

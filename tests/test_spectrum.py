@@ -6,8 +6,8 @@ import pytest
 from scipy import linalg
 
 import ntkgd
-from ntkgd._eigensolvers import CholeskyWorkspace, block_krylov_smallest, largest_eigenvalue
-from ntkgd._labels import corrupt_labels, encode_labels
+from ntkgd.linalg._eigensolvers import CholeskyWorkspace, block_krylov_smallest, largest_eigenvalue
+from ntkgd.data._labels import corrupt_labels, encode_labels
 
 from .helpers import unit_sphere
 

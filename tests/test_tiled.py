@@ -29,7 +29,7 @@ def client():
     tiling, stores, faults and solvers. The jitted block kernel itself is
     checked in this process (test_jitted_tiles_equal_single_machine_bit_for_bit).
     """
-    from ntkgd._tiled import local_cluster
+    from ntkgd.analytic._tiled import local_cluster
 
     cluster, client = local_cluster(2, memory_limit="1GB", env={"NUMBA_DISABLE_JIT": "1"})
     yield client
@@ -67,7 +67,7 @@ def test_tiled_gram_equals_single_machine(client, arch):
 
 @pytest.mark.parametrize("arch", [*ARCHS, ntkgd.FullyConnected(2, "gelu")], ids=lambda a: type(a).__name__)
 def test_jitted_tiles_equal_single_machine_bit_for_bit(arch):
-    from ntkgd._tiled import prepare
+    from ntkgd.analytic._tiled import prepare
 
     X = _inputs(53)
     single = ntkgd.analytic_gram(arch, X, outputs=("paper", "ntk", "nngp"))
@@ -86,7 +86,7 @@ def test_jitted_tiles_equal_single_machine_bit_for_bit(arch):
 def test_zarr_store_is_resumed_and_never_read_incomplete(client, tmp_path):
     import zarr
 
-    from ntkgd._tiled import store_status, tiled_grams
+    from ntkgd.analytic._tiled import store_status, tiled_grams
 
     arch = ntkgd.FullyConnected(2, "relu")
     X = _inputs(50)
@@ -116,7 +116,7 @@ def test_zarr_store_is_resumed_and_never_read_incomplete(client, tmp_path):
 
 
 def test_worker_killed_mid_run_is_recomputed(client):
-    from ntkgd._tiled import tiled_grams
+    from ntkgd.analytic._tiled import tiled_grams
 
     arch = ntkgd.FullyConnected(3, "relu")
     X = _inputs(120)
@@ -195,9 +195,9 @@ def test_operator_products_match_dense(client):
 
 
 def test_docstring_example(client):
-    import ntkgd._tiled
+    import ntkgd.analytic._tiled
 
-    result = doctest.testmod(ntkgd._tiled, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(ntkgd.analytic._tiled, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
 
 

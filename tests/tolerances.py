@@ -20,7 +20,7 @@ TOLERANCES = {
     ("expectation-vs-arbiter", "any"): 1e-12,
     # Exact identities that hold up to a few roundings per entry.
     ("identity", "float64"): 1e-13,
-    # A tiled Gram (ntkgd._tiled) runs the same per-pair code on blocks of rows;
+    # A tiled Gram (ntkgd.analytic._tiled) runs the same per-pair code on blocks of rows;
     # only x_i . x_j may differ, by the BLAS summation order of a block product
     # against the whole product. Measured: 0 (bit for bit). The issue asks 1e-13.
     ("tiled-vs-single", "float64"): 1e-13,

@@ -1,6 +1,6 @@
 """``ntkgd crosscheck``: finite-width Grams against the analytic limits over a sweep of widths and seeds.
 
-A thin layer over :func:`ntkgd._crosscheck.crosscheck`: prints, for every
+A thin layer over :func:`ntkgd.experiments._crosscheck.crosscheck`: prints, for every
 quantity, the mean and spread of the relative Frobenius error at each width and
 the fitted log-log slope (theory: -0.5); writes a JSON result file with
 provenance and, with ``--plot``, a PNG.
@@ -37,7 +37,7 @@ def _int_list(text: str) -> list[int]:
 def add_parser(subparsers) -> None:
     """Register ``crosscheck`` on the top-level parser."""
     from .. import ACTIVATION_NAMES
-    from .._data import BUILTIN_DATASETS, FILE_FORMATS, SYNTHETIC_DATASETS
+    from ..data._loaders import BUILTIN_DATASETS, FILE_FORMATS, SYNTHETIC_DATASETS
 
     parser = subparsers.add_parser(
         "crosscheck",
@@ -158,9 +158,9 @@ def run(args: argparse.Namespace) -> int:
     """Execute ``ntkgd crosscheck``; returns the exit code."""
     import numpy as np
 
-    from .._crosscheck import crosscheck, plot_crosscheck
-    from .._data import load_data
-    from .._results import CORE_PACKAGES, provenance, timestamp
+    from ..experiments._crosscheck import crosscheck, plot_crosscheck
+    from ..data._loaders import load_data
+    from ..core._results import CORE_PACKAGES, provenance, timestamp
     from ._gram import _slug, _write_results
 
     started = time.perf_counter()

@@ -25,7 +25,7 @@ NT_PACKAGES = ("jax", "jaxlib", "neural-tangents")
 def add_parser(subparsers) -> None:
     """Register ``gram`` on the top-level parser."""
     from .. import ACTIVATION_NAMES
-    from .._data import BUILTIN_DATASETS, FILE_FORMATS, SYNTHETIC_DATASETS
+    from ..data._loaders import BUILTIN_DATASETS, FILE_FORMATS, SYNTHETIC_DATASETS
 
     parser = subparsers.add_parser(
         "gram",
@@ -135,7 +135,7 @@ def _print_table(dataset, arch, backend: str, rows: list, timings: dict) -> None
 
 def _write_results(out: Path, stem: str, record: dict, arrays: dict | None) -> list[Path]:
     """Write ``<stem>.json`` (and ``<stem>.npz``) without clobbering; ``-2``, ``-3``, ... if taken."""
-    from .._results import sha256_file, write_json_atomic, write_npz_atomic
+    from ..core._results import sha256_file, write_json_atomic, write_npz_atomic
 
     for attempt in range(1, 1000):
         name = stem if attempt == 1 else f"{stem}-{attempt}"
@@ -168,8 +168,8 @@ def run(args: argparse.Namespace) -> int:
 
     import ntkgd
 
-    from .._data import load_data
-    from .._results import CORE_PACKAGES, provenance, timestamp
+    from ..data._loaders import load_data
+    from ..core._results import CORE_PACKAGES, provenance, timestamp
 
     started = time.perf_counter()
     now = _dt.datetime.now(_dt.timezone.utc)

@@ -28,7 +28,7 @@ ENCODINGS = ("auto", "pm1", "onehot", "raw")
 def add_parser(subparsers) -> None:
     """Register ``lambda0`` on the top-level parser."""
     from .. import ACTIVATION_NAMES
-    from .._data import BUILTIN_DATASETS, FILE_FORMATS, PACKAGED_DATASETS, SYNTHETIC_DATASETS
+    from ..data._loaders import BUILTIN_DATASETS, FILE_FORMATS, PACKAGED_DATASETS, SYNTHETIC_DATASETS
 
     parser = subparsers.add_parser(
         "lambda0",
@@ -185,9 +185,9 @@ def _describe_arch(spec: dict) -> str:
 
 
 def _memory_plan(n: int, n_matrices: int, full: bool, limit_gb: float | None):
-    from .._errors import GramTooLargeError
-    from .._spectrum import spectrum_memory_estimate
-    from .._validation import available_memory, format_bytes
+    from ..core._errors import GramTooLargeError
+    from ..linalg._spectrum import spectrum_memory_estimate
+    from ..core._validation import available_memory, format_bytes
 
     matrix = 8 * n * n
     extra = spectrum_memory_estimate(n, full=full, in_place=True)
@@ -335,10 +335,10 @@ def run(args: argparse.Namespace) -> int:
 
     import ntkgd
 
-    from .._data import load_data
-    from .._labels import corrupt_labels, encode_labels
-    from .._results import CORE_PACKAGES, provenance, timestamp
-    from .._validation import format_bytes
+    from ..data._loaders import load_data
+    from ..data._labels import corrupt_labels, encode_labels
+    from ..core._results import CORE_PACKAGES, provenance, timestamp
+    from ..core._validation import format_bytes
     from ._gram import _slug, _write_results
 
     started = time.perf_counter()
@@ -506,7 +506,7 @@ def run(args: argparse.Namespace) -> int:
     }
     written_plot = None
     if args.plot is not None:
-        from .._plots import plot_lambda0
+        from ..experiments._lambda0_plots import plot_lambda0
 
         runs = []
         for r in results:

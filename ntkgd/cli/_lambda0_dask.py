@@ -96,7 +96,7 @@ def _client(args):
     from distributed import Client
 
     if args.scheduler == "local":
-        from .._tiled import local_cluster
+        from ..analytic._tiled import local_cluster
 
         cluster, client = local_cluster(args.workers or 2)
         return client, cluster
@@ -127,10 +127,10 @@ def run_distributed(args: argparse.Namespace, archs: list, kernels: list[str]) -
 
     import ntkgd
 
-    from .._data import load_data
-    from .._results import CORE_PACKAGES, provenance, timestamp
-    from .._tiled import DEFAULT_TILE, GramOperator, tiled_grams
-    from .._validation import format_bytes
+    from ..data._loaders import load_data
+    from ..core._results import CORE_PACKAGES, provenance, timestamp
+    from ..analytic._tiled import DEFAULT_TILE, GramOperator, tiled_grams
+    from ..core._validation import format_bytes
     from ._gram import _slug, _write_results
     from ._lambda0 import _classes, _data_label, _describe_arch
 

@@ -1,10 +1,10 @@
 """``ntkgd sweep``: gradient descent at several widths and seeds; how the Gram and the weights move with width.
 
-A thin layer over :func:`ntkgd._sweep.sweep`: per-width result files in
+A thin layer over :func:`ntkgd.experiments._sweep.sweep`: per-width result files in
 ``--out`` (written atomically as each width finishes; a rerun with the same
 settings skips the finished widths), a table of each summary quantity per
 width with its fitted log-log slope, a JSON summary with provenance and, with
-``--plot-dir``, the figures of :func:`ntkgd._dynamics_plots.plot_sweep`.
+``--plot-dir``, the figures of :func:`ntkgd.experiments._dynamics_plots.plot_sweep`.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def add_parser(subparsers) -> None:
 def _table(result) -> list[str]:
     import numpy as np
 
-    from .._sweep import QUANTITIES
+    from ..experiments._sweep import QUANTITIES
 
     slopes = result.slopes()
     header = ["quantity", *[f"m = {m}" for m in result.widths], "slope", "theory"]
@@ -88,8 +88,8 @@ def _table(result) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``ntkgd sweep``; returns the exit code (1 if some run diverged)."""
-    from .._results import CORE_PACKAGES, provenance, write_json_atomic
-    from .._sweep import sweep
+    from ..core._results import CORE_PACKAGES, provenance, write_json_atomic
+    from ..experiments._sweep import sweep
     from ._gram import _slug
     from ._lambda0 import _data_label
     from ._train import check_common, load_problem
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     files = {"widths": [os.path.basename(path) for path in result.files]}
     plots = []
     if args.plot_dir is not None:
-        from .._dynamics_plots import plot_sweep
+        from ..experiments._dynamics_plots import plot_sweep
 
         title = (f"{dataset.name}, n = {dataset.n}, {spec['arch']} H={arch.depth} {spec['activation']}, "
                  f"eta = {result.lr:.4g}")  # fmt: skip

@@ -26,7 +26,7 @@ JAX_PACKAGES = ("jax", "jaxlib")
 def add_problem_arguments(parser, command: str) -> None:
     """The data, label and network options of ``train`` and ``sweep``."""
     from .. import ACTIVATION_NAMES
-    from .._data import (
+    from ..data._loaders import (
         BUILTIN_DATASETS,
         FILE_FORMATS,
         PACKAGED_DATASETS,
@@ -85,7 +85,7 @@ def load_problem(args) -> tuple:
     """``(dataset, arch, X, y, label description)`` from the shared options; ``y_random`` too when asked."""
     import numpy as np
 
-    from .._data import load_data
+    from ..data._loaders import load_data
     from ._lambda0 import build_arch
 
     arch = build_arch(args.arch, args.depth, args.activation, args.c_res, args.patch)
@@ -106,7 +106,7 @@ def targets(labels, mode: str, seed: int, n: int, *, random: bool = False):
     """The regression targets for the one-output network, and a one-line description."""
     import numpy as np
 
-    from .._labels import corrupt_labels
+    from ..data._labels import corrupt_labels
 
     if labels is None:
         if mode not in ("auto", "gaussian"):
@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
 
     import ntkgd
 
-    from .._results import (
+    from ..core._results import (
         CORE_PACKAGES,
         provenance,
         sha256_file,
@@ -247,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
     write_npz_atomic(npz_path, **arrays)
     files = {"arrays": {"path": npz_path.name, "sha256": sha256_file(npz_path)}}
     if args.plot is not None:
-        from .._dynamics_plots import plot_runs
+        from ..experiments._dynamics_plots import plot_runs
 
         title = f"{dataset.name}, n = {dataset.n}, {spec['arch']} H={arch.depth} {spec['activation']}, m = {args.width}"
         plot_runs(args.plot, {label: t.arrays() for label, t in runs.items()}, title=title)

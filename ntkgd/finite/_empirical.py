@@ -1,7 +1,7 @@
 """``empirical_gram``: the Grams of one finite-width network, built exactly as the paper defines it.
 
 The networks themselves (and the per-layer Grams by structure, MATH.md §9b)
-live in :mod:`ntkgd._networks` (dense) and :mod:`ntkgd._conv_networks`
+live in :mod:`ntkgd.finite._dense_networks` (dense) and :mod:`ntkgd.finite._conv_networks`
 (convolutional); this module validates the arguments, sizes the blocks so that
 memory stays O(n m + n^2 + block m), checks that it fits, and returns a
 :class:`~ntkgd.Gram` with the same fields as :func:`ntkgd.analytic_gram`.
@@ -16,9 +16,9 @@ from typing import Iterable
 
 import numpy as np
 
-from ._gram import OUTPUT_NAMES, Gram
-from ._spec import ConvResNet, FullyConnected, ResNet, TwoLayer
-from ._validation import check_fits_in_memory, validate_inputs
+from ..analytic._gram import OUTPUT_NAMES, Gram
+from ..specs._architectures import ConvResNet, FullyConnected, ResNet, TwoLayer
+from ..core._validation import check_fits_in_memory, validate_inputs
 
 __all__ = ["empirical_gram"]
 
@@ -68,7 +68,7 @@ def _rows(max_fan_in: int, width: int) -> int:
 
 
 def _dense_plan(arch, d: int, width: int, rows: int | None, keep: bool | None):
-    from ._networks import DensePlan, jax_activation
+    from ._dense_networks import DensePlan, jax_activation
 
     sigma, sigma_prime = jax_activation(arch.act, owner="empirical_gram")
     depth = arch.depth
@@ -90,7 +90,7 @@ def _dense_plan(arch, d: int, width: int, rows: int | None, keep: bool | None):
 
 def _conv_plan(arch: ConvResNet, shape: tuple, width: int, rows, keep, input_rows):
     from ._conv_networks import ConvPlan
-    from ._networks import jax_activation
+    from ._dense_networks import jax_activation
 
     sigma, sigma_prime = jax_activation(arch.act, owner="empirical_gram")
     n, channels, spatial = shape[0], shape[1], tuple(shape[2:])
@@ -142,7 +142,7 @@ def _layer_grams(arch, X: np.ndarray, width: int, seed: int, plan) -> tuple[tupl
     from jax.experimental import enable_x64
 
     from ._conv_networks import ConvPlan, conv_grams_fn
-    from ._networks import dense_grams_fn
+    from ._dense_networks import dense_grams_fn
 
     fn = conv_grams_fn(plan) if isinstance(plan, ConvPlan) else dense_grams_fn(plan)
     with enable_x64():  # float64 for this computation only; the global JAX setting is left alone
@@ -222,7 +222,7 @@ def empirical_gram(
     seed = _check_seed(seed)
     wanted = _check_outputs(outputs)
     if isinstance(arch, ConvResNet):
-        from ._conv import validate_conv_inputs
+        from ..analytic._numba_conv import validate_conv_inputs
 
         X = validate_conv_inputs(X, owner="empirical_gram")
     else:
@@ -259,7 +259,7 @@ def network_weights(arch, input_shape: tuple, width: int, seed: int) -> dict:
     from jax.experimental import enable_x64
 
     from ._conv_networks import materialize_conv_weights
-    from ._networks import materialize_dense_weights
+    from ._dense_networks import materialize_dense_weights
 
     dummy = np.ones(input_shape)
     plan = _plan(arch, dummy, width)

@@ -9,7 +9,7 @@ kernels (which keep only the pixel diagonal):
   ``C^(1)_ij = phi(x_i)^T phi(x_j)``;
 * the patch trace ``P(M)[l, r] = sum_a M[l + a, r + a]`` for h >= 2 by padding
   the p x p matrix (seen as image x image) and summing shifted slices;
-* two-dimensional expectations by ``ntkgd._reference.gaussian_expectations``
+* two-dimensional expectations by ``ntkgd.analytic._reference.gaussian_expectations``
   (adaptive quadrature for ReLU, self-checked 2-D Gauss-Hermite otherwise) on
   the pixel diagonal (s = t). The off-diagonal pixel pairs never reach a Gram
   (a trace, the patch trace and the tangent update read only diagonals), so
@@ -38,10 +38,10 @@ import math
 import numpy as np
 from scipy import integrate
 
-from ._activations import Activation, ClosedForm
+from ..specs._activations import Activation, ClosedForm
 from ._reference import GAUSS_HERMITE_NODES, gaussian_expectations, reference_c_sigma, tensor_rule
-from ._spec import ConvResNet
-from ._validation import check_fits_in_memory
+from ..specs._architectures import ConvResNet
+from ..core._validation import check_fits_in_memory
 
 __all__ = ["im2col", "patch_trace", "receptive_fields", "reference_conv_grams"]
 

@@ -18,7 +18,7 @@ Backends: ``numba`` (:func:`ntkgd.analytic_gram`, outputs paper, ntk, nngp),
 ``nt`` (neural-tangents' jitted ``kernel_fn`` of the whole network, returning
 nngp and ntk: what a neural-tangents user runs; for the ResNet, ntkgd's
 ``backend="nt"`` translation) and ``numpy`` (the layer-by-layer baseline of
-:mod:`ntkgd._numpy_baseline`). neural-tangents evaluates activations without a
+:mod:`ntkgd.experiments._numpy_baseline`). neural-tangents evaluates activations without a
 native layer by a deg x deg Gauss-Hermite grid per pair, deg^2 values of
 memory per pair, so for those only a block of rows is computed and the time is
 scaled by the number of pairs (reported as extrapolated). Configurations whose
@@ -259,16 +259,16 @@ def make_configs(
 
 
 def _nt_native(activation: str) -> bool:
-    from ._nt_backend import _NATIVE_LAYERS
+    from ..analytic._nt import _NATIVE_LAYERS
 
     return activation in _NATIVE_LAYERS
 
 
 def plan(config: BenchConfig, memory_cap: int, *, nt_rows: int = 16, nt_degree: int | None = None) -> Plan:
     """Decide how to measure ``config`` and estimate its peak memory; skip it above ``memory_cap`` bytes."""
-    from ._errors import UnsupportedBackendError
-    from ._nt_backend import _BLOCK_BYTES, QUADRATURE_DEGREE, _check_expressible
-    from ._numba_backend import numba_memory_estimate
+    from ..core._errors import UnsupportedBackendError
+    from ..analytic._nt import _BLOCK_BYTES, QUADRATURE_DEGREE, _check_expressible
+    from ..analytic._numba_dense import numba_memory_estimate
     from ._numpy_baseline import NUMPY_ACTIVATIONS
 
     spec = config.spec()
@@ -304,7 +304,7 @@ def plan(config: BenchConfig, memory_cap: int, *, nt_rows: int = 16, nt_degree: 
                 pairs = "rows" if result.mode == "rows" else "inputs"
                 result.note = f"extrapolated: {rows} {pairs} measured, time x {result.scale:.4g} (pairs)"
     if result.estimate_bytes > memory_cap:
-        from ._validation import format_bytes
+        from ..core._validation import format_bytes
 
         return Plan(
             "skipped",
@@ -389,7 +389,7 @@ def _callable(config: BenchConfig, spec, mode: str, rows: int, nt_degree: int | 
     import jax.numpy as jnp
     from jax.experimental import enable_x64
 
-    from ._nt_backend import QUADRATURE_DEGREE, stax_kernel_fn
+    from ..analytic._nt import QUADRATURE_DEGREE, stax_kernel_fn
 
     with enable_x64():
         kernel_fn = stax_kernel_fn(spec, config.d, quadrature_degree=nt_degree or QUADRATURE_DEGREE)
@@ -476,7 +476,7 @@ def measure(
         "max_seconds": max_seconds,
     }
     env = {**os.environ, "NTKGD_NUMBA_CACHE": "1" if numba_cache else "0"}
-    code = "import sys; from ntkgd._bench import _child_main; sys.exit(_child_main(sys.argv[1:]))"
+    code = "import sys; from ntkgd.experiments._bench import _child_main; sys.exit(_child_main(sys.argv[1:]))"
     with tempfile.TemporaryDirectory(prefix="ntkgd-bench-") as tmp:
         out = os.path.join(tmp, "result.json")
         try:
@@ -526,7 +526,7 @@ def _attach_speedups(results: list[BenchResult]) -> None:
 
 def default_memory_cap() -> int:
     """75% of the memory available now."""
-    from ._validation import available_memory
+    from ..core._validation import available_memory
 
     return int(0.75 * available_memory())
 

@@ -6,7 +6,7 @@ offset, with zero padding), runs the per-point part of the recursion once per
 point (pixel variances ``C^(h)_ii[s, s]``, means ``mu^(h)``, ``b^(h)`` and, for
 activations without a closed form, Hermite tables per distinct variance), and
 then calls the fused pair kernel (``ntkgd.kernels.conv_grams``) or the slow
-oracle (``ntkgd._reference_conv``).
+oracle (``ntkgd.analytic._reference_conv``).
 
 Only the pixel diagonal of the p x p second-moment matrices reaches an output:
 the patch trace shifts both pixel indices together, and every Gram is a trace
@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._activations import Activation
-from ._errors import UnsupportedBackendError
+from ..specs._activations import Activation
+from ..core._errors import UnsupportedBackendError
 from ._hermite import hermite_coefficients, hermite_tables
-from ._spec import ConvResNet
-from ._validation import check_finite_nonzero_inputs, check_fits_in_memory, format_bytes
+from ..specs._architectures import ConvResNet
+from ..core._validation import check_finite_nonzero_inputs, check_fits_in_memory, format_bytes
 
 __all__ = ["conv_grams", "conv_memory_estimate", "patch_neighbours", "validate_conv_inputs"]
 
@@ -110,7 +110,7 @@ def conv_memory_estimate(arch: ConvResNet, n: int, pixels: int, outputs: frozens
     """
     import numba
 
-    from .kernels._conv import default_tile_shape
+    from ..kernels._conv import default_tile_shape
 
     plan = _plan(outputs)
     matrices = (arch.depth + 1 if plan["layers"] else 0) + plan["paper"] + plan["ntk"] + plan["nngp"]
@@ -181,8 +181,8 @@ def _point_quantities(arch: ConvResNet, X3: np.ndarray, neighbours: np.ndarray, 
 
     ``check(extra_bytes)`` is called before each layer's tables are allocated.
     """
-    from .kernels import CODE_MEHLER
-    from .kernels._conv import pixel_products, point_layer, point_signatures, point_variances
+    from ..kernels import CODE_MEHLER
+    from ..kernels._conv import pixel_products, point_layer, point_signatures, point_variances
 
     act = arch.act
     code = act.closed_form.value
@@ -255,7 +255,7 @@ def conv_grams(arch: ConvResNet, X: np.ndarray, outputs: frozenset, memory_limit
         return reference_conv_grams(arch, X, outputs, memory_limit)
     if backend != "numba":
         raise ValueError(f"conv_grams: unknown backend {backend!r}; valid backends are 'numba' and 'reference'.")
-    from .kernels import conv_grams as kernel
+    from ..kernels import conv_grams as kernel
 
     n = X.shape[0]
     X3 = X.reshape(n, X.shape[1], -1)

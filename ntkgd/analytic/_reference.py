@@ -23,10 +23,10 @@ import math
 import numpy as np
 from scipy import integrate, special
 
-from ._activations import Activation, ClosedForm
-from ._quadrature import gauss_hermite
-from ._spec import Architecture, ResNet
-from ._validation import check_fits_in_memory
+from ..specs._activations import Activation, ClosedForm
+from ..specs._quadrature import gauss_hermite
+from ..specs._architectures import Architecture, ResNet
+from ..core._validation import check_fits_in_memory
 
 __all__ = [
     "GAUSS_HERMITE_NODES",

@@ -41,10 +41,10 @@ from typing import Callable
 
 import numpy as np
 
-from ._errors import DivergenceError
-from ._spec import ConvResNet, FullyConnected, ResNet, TwoLayer
+from ..core._errors import DivergenceError
+from ..specs._architectures import ConvResNet, FullyConnected, ResNet, TwoLayer
 from ._trajectory import GramSeries, Trajectory, bound
-from ._validation import check_fits_in_memory, validate_inputs
+from ..core._validation import check_fits_in_memory, validate_inputs
 
 __all__ = ["DIVERGENCE_FACTOR", "GramSeries", "Trajectory", "default_lr", "train"]
 
@@ -90,7 +90,7 @@ def _forward_backward(net: _Net, params, X):
         x, inputs, pre, deltas = conv_backprop(net.plan, X, forward, backward, a)
         u = jnp.tensordot(x, a, axes=x.ndim - 1)
     else:
-        from ._networks import dense_backprop
+        from ._dense_networks import dense_backprop
 
         def forward(h, inp):
             return Ws[h - 1], inp @ Ws[h - 1].T
@@ -126,7 +126,7 @@ def _layer_grams(net: _Net, x, inputs, deltas):
         from ._conv_networks import conv_layer_grams
 
         return conv_layer_grams(net.plan, x, inputs, deltas)
-    from ._networks import dense_layer_grams
+    from ._dense_networks import dense_layer_grams
 
     return dense_layer_grams(net.plan, x, inputs, deltas)
 
@@ -250,7 +250,7 @@ def default_lr(ntk: np.ndarray) -> float:
     Examples
     --------
     >>> import numpy as np
-    >>> from ntkgd._dynamics import default_lr
+    >>> from ntkgd.finite._training import default_lr
     >>> default_lr(np.diag([1.0, 4.0]))
     0.25
     """
@@ -284,7 +284,7 @@ def _initial_params(arch, plan, X: np.ndarray, seed: int):
     import jax
 
     from ._conv_networks import materialize_conv_weights
-    from ._networks import materialize_dense_weights
+    from ._dense_networks import materialize_dense_weights
 
     key = jax.random.key(seed)
     if isinstance(arch, ConvResNet):
@@ -296,8 +296,8 @@ def _initial_params(arch, plan, X: np.ndarray, seed: int):
 
 
 def _analytic(arch, X, analytic):
-    from ._analytic import analytic_gram
-    from ._gram import Gram
+    from ..analytic._api import analytic_gram
+    from ..analytic._gram import Gram
 
     if analytic is None:
         return analytic_gram(arch, X, outputs=("paper", "ntk"))
@@ -412,7 +412,7 @@ def train(
         names = ", ".join(spec.__name__ for spec in _SPECS)
         raise TypeError(f"train: arch must be one of {names}, got {type(arch).__name__}.")
     if isinstance(arch, ConvResNet):
-        from ._conv import validate_conv_inputs
+        from ..analytic._numba_conv import validate_conv_inputs
 
         X = validate_conv_inputs(X, owner="train")
     else:

@@ -126,7 +126,7 @@ class TiledProblem:
 
     def compute(self, rows: slice, cols, output: str) -> np.ndarray:
         """The ``output`` Gram on rows ``rows`` (a slice) against ``cols`` (a slice or an index array)."""
-        from .kernels import dense_block
+        from ..kernels import dense_block
 
         col_index = np.arange(self.n)[cols] if isinstance(cols, slice) else np.asarray(cols, dtype=np.int64)
         diagonal = isinstance(cols, slice) and rows == cols
@@ -149,7 +149,7 @@ class TiledProblem:
 
 
 def _check_arch(arch, owner: str):
-    from ._spec import ConvResNet, FullyConnected, ResNet, TwoLayer
+    from ..specs._architectures import ConvResNet, FullyConnected, ResNet, TwoLayer
 
     if isinstance(arch, ConvResNet):
         raise NotImplementedError(
@@ -185,8 +185,8 @@ def prepare(arch, X, tiles: int = DEFAULT_TILE, *, owner: str = "analytic_gram")
     -------
     TiledProblem
     """
-    from ._numba_backend import _layer_tables, layer_constants
-    from ._validation import validate_inputs
+    from ._numba_dense import _layer_tables, layer_constants
+    from ..core._validation import validate_inputs
 
     _check_arch(arch, owner)
     tile = _check_tile(tiles, owner)
@@ -304,7 +304,7 @@ def _resolve_client(client, owner: str):
     except ValueError:
         raise ValueError(
             f"{owner}: no Dask client: pass client=distributed.Client(...) (e.g. Client('tcp://host:8786') or "
-            "ntkgd._tiled.local_cluster(workers=2)), or create a Client first so that it is the default."
+            "ntkgd.analytic._tiled.local_cluster(workers=2)), or create a Client first so that it is the default."
         ) from None
 
 

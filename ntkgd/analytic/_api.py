@@ -7,8 +7,8 @@ import time
 from typing import Iterable
 
 from ._gram import OUTPUT_NAMES, Gram
-from ._spec import ConvResNet, FullyConnected, ResNet, TwoLayer
-from ._validation import validate_inputs
+from ..specs._architectures import ConvResNet, FullyConnected, ResNet, TwoLayer
+from ..core._validation import validate_inputs
 
 __all__ = ["Backend", "analytic_gram"]
 
@@ -136,7 +136,7 @@ def analytic_gram(
         return _tiled_gram(arch, X, chosen, outputs, tiles, client, store, progress)
     wanted = _parse_outputs(outputs)
     if isinstance(arch, ConvResNet):
-        from ._conv import conv_grams, validate_conv_inputs
+        from ._numba_conv import conv_grams, validate_conv_inputs
 
         X = validate_conv_inputs(X, owner="analytic_gram")
         start = time.perf_counter()
@@ -150,7 +150,7 @@ def analytic_gram(
 
 
 def _tiled_gram(arch, X, backend: Backend, outputs, tiles, client, store, progress) -> Gram:
-    """``analytic_gram`` with ``tiles=``/``client=``/``store=``: Dask arrays (:mod:`ntkgd._tiled`)."""
+    """``analytic_gram`` with ``tiles=``/``client=``/``store=``: Dask arrays (:mod:`ntkgd.analytic._tiled`)."""
     from ._tiled import DEFAULT_TILE, tiled_grams
 
     if backend is not Backend.NUMBA:
@@ -169,11 +169,11 @@ def _tiled_gram(arch, X, backend: Backend, outputs, tiles, client, store, progre
 def _dense_grams(arch, X, backend: Backend, outputs: frozenset, memory_limit: int | None) -> dict:
     """The two-layer / FC / ResNet Grams from the chosen backend."""
     if backend is Backend.NUMBA:
-        from ._numba_backend import numba_grams
+        from ._numba_dense import numba_grams
 
         return numba_grams(arch, X, outputs, memory_limit)
     if backend is Backend.NT:
-        from ._nt_backend import nt_grams
+        from ._nt import nt_grams
 
         return nt_grams(arch, X, outputs, memory_limit)
     from ._reference import reference_grams

@@ -19,8 +19,8 @@ import functools
 import math
 
 import numpy as np
-from ._activations import Activation
-from ._quadrature import gauss_hermite
+from ..specs._activations import Activation
+from ..specs._quadrature import gauss_hermite
 
 __all__ = [
     "MAX_TERMS",

@@ -9,7 +9,7 @@ files say exactly which inputs produced them.
 Class filtering (binary subsets as in Arora et al. 2019), seeded and
 optionally stratified subsampling, and flattening of images happen here too.
 The packaged sets (MNIST, Fashion-MNIST, MNIST-1D) live in
-:mod:`ntkgd._image_sets`. scikit-learn is imported only when one of its bundled
+:mod:`ntkgd.data._image_sets`. scikit-learn is imported only when one of its bundled
 sets is requested.
 """
 
@@ -201,7 +201,7 @@ def load_data(
 
     Examples
     --------
-    >>> from ntkgd._data import load_data
+    >>> from ntkgd.data._loaders import load_data
     >>> data = load_data("iris", n=10, seed=0)
     >>> data.X.shape
     (10, 4)
@@ -350,7 +350,7 @@ def _resolve_path(source) -> Path:
 
 
 def _load_file(path: Path, label_column):
-    from ._results import sha256_file
+    from ..core._results import sha256_file
 
     suffix = path.suffix.lower()
     if label_column is not None and suffix != ".csv":

@@ -200,7 +200,7 @@ def _as_numpy_fn(fn: Callable, what: str, name: str) -> ArrayFn:
             )
         return out
 
-    wrapped.__wrapped__ = fn  # the user's own function: the JAX networks trace it (ntkgd._networks)
+    wrapped.__wrapped__ = fn  # the user's own function: the JAX networks trace it (ntkgd.finite._dense_networks)
     return wrapped
 
 

@@ -74,7 +74,7 @@ def encode_labels(y, encoding: str = "auto", *, classes=None) -> tuple[np.ndarra
 
     Examples
     --------
-    >>> from ntkgd._labels import encode_labels
+    >>> from ntkgd.data._labels import encode_labels
     >>> encode_labels([3, 7, 7])[0]
     array([-1.,  1.,  1.])
     >>> encode_labels([0, 1, 2], "onehot")[0].tolist()
@@ -116,7 +116,7 @@ def corrupt_labels(y, fraction: float, seed: int = 0) -> tuple[np.ndarray, int]:
     Examples
     --------
     >>> import numpy as np
-    >>> from ntkgd._labels import corrupt_labels
+    >>> from ntkgd.data._labels import corrupt_labels
     >>> y = np.array([0.0, 1.0] * 50)
     >>> bool(np.array_equal(corrupt_labels(y, 0.0)[0], y))
     True

@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._spec import TwoLayer
+from ..specs._architectures import TwoLayer
 
 __all__ = ["Crosscheck", "Slope", "crosscheck", "fit_slope", "plot_crosscheck", "quantities"]
 
@@ -203,7 +203,7 @@ def crosscheck(
     Examples
     --------
     >>> import numpy as np, ntkgd
-    >>> from ntkgd._crosscheck import crosscheck
+    >>> from ntkgd.experiments._crosscheck import crosscheck
     >>> X = np.eye(4)
     >>> result = crosscheck(ntkgd.TwoLayer("relu"), X, widths=[64, 1024], seeds=[0, 1])
     >>> result.errors.shape  # (quantities: paper, ntk, layer1, nngp; widths; seeds)
@@ -211,8 +211,8 @@ def crosscheck(
     >>> bool(result.mean()[0, 1] < result.mean()[0, 0])
     True
     """
-    from ._analytic import analytic_gram
-    from ._empirical import empirical_gram
+    from ..analytic._api import analytic_gram
+    from ..finite._empirical import empirical_gram
 
     widths = tuple(sorted(_check_list(widths, "widths", 1)))
     seeds = _check_list(seeds, "seeds", 0)
@@ -266,7 +266,7 @@ def plot_crosscheck(result: Crosscheck, path, *, title: str | None = None):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from ._results import _write_atomic
+    from ..core._results import _write_atomic
 
     widths = np.asarray(result.widths, dtype=np.float64)
     mean, slopes = result.mean(), result.slopes()

@@ -13,11 +13,11 @@ import math
 
 import numpy as np
 
-from ._activations import ClosedForm
+from ..specs._activations import ClosedForm
 from ._hermite import MAX_TERMS, hermite_tables
-from ._safe_blas import lower_gram
-from ._spec import FullyConnected, ResNet, TwoLayer
-from ._validation import check_fits_in_memory, format_bytes
+from ..core._safe_blas import lower_gram
+from ..specs._architectures import FullyConnected, ResNet, TwoLayer
+from ..core._validation import check_fits_in_memory, format_bytes
 
 __all__ = ["layer_constants", "numba_grams", "numba_memory_estimate"]
 
@@ -45,7 +45,7 @@ def layer_constants(arch: DenseArchitecture) -> tuple[np.ndarray, np.ndarray]:
         ``b^(h) = carry b^(h-1) + mean_gain mu^(h)`` (ResNet: sqrt(c_sigma) for the
         first layer, s_H after; unused elsewhere).
     """
-    from .kernels import CARRY, CROSS, SCALE_DD, SCALE_SS
+    from ..kernels import CARRY, CROSS, SCALE_DD, SCALE_SS
 
     depth = arch.depth
     constants = np.zeros((4, depth))
@@ -92,7 +92,7 @@ def _layer_tables(arch: DenseArchitecture, diag0: np.ndarray, constants: np.ndar
     point groups (n,), the padded Hermite tables (H, g, T) of sigma and sigma',
     and the series length per layer (H,).
     """
-    from .kernels import CARRY, CROSS, SCALE_SS, diagonal_moments
+    from ..kernels import CARRY, CROSS, SCALE_SS, diagonal_moments
 
     act = arch.act
     n = diag0.shape[0]
@@ -139,7 +139,7 @@ def numba_grams(arch: DenseArchitecture, X: np.ndarray, outputs: frozenset, memo
     memory (``paper`` is a view of ``layers[H-1]``; for TwoLayer ``ntk`` is
     ``paper``).
     """
-    from .kernels import dense_grams
+    from ..kernels import dense_grams
 
     n = X.shape[0]
     needed = numba_memory_estimate(arch, n, outputs)

@@ -258,7 +258,7 @@ def lambda_min(K, *, method: str = "auto") -> float:
         ``dense``: LAPACK's subset driver (``syevr``), robust for any
         symmetric matrix, but it still reduces K to tridiagonal form (about
         150 s at n = 10,000 on two cores). ``krylov``: a Cholesky factorisation
-        and shift-invert Lanczos (:mod:`ntkgd._eigensolvers`), for positive
+        and shift-invert Lanczos (:mod:`ntkgd.linalg._eigensolvers`), for positive
         semi-definite Grams; many times faster at large n, and verified by
         its residual. ``auto``: dense up to n = 500, krylov above (falling
         back to dense if K is not positive semi-definite).
@@ -356,7 +356,7 @@ class Spectrum:
     generalization : float or None
         ``sqrt(2 y_inv_y / n)`` (Arora et al. 2019).
     label_encoding : str or None
-        How the labels were turned into targets (:mod:`ntkgd._labels`).
+        How the labels were turned into targets (:mod:`ntkgd.data._labels`).
     eigenvalues : ndarray or None
         All eigenvalues, ascending (``full=True``).
     projections : ndarray or None
@@ -429,7 +429,7 @@ def spectrum_memory_estimate(n: int, *, full: bool = False, in_place: bool = Fal
 
 
 def _targets(y, n: int, encoding: str, classes=None, owner: str = "spectrum"):
-    from ._labels import encode_labels
+    from ..data._labels import encode_labels
 
     if y is None:
         return None, None, None
@@ -467,14 +467,14 @@ def spectrum(
     K : array_like, shape (n, n)
         A symmetric positive semi-definite Gram matrix, e.g. ``g.paper``.
     y : array_like, shape (n,), optional
-        Labels; encoded by ``label_encoding`` (:func:`ntkgd._labels.encode_labels`:
+        Labels; encoded by ``label_encoding`` (:func:`ntkgd.data._labels.encode_labels`:
         +-1 for two classes, one-hot for several, raw targets otherwise).
     full : bool
         Also compute every eigenvalue and, with labels, the projections
         ``(v_i^T y)^2`` (a full ``syevr``: O(n^3) and two more n x n matrices).
     in_place : bool
         Factorise inside K's own memory instead of a copy; K is restored bit for
-        bit before returning (:class:`ntkgd._eigensolvers.CholeskyWorkspace`).
+        bit before returning (:class:`ntkgd.linalg._eigensolvers.CholeskyWorkspace`).
         Halves the memory at large n. K must be a writeable float64 array.
     method : {"auto", "krylov", "dense"}
         How to find lambda_min (:func:`lambda_min`).
@@ -651,7 +651,7 @@ def inverse_quadratic_form(K, y, *, label_encoding: str = "raw") -> float:
     y : array_like, shape (n,) or (n, k)
         Targets (already encoded unless ``label_encoding`` says otherwise).
     label_encoding : {"raw", "auto", "pm1", "onehot"}
-        Applied to a 1-D ``y`` first (:func:`ntkgd._labels.encode_labels`).
+        Applied to a 1-D ``y`` first (:func:`ntkgd.data._labels.encode_labels`).
 
     Raises
     ------

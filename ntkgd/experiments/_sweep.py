@@ -31,8 +31,8 @@ from typing import Sequence
 import numpy as np
 
 from ._crosscheck import Slope, fit_slope
-from ._spec import ConvResNet
-from ._validation import validate_inputs
+from ..specs._architectures import ConvResNet
+from ..core._validation import validate_inputs
 
 __all__ = ["QUANTITIES", "Sweep", "sweep"]
 
@@ -169,7 +169,7 @@ def _paths(out_dir: Path, width: int) -> tuple[Path, Path]:
 
 def _load_width(out_dir: Path, width: int, fingerprint: dict) -> dict | None:
     """The runs of a finished width, or None if it has not finished; raises if it belongs to another sweep."""
-    from ._results import sha256_file
+    from ..core._results import sha256_file
 
     json_path, npz_path = _paths(out_dir, width)
     if not json_path.exists():
@@ -194,7 +194,7 @@ def _load_width(out_dir: Path, width: int, fingerprint: dict) -> dict | None:
 
 
 def _write_width(out_dir: Path, width: int, fingerprint: dict, runs: dict, summaries: dict, extra: dict) -> Path:
-    from ._results import sha256_file, write_json_atomic, write_npz_atomic
+    from ..core._results import sha256_file, write_json_atomic, write_npz_atomic
 
     json_path, npz_path = _paths(out_dir, width)
     arrays = {f"seed{seed}_{key}": value for seed, run in runs.items() for key, value in run.items()
@@ -278,7 +278,7 @@ def sweep(
     Examples
     --------
     >>> import numpy as np, ntkgd
-    >>> from ntkgd._sweep import sweep
+    >>> from ntkgd.experiments._sweep import sweep
     >>> X = np.eye(4); y = np.array([1.0, -1.0, 0.5, 0.0])
     >>> result = sweep(ntkgd.TwoLayer("relu"), X, y, widths=[256, 4096], seeds=[0, 1], steps=50, track_every=25)
     >>> result.values("gram_change_ntk").shape
@@ -286,9 +286,9 @@ def sweep(
     >>> bool(result.slopes()["gram_change_ntk"].slope < -0.25)
     True
     """
-    from ._analytic import analytic_gram
-    from ._dynamics import _SPECS, _check_int, _check_lr, _check_y, default_lr, train
-    from ._errors import DivergenceError
+    from ..analytic._api import analytic_gram
+    from ..finite._training import _SPECS, _check_int, _check_lr, _check_y, default_lr, train
+    from ..core._errors import DivergenceError
 
     if not isinstance(arch, _SPECS):
         names = ", ".join(spec.__name__ for spec in _SPECS)
@@ -299,7 +299,7 @@ def sweep(
     track_every = _check_int(track_every, "track_every", 1, "record every this many steps", owner="sweep")
     given = _check_lr(lr, owner="sweep")
     if isinstance(arch, ConvResNet):
-        from ._conv import validate_conv_inputs
+        from ..analytic._numba_conv import validate_conv_inputs
 
         X = validate_conv_inputs(X, owner="sweep")
     else:

@@ -2,7 +2,7 @@
 
 Nothing here factorises K (a Cholesky needs the whole matrix in one place).
 Only products ``K V`` are used, and each one is a pass over the tiles on the
-cluster (:mod:`ntkgd._tiled`).
+cluster (:mod:`ntkgd.analytic._tiled`).
 
 The method is LOBPCG (Knyazev 2001, ``scipy.sparse.linalg.lobpcg``) for the
 smallest eigenpair, preconditioned by a Nystrom approximation of K (Frangella,
@@ -96,7 +96,7 @@ class IterativeResult:
 
 def is_out_of_core(K) -> bool:
     """Whether K is a Dask array or a :class:`~ntkgd.GramOperator` (without importing Dask)."""
-    from ._tiled import GramOperator
+    from ..analytic._tiled import GramOperator
 
     return isinstance(K, GramOperator) or type(K).__module__.split(".")[0] == "dask"
 
@@ -105,7 +105,7 @@ class _Operator:
     """Products and columns of K, counting the products."""
 
     def __init__(self, K, progress):
-        from ._tiled import GramOperator
+        from ..analytic._tiled import GramOperator
 
         self.K = K
         self.n = K.shape[0]

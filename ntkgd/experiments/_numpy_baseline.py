@@ -16,8 +16,8 @@ import math
 
 import numpy as np
 
-from ._activations import ClosedForm
-from ._spec import FullyConnected, ResNet, TwoLayer
+from ..specs._activations import ClosedForm
+from ..specs._architectures import FullyConnected, ResNet, TwoLayer
 
 __all__ = ["NUMPY_ACTIVATIONS", "numpy_grams"]
 

@@ -32,9 +32,9 @@ import warnings
 
 import numpy as np
 
-from ._errors import UnsupportedBackendError
-from ._spec import Architecture, FullyConnected, ResNet, TwoLayer
-from ._validation import check_fits_in_memory, format_bytes
+from ..core._errors import UnsupportedBackendError
+from ..specs._architectures import Architecture, FullyConnected, ResNet, TwoLayer
+from ..core._validation import check_fits_in_memory, format_bytes
 
 __all__ = ["QUADRATURE_DEGREE", "nt_grams", "stax_kernel_fn"]
 
@@ -394,7 +394,7 @@ def _bytes_per_row(arch: Architecture, n: int, needed: frozenset) -> int:
 def nt_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memory_limit: int | None) -> dict:
     """Gram matrices of ``arch`` on validated inputs ``X`` with neural-tangents' ``kernel_fn``.
 
-    Same contract as :func:`ntkgd._numba_backend.numba_grams`; the translation
+    Same contract as :func:`ntkgd.analytic._numba_dense.numba_grams`; the translation
     and the prefix trick are described in the module docstring (MATH.md §7).
 
     Parameters

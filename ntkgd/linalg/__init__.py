@@ -1,0 +1,1 @@
+"""ntkgd.linalg."""
