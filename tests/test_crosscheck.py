@@ -12,7 +12,8 @@ import pytest
 import ntkgd
 from ntkgd.experiments import _crosscheck
 from ntkgd.finite import _empirical
-from ntkgd.experiments._crosscheck import crosscheck, fit_slope
+from ntkgd.experiments._crosscheck import crosscheck
+from ntkgd.experiments._fits import fit_slope
 from ntkgd.cli import main
 
 from .helpers import unit_sphere

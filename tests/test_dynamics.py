@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import ntkgd
-from ntkgd.experiments._crosscheck import fit_slope
+from ntkgd.experiments._fits import fit_slope
 from ntkgd.finite._training import DIVERGENCE_FACTOR, default_lr
 from ntkgd.finite._empirical import network_weights
 

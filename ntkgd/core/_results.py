@@ -30,6 +30,7 @@ __all__ = [
     "provenance",
     "sha256_file",
     "timestamp",
+    "write_atomic",
     "write_json_atomic",
     "write_npz_atomic",
 ]
@@ -164,7 +165,7 @@ def _json_default(value):
     raise TypeError(f"write_json_atomic: cannot store a {type(value).__name__} in JSON.")
 
 
-def _write_atomic(path, write: Callable, *, overwrite: bool) -> Path:
+def write_atomic(path, write: Callable, *, overwrite: bool) -> Path:
     """Write via ``write(binary_file)`` to a temporary file next to ``path``, then move it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -207,7 +208,7 @@ def write_json_atomic(path, obj, *, overwrite: bool = True) -> Path:
     raises :class:`FileExistsError` and is left untouched.
     """
     text = json.dumps(obj, indent=2, allow_nan=False, default=_json_default) + "\n"
-    return _write_atomic(path, lambda handle: handle.write(text.encode("utf-8")), overwrite=overwrite)
+    return write_atomic(path, lambda handle: handle.write(text.encode("utf-8")), overwrite=overwrite)
 
 
 def write_npz_atomic(path, *, overwrite: bool = True, **arrays) -> Path:
@@ -219,4 +220,4 @@ def write_npz_atomic(path, *, overwrite: bool = True, **arrays) -> Path:
     """
     if not arrays:
         raise ValueError("write_npz_atomic: no arrays given.")
-    return _write_atomic(path, lambda handle: np.savez(handle, **arrays), overwrite=overwrite)
+    return write_atomic(path, lambda handle: np.savez(handle, **arrays), overwrite=overwrite)

@@ -1,16 +1,49 @@
-"""Boundary checks shared by the public functions.
+"""The one validation module: every check of a public function's arguments.
 
-Every error names the function, the argument, what was given, what was
-expected and how to fix it (STYLE.md).
+Inputs are validated once, at the public boundary (``analytic_gram``,
+``empirical_gram``, ``train``, ``sweep``, ``spectrum``, ...), and what passes
+goes on to the kernels as C-contiguous float64 without further checks. Every
+error names the function, the argument, what was given, what was expected and
+how to fix it (docs/design.md, "Errors").
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 
 import numpy as np
 
-__all__ = ["available_memory", "check_fits_in_memory", "format_bytes", "validate_inputs"]
+__all__ = [
+    "available_memory",
+    "check_fits_in_memory",
+    "check_finite_nonzero_inputs",
+    "check_int",
+    "check_int_list",
+    "check_step_size",
+    "check_targets",
+    "format_bytes",
+    "real_array",
+    "validate_inputs",
+]
+
+
+def real_array(value, *, owner: str, name: str, expected: str = "an array-like of numbers") -> np.ndarray:
+    """``np.asarray(value)``, refusing what cannot be a real-valued array.
+
+    Rejects values NumPy cannot convert, object and string dtypes, and complex
+    numbers; booleans and every integer and float dtype pass (converted later).
+    """
+    try:
+        array = np.asarray(value)
+    except Exception as exc:
+        raise TypeError(f"{owner}: {name} must be {expected}; could not convert it ({exc}).") from exc
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(f"{owner}: {name} must hold real numbers, got dtype {array.dtype}.")
+    if np.iscomplexobj(array):
+        raise TypeError(f"{owner}: {name} must be real, got complex dtype {array.dtype}.")
+    return array
 
 
 def validate_inputs(X, *, owner: str, name: str = "X") -> np.ndarray:
@@ -20,14 +53,7 @@ def validate_inputs(X, *, owner: str, name: str = "X") -> np.ndarray:
     all-zero rows (a zero input makes every pre-activation identically zero, so
     the correlations in the recursions are undefined).
     """
-    try:
-        array = np.asarray(X)
-    except Exception as exc:
-        raise TypeError(f"{owner}: {name} must be an array-like of numbers; could not convert it ({exc}).") from exc
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise TypeError(f"{owner}: {name} must hold real numbers, got dtype {array.dtype}.")
-    if np.iscomplexobj(array):
-        raise TypeError(f"{owner}: {name} must be real, got complex dtype {array.dtype}.")
+    array = real_array(X, owner=owner, name=name)
     if array.ndim != 2:
         raise ValueError(
             f"{owner}: {name} must be a 2-D array of shape (n, d) (one input per row), got ndim={array.ndim} "
@@ -98,3 +124,51 @@ def check_fits_in_memory(n_bytes: int, *, owner: str, what: str, limit: int | No
             f"{owner}: {what} needs about {format_bytes(n_bytes)}, but only {format_bytes(limit)} may be used "
             f"(memory_limit). {suggestion}"
         )
+
+
+def check_int(value, name: str, minimum: int, hint: str, maximum: int | None = None, *, owner: str) -> int:
+    """``value`` as an int in ``[minimum, maximum]``; ``hint`` says what the argument is, for the message."""
+    bad = isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum
+    if not bad and maximum is not None and value > maximum:
+        bad = True
+    if bad:
+        upper = "" if maximum is None else f" and <= {maximum}"
+        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}{upper} ({hint}), got {value!r}.")
+    return int(value)
+
+
+def check_int_list(values, what: str, minimum: int, *, owner: str) -> tuple[int, ...]:
+    """A non-empty sequence of distinct integers ``>= minimum`` (widths, seeds) as a tuple of ints."""
+    values = tuple(values)
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum]
+    if not values or bad:
+        raise ValueError(f"{owner}: {what} must be a non-empty list of integers >= {minimum}, got {values!r}.")
+    if len(set(values)) != len(values):
+        raise ValueError(f"{owner}: {what} must be distinct, got {values!r}.")
+    return tuple(int(v) for v in values)
+
+
+def check_targets(y, n: int, *, owner: str) -> np.ndarray:
+    """Training targets ``y`` of a one-output network as C-contiguous float64 of shape (n,), or raise."""
+    array = real_array(y, owner=owner, name="y", expected=f"an array-like of n = {n} numbers")
+    if array.shape != (n,):
+        raise ValueError(
+            f"{owner}: y must have shape ({n},), one target per input (the network has one output), got shape "
+            f"{array.shape}. For k classes train one +-1 problem at a time (e.g. load_data(..., classes=(0, 1)))."
+        )
+    array = np.ascontiguousarray(array, dtype=np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{owner}: y contains NaN or inf (first at index {int(np.flatnonzero(~np.isfinite(array))[0])}).")
+    return array
+
+
+def check_step_size(lr, *, owner: str) -> float | None:
+    """The GD step size ``lr`` as a float > 0, or None (the caller's default)."""
+    if lr is None:
+        return None
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (math.isfinite(lr) and lr > 0):
+        raise ValueError(
+            f"{owner}: lr must be a finite number > 0 (the GD step size eta), or None for 1/lambda_max of the "
+            f"analytic NTK; got {lr!r}."
+        )
+    return float(lr)

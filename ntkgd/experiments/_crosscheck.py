@@ -15,59 +15,20 @@ sums over m neurons. :func:`plot_crosscheck` draws the sweep on log-log axes.
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 
+from ..core._validation import check_int_list
 from ..specs._architectures import TwoLayer
+from ._fits import Slope, fit_slope
 
-__all__ = ["Crosscheck", "Slope", "crosscheck", "fit_slope", "plot_crosscheck", "quantities"]
+__all__ = ["Crosscheck", "crosscheck", "plot_crosscheck", "quantities"]
 
 #: The theory's exponent: relative error ~ C / sqrt(m).
 THEORY_SLOPE = -0.5
-
-
-@dataclass(frozen=True)
-class Slope:
-    """A least-squares fit ``log err = intercept + slope * log m``; ``stderr`` is the slope's standard error.
-
-    ``stderr`` is NaN when there are too few points to estimate it (fewer than
-    three, or all at two widths with no scatter to speak of).
-    """
-
-    slope: float
-    stderr: float
-    intercept: float
-    points: int
-
-
-def fit_slope(widths: Sequence[int], errors: np.ndarray) -> Slope:
-    """Fit the log-log slope of ``errors`` (shape (len(widths), seeds)) against the widths.
-
-    Every (width, seed) error is one point, so the scatter between seeds
-    enters the slope's standard error. Zero errors (exact agreement) cannot be
-    put on a log scale and are left out.
-    """
-    errors = np.asarray(errors, dtype=np.float64)
-    logm = np.repeat(np.log(np.asarray(widths, dtype=np.float64)), errors.shape[1])
-    loge = errors.ravel()
-    keep = loge > 0
-    logm, loge = logm[keep], np.log(loge[keep])
-    if logm.size < 2 or np.ptp(logm) == 0:
-        return Slope(math.nan, math.nan, math.nan, int(logm.size))
-    centred = logm - logm.mean()
-    sxx = float(centred @ centred)
-    slope = float(centred @ (loge - loge.mean()) / sxx)
-    intercept = float(loge.mean() - slope * logm.mean())
-    dof = logm.size - 2
-    if dof < 1:
-        return Slope(slope, math.nan, intercept, int(logm.size))
-    residuals = loge - (intercept + slope * logm)
-    stderr = math.sqrt(float(residuals @ residuals) / dof / sxx)
-    return Slope(slope, stderr, intercept, int(logm.size))
 
 
 def quantities(arch) -> dict[str, str]:
@@ -158,16 +119,6 @@ class Crosscheck:
         return record
 
 
-def _check_list(values, what: str, minimum: int) -> tuple[int, ...]:
-    values = tuple(values)
-    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum]
-    if not values or bad:
-        raise ValueError(f"crosscheck: {what} must be a non-empty list of integers >= {minimum}, got {values!r}.")
-    if len(set(values)) != len(values):
-        raise ValueError(f"crosscheck: {what} must be distinct, got {values!r}.")
-    return tuple(int(v) for v in values)
-
-
 def crosscheck(
     arch,
     X,
@@ -214,8 +165,8 @@ def crosscheck(
     from ..analytic._api import analytic_gram
     from ..finite._empirical import empirical_gram
 
-    widths = tuple(sorted(_check_list(widths, "widths", 1)))
-    seeds = _check_list(seeds, "seeds", 0)
+    widths = tuple(sorted(check_int_list(widths, "widths", 1, owner="crosscheck")))
+    seeds = check_int_list(seeds, "seeds", 0, owner="crosscheck")
     names = quantities(arch)
     start = time.perf_counter()
     exact = analytic_gram(arch, X, backend, memory_limit=memory_limit)
@@ -266,7 +217,7 @@ def plot_crosscheck(result: Crosscheck, path, *, title: str | None = None):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from ..core._results import _write_atomic
+    from ..core._results import write_atomic
 
     widths = np.asarray(result.widths, dtype=np.float64)
     mean, slopes = result.mean(), result.slopes()
@@ -307,4 +258,4 @@ def plot_crosscheck(result: Crosscheck, path, *, title: str | None = None):
     def write(handle):
         figure.savefig(handle, format="png", dpi=120)
 
-    return _write_atomic(path, write, overwrite=True)
+    return write_atomic(path, write, overwrite=True)

@@ -49,7 +49,7 @@ def plot_lambda0(path, runs: list[dict], *, title: str) -> str:
     matplotlib.use("Agg", force=True)
     from matplotlib.figure import Figure
 
-    from ..core._results import _write_atomic
+    from ..core._results import write_atomic
 
     panels = plot_panels(runs)
     if not panels:
@@ -104,5 +104,5 @@ def plot_lambda0(path, runs: list[dict], *, title: str) -> str:
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize="small")
     figure.suptitle(title, fontsize="medium")
-    _write_atomic(path, lambda handle: figure.savefig(handle, format="png", dpi=110), overwrite=True)
+    write_atomic(path, lambda handle: figure.savefig(handle, format="png", dpi=110), overwrite=True)
     return os.fspath(path)

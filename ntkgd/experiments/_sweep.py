@@ -30,9 +30,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ._crosscheck import Slope, fit_slope
+from ._fits import Slope, fit_slope
 from ..specs._architectures import ConvResNet
-from ..core._validation import validate_inputs
+from ..core._validation import check_int, check_int_list, check_step_size, check_targets, validate_inputs
 
 __all__ = ["QUANTITIES", "Sweep", "sweep"]
 
@@ -218,18 +218,6 @@ def _write_width(out_dir: Path, width: int, fingerprint: dict, runs: dict, summa
 # --------------------------------------------------------------------------- the sweep
 
 
-def _check_list(values, what: str, minimum: int) -> tuple[int, ...]:
-    import numbers
-
-    values = tuple(values)
-    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum]
-    if not values or bad:
-        raise ValueError(f"sweep: {what} must be a non-empty list of integers >= {minimum}, got {values!r}.")
-    if len(set(values)) != len(values):
-        raise ValueError(f"sweep: {what} must be distinct, got {values!r}.")
-    return tuple(int(v) for v in values)
-
-
 def sweep(
     arch,
     X,
@@ -287,24 +275,24 @@ def sweep(
     True
     """
     from ..analytic._api import analytic_gram
-    from ..finite._training import _SPECS, _check_int, _check_lr, _check_y, default_lr, train
+    from ..finite._training import _SPECS, default_lr, train
     from ..core._errors import DivergenceError
 
     if not isinstance(arch, _SPECS):
         names = ", ".join(spec.__name__ for spec in _SPECS)
         raise TypeError(f"sweep: arch must be one of {names}, got {type(arch).__name__}.")
-    widths = tuple(sorted(_check_list(widths, "widths", 1)))
-    seeds = _check_list(seeds, "seeds", 0)
-    steps = _check_int(steps, "steps", 0, "the number of GD steps", owner="sweep")
-    track_every = _check_int(track_every, "track_every", 1, "record every this many steps", owner="sweep")
-    given = _check_lr(lr, owner="sweep")
+    widths = tuple(sorted(check_int_list(widths, "widths", 1, owner="sweep")))
+    seeds = check_int_list(seeds, "seeds", 0, owner="sweep")
+    steps = check_int(steps, "steps", 0, "the number of GD steps", owner="sweep")
+    track_every = check_int(track_every, "track_every", 1, "record every this many steps", owner="sweep")
+    given = check_step_size(lr, owner="sweep")
     if isinstance(arch, ConvResNet):
         from ..analytic._numba_conv import validate_conv_inputs
 
         X = validate_conv_inputs(X, owner="sweep")
     else:
         X = validate_inputs(X, owner="sweep")
-    y = _check_y(y, X.shape[0], owner="sweep")
+    y = check_targets(y, X.shape[0], owner="sweep")
     exact = analytic_gram(arch, X, outputs=("paper", "ntk"))
     lr_used = given if given is not None else default_lr(exact.ntk)
     lambda_0 = float(np.linalg.eigvalsh(exact.paper)[0])

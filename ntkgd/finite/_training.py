@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -44,7 +43,7 @@ import numpy as np
 from ..core._errors import DivergenceError
 from ..specs._architectures import ConvResNet, FullyConnected, ResNet, TwoLayer
 from ._trajectory import GramSeries, Trajectory, bound
-from ..core._validation import check_fits_in_memory, validate_inputs
+from ..core._validation import check_fits_in_memory, check_int, check_step_size, check_targets, validate_inputs
 
 __all__ = ["DIVERGENCE_FACTOR", "GramSeries", "Trajectory", "default_lr", "train"]
 
@@ -193,50 +192,6 @@ def _pre_fn(net: _Net) -> Callable:
     import jax
 
     return jax.jit(lambda params, X: _forward_backward(net, params, X)[3])
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def _check_int(value, name: str, minimum: int, hint: str, maximum: int | None = None, owner: str = "train") -> int:
-    bad = isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum
-    if not bad and maximum is not None and value > maximum:
-        bad = True
-    if bad:
-        upper = "" if maximum is None else f" and <= {maximum}"
-        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}{upper} ({hint}), got {value!r}.")
-    return int(value)
-
-
-def _check_y(y, n: int, owner: str = "train") -> np.ndarray:
-    try:
-        array = np.asarray(y)
-    except Exception as exc:
-        raise TypeError(f"{owner}: y must be an array-like of n = {n} numbers; could not convert it ({exc}).") from exc
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise TypeError(f"{owner}: y must hold real numbers, got dtype {array.dtype}.")
-    if np.iscomplexobj(array):
-        raise TypeError(f"{owner}: y must be real, got complex dtype {array.dtype}.")
-    if array.shape != (n,):
-        raise ValueError(
-            f"{owner}: y must have shape ({n},), one target per input (the network has one output), got shape "
-            f"{array.shape}. For k classes train one +-1 problem at a time (e.g. load_data(..., classes=(0, 1)))."
-        )
-    array = np.ascontiguousarray(array, dtype=np.float64)
-    if not np.isfinite(array).all():
-        raise ValueError(f"{owner}: y contains NaN or inf (first at index {int(np.flatnonzero(~np.isfinite(array))[0])}).")
-    return array
-
-
-def _check_lr(lr, owner: str = "train") -> float | None:
-    if lr is None:
-        return None
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (math.isfinite(lr) and lr > 0):
-        raise ValueError(
-            f"{owner}: lr must be a finite number > 0 (the GD step size eta), or None for 1/lambda_max of the "
-            f"analytic NTK; got {lr!r}."
-        )
-    return float(lr)
 
 
 def default_lr(ntk: np.ndarray) -> float:
@@ -417,12 +372,12 @@ def train(
         X = validate_conv_inputs(X, owner="train")
     else:
         X = validate_inputs(X, owner="train")
-    y = _check_y(y, X.shape[0])
-    width = _check_int(width, "width", 1, "the hidden width m")
-    steps = _check_int(steps, "steps", 0, "the number of GD steps")
-    seed = _check_int(seed, "seed", 0, "the weight seed", maximum=_MAX_SEED)
-    track_every = _check_int(track_every, "track_every", 1, "record every this many steps")
-    given_lr = _check_lr(lr)
+    y = check_targets(y, X.shape[0], owner="train")
+    width = check_int(width, "width", 1, "the hidden width m", owner="train")
+    steps = check_int(steps, "steps", 0, "the number of GD steps", owner="train")
+    seed = check_int(seed, "seed", 0, "the weight seed", maximum=_MAX_SEED, owner="train")
+    track_every = check_int(track_every, "track_every", 1, "record every this many steps", owner="train")
+    given_lr = check_step_size(lr, owner="train")
     if not isinstance(progress, bool):
         raise TypeError(f"train: progress must be True or False, got {progress!r}.")
     check_fits_in_memory(
