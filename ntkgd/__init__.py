@@ -26,8 +26,8 @@ from .linalg._spectrum import SingularGramError as SingularGramError
 from .linalg._spectrum import Spectrum as Spectrum
 from .linalg._spectrum import inverse_quadratic_form as inverse_quadratic_form
 from .linalg._spectrum import label_projections as label_projections
-from .linalg._spectrum import lambda_min as lambda_min
-from .linalg._spectrum import parallel_rows as parallel_rows
+from .linalg._lambda_min import lambda_min as lambda_min
+from .linalg._parallel import parallel_rows as parallel_rows
 from .linalg._spectrum import spectrum as spectrum
 from .finite._trajectory import Trajectory as Trajectory
 from .analytic._tiled import GramOperator as GramOperator

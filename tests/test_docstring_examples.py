@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["ntkgd.analytic._api", "ntkgd.linalg._spectrum", "ntkgd.specs._activations", "ntkgd.finite._training", "ntkgd.experiments._sweep",
+MODULES = ["ntkgd.analytic._api", "ntkgd.linalg._spectrum", "ntkgd.linalg._lambda_min", "ntkgd.linalg._parallel", "ntkgd.specs._activations", "ntkgd.finite._training", "ntkgd.experiments._sweep",
            "ntkgd.linalg._iterative"]
 
 

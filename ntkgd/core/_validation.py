@@ -25,6 +25,7 @@ __all__ = [
     "check_targets",
     "format_bytes",
     "real_array",
+    "validate_symmetric_matrix",
     "validate_inputs",
 ]
 
@@ -172,3 +173,35 @@ def check_step_size(lr, *, owner: str) -> float | None:
             f"analytic NTK; got {lr!r}."
         )
     return float(lr)
+
+
+def validate_symmetric_matrix(K, *, owner: str) -> np.ndarray:
+    """K as float64 (n, n), checked finite and symmetric block by block (no n x n temporaries)."""
+    K = np.asarray(K)
+    if K.ndim != 2 or K.shape[0] != K.shape[1] or K.shape[0] == 0:
+        raise ValueError(f"{owner}: K must be a non-empty square matrix of shape (n, n), got shape {K.shape}.")
+    if not (np.issubdtype(K.dtype, np.floating) or np.issubdtype(K.dtype, np.integer)):
+        raise TypeError(f"{owner}: K must hold real numbers, got dtype {K.dtype}.")
+    if K.dtype != np.float64:
+        K = K.astype(np.float64)
+    scale, asymmetry = 0.0, 0.0
+    for upper, lower in _tile_pairs(K):
+        if not (np.isfinite(upper).all() and np.isfinite(lower).all()):
+            raise ValueError(f"{owner}: K contains NaN or inf; a Gram matrix must be finite.")
+        scale = max(scale, float(np.abs(upper).max()), float(np.abs(lower).max()))
+        asymmetry = max(asymmetry, float(np.abs(upper - lower.T).max()))
+    scale = max(scale, np.finfo(float).tiny)
+    if asymmetry > 1e-10 * scale:
+        raise ValueError(
+            f"{owner}: K is not symmetric (max |K - K^T| = {asymmetry:.3g}, scale {scale:.3g}); "
+            "pass a Gram matrix, or symmetrise it with (K + K.T) / 2."
+        )
+    return K
+
+
+def _tile_pairs(K: np.ndarray, size: int = 512):
+    """Tiles ``(K[I, J], K[J, I])`` for ``I <= J``: a cache-friendly sweep of both triangles."""
+    n = K.shape[0]
+    for i in range(0, n, size):
+        for j in range(i, n, size):
+            yield K[i : i + size, j : j + size], K[j : j + size, i : i + size]

@@ -11,7 +11,7 @@ The quantities (MATH.md §6, §10 F14):
 Singular Grams (duplicated inputs give identical rows; with unit-norm inputs,
 parallel inputs do too) are reported as singular, with the offending rows, not
 as a meaningless tiny eigenvalue: see :attr:`Spectrum.singular` and
-:func:`parallel_rows`.
+:func:`ntkgd.linalg._parallel.parallel_rows`.
 """
 
 from __future__ import annotations
@@ -22,298 +22,22 @@ from typing import Callable
 
 import numpy as np
 
+from ..core._validation import validate_symmetric_matrix
+from ._lambda_min import Smallest, check_method, smallest_eigenpair
+from ._parallel import describe_groups, gram_parallel_rows
+
 __all__ = [
-    "METHODS",
     "SingularGramError",
     "Spectrum",
     "inverse_quadratic_form",
     "label_projections",
-    "lambda_min",
-    "parallel_rows",
     "spectrum",
     "spectrum_memory_estimate",
 ]
 
-#: lambda_min methods: "auto" picks "dense" up to DENSE_MAX_N, "krylov" above.
-METHODS = ("auto", "krylov", "dense")
-DENSE_MAX_N = 500
-#: Rows i, j of the data count as parallel when their cosine is at least 1 - PARALLEL_TOL.
-PARALLEL_TOL = 1e-12
-#: Rows i, j of a Gram count as parallel when ``K_ij >= (1 - GRAM_PARALLEL_TOL) sqrt(K_ii K_jj)``. Looser
-#: than PARALLEL_TOL because kernels amplify rounding: inputs at cosine ``1 - delta`` give ReLU derivative
-#: kernels at about ``1 - sqrt(2 delta) / pi``, so one-ulp differences (after scaling ``x`` and ``3x`` to
-#: unit norm) show up near 1e-8.
-GRAM_PARALLEL_TOL = 1e-7
-_BLOCK = 1024
-
 
 class SingularGramError(ValueError):
     """A Gram matrix is (numerically) singular where an inverse was asked for."""
-
-
-# --------------------------------------------------------------------------- checks
-
-
-def _check_symmetric_matrix(K, owner: str) -> np.ndarray:
-    """K as float64 (n, n), checked finite and symmetric block by block (no n x n temporaries)."""
-    K = np.asarray(K)
-    if K.ndim != 2 or K.shape[0] != K.shape[1] or K.shape[0] == 0:
-        raise ValueError(f"{owner}: K must be a non-empty square matrix of shape (n, n), got shape {K.shape}.")
-    if not (np.issubdtype(K.dtype, np.floating) or np.issubdtype(K.dtype, np.integer)):
-        raise TypeError(f"{owner}: K must hold real numbers, got dtype {K.dtype}.")
-    if K.dtype != np.float64:
-        K = K.astype(np.float64)
-    scale, asymmetry = 0.0, 0.0
-    for upper, lower in _tile_pairs(K):
-        if not (np.isfinite(upper).all() and np.isfinite(lower).all()):
-            raise ValueError(f"{owner}: K contains NaN or inf; a Gram matrix must be finite.")
-        scale = max(scale, float(np.abs(upper).max()), float(np.abs(lower).max()))
-        asymmetry = max(asymmetry, float(np.abs(upper - lower.T).max()))
-    scale = max(scale, np.finfo(float).tiny)
-    if asymmetry > 1e-10 * scale:
-        raise ValueError(
-            f"{owner}: K is not symmetric (max |K - K^T| = {asymmetry:.3g}, scale {scale:.3g}); "
-            "pass a Gram matrix, or symmetrise it with (K + K.T) / 2."
-        )
-    return K
-
-
-def _tile_pairs(K: np.ndarray, size: int = 512):
-    """Tiles ``(K[I, J], K[J, I])`` for ``I <= J``: a cache-friendly sweep of both triangles."""
-    n = K.shape[0]
-    for i in range(0, n, size):
-        for j in range(i, n, size):
-            yield K[i : i + size, j : j + size], K[j : j + size, i : i + size]
-
-
-def _check_method(method: str, owner: str) -> str:
-    if method not in METHODS:
-        raise ValueError(f"{owner}: unknown method {method!r}; valid methods are {', '.join(map(repr, METHODS))}.")
-    return method
-
-
-# --------------------------------------------------------------------------- parallel rows
-
-
-def _groups(n: int, pairs_i: np.ndarray, pairs_j: np.ndarray) -> tuple[tuple[int, ...], ...]:
-    """Connected components (size >= 2) of the pairs, each sorted, ordered by first index."""
-    parent = list(range(n))
-
-    def find(a):
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    for a, b in zip(pairs_i.tolist(), pairs_j.tolist()):
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    members: dict[int, list[int]] = {}
-    for a in sorted(set(pairs_i.tolist()) | set(pairs_j.tolist())):
-        members.setdefault(find(a), []).append(a)
-    return tuple(sorted(tuple(sorted(m)) for m in members.values() if len(m) > 1))
-
-
-def parallel_rows(X, *, tol: float = PARALLEL_TOL) -> tuple[tuple[int, ...], ...]:
-    """Groups of rows of ``X`` that are parallel (cosine >= 1 - tol): duplicates after unit-norm scaling.
-
-    With the paper's unit-norm preprocessing such rows are identical inputs,
-    so the Gram of any network has identical rows and is exactly singular.
-
-    Cost O(n d + n log n): rows are sorted by their projection on a fixed
-    random direction (parallel unit rows project within ``sqrt(2 tol)`` of each
-    other), and only neighbours in that order are compared exactly.
-
-    Parameters
-    ----------
-    X : array_like, shape (n, d)
-    tol : float
-        ``1 - cosine`` below which two rows count as parallel.
-
-    Returns
-    -------
-    tuple of tuple of int
-        Each group's 0-based row indices, sorted; empty when there are none.
-        All-zero rows are ignored.
-
-    Examples
-    --------
-    >>> import numpy as np, ntkgd
-    >>> ntkgd.parallel_rows(np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 0.0], [0.0, 1.0]]))
-    ((0, 2), (1, 3))
-    """
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2:
-        raise ValueError(f"parallel_rows: X must be 2-D (n, d), got shape {X.shape}.")
-    n = X.shape[0]
-    norms = np.linalg.norm(X, axis=1)
-    rows = np.flatnonzero(norms > 0)
-    if rows.size < 2:
-        return ()
-    U = X[rows] / norms[rows, None]
-    direction = np.random.default_rng(0).standard_normal(X.shape[1])
-    direction /= np.linalg.norm(direction)
-    projection = U @ direction
-    order = np.argsort(projection, kind="stable")
-    sorted_projection = projection[order]
-    window = np.sqrt(2 * tol) + 1e-12
-    pairs_i, pairs_j = [], []
-    for offset in range(1, rows.size):
-        close = np.flatnonzero(sorted_projection[offset:] - sorted_projection[:-offset] <= window)
-        if close.size == 0:
-            break
-        a, b = order[close], order[close + offset]
-        cosine = np.einsum("ij,ij->i", U[a], U[b])
-        hit = cosine >= 1 - tol
-        pairs_i.append(rows[a[hit]])
-        pairs_j.append(rows[b[hit]])
-    if not pairs_i:
-        return ()
-    return _groups(n, np.concatenate(pairs_i), np.concatenate(pairs_j))
-
-
-def _gram_parallel_rows(K: np.ndarray, tol: float = GRAM_PARALLEL_TOL) -> tuple[tuple[int, ...], ...]:
-    """Groups of rows whose feature vectors are (nearly) parallel: ``K_ij >= (1 - tol) sqrt(K_ii K_jj)``.
-
-    Such rows make K (nearly) singular whatever produced it. O(n^2), block by block.
-    """
-    n = K.shape[0]
-    root = np.sqrt(np.clip(np.diagonal(K), 0, None))
-    scaled = (1 - tol) * root
-    pairs_i, pairs_j = [], []
-    size = 512
-    for i in range(0, n, size):
-        for j in range(i, n, size):
-            tile = K[i : i + size, j : j + size]
-            hit_i, hit_j = np.nonzero(tile >= np.multiply.outer(scaled[i : i + size], root[j : j + size]))
-            hit_i += i
-            hit_j += j
-            keep = (hit_j > hit_i) & (root[hit_i] > 0)
-            pairs_i.append(hit_i[keep])
-            pairs_j.append(hit_j[keep])
-    return _groups(n, np.concatenate(pairs_i), np.concatenate(pairs_j))
-
-
-# --------------------------------------------------------------------------- lambda_min
-
-
-@dataclass(frozen=True)
-class _Smallest:
-    value: float
-    vector: np.ndarray
-    residual: float
-    lower_bound: float | None
-    method: str
-    steps: int
-
-
-def _dense_smallest(K: np.ndarray, note: str = "") -> _Smallest:
-    from scipy import linalg
-
-    values, vectors = linalg.eigh(K, subset_by_index=(0, 0), driver="evr", check_finite=False)
-    v = vectors[:, 0]
-    Kv = K @ v
-    rho = float(values[0])
-    method = "dense: LAPACK syevr, smallest eigenpair only" + (f" ({note})" if note else "")
-    return _Smallest(rho, v, float(np.linalg.norm(Kv - rho * v)), None, method, 0)
-
-
-def _krylov_smallest(work, progress) -> _Smallest | None:
-    """Shift-invert block Lanczos on a factorised workspace; None if no shift could be factorised."""
-    from ._eigensolvers import block_krylov_smallest
-
-    result = block_krylov_smallest(work, progress=progress)
-    stages = "two Cholesky shifts" if result.stages == 2 else "one Cholesky shift"
-    method = f"Cholesky shift-invert Lanczos ({stages}, {result.steps} solves"
-    method += ")" if result.converged else "; NOT converged: see the residual)"
-    return _Smallest(result.value, result.vector, result.residual, result.shift, method, result.steps)
-
-
-def _factorize_near_zero(work) -> tuple[bool, float]:
-    """Cholesky of K, or of K + delta I for growing delta when K is numerically singular."""
-    if work.factorize(0.0):
-        return True, 0.0
-    scale = max(float(np.abs(work.diagonal).max()), np.finfo(float).tiny)
-    delta = work.n * np.finfo(float).eps * scale
-    while delta <= 1e-6 * scale:
-        if work.factorize(-delta):
-            return True, -delta
-        delta *= 100
-    return False, 0.0
-
-
-def lambda_min(K, *, method: str = "auto") -> float:
-    """Smallest eigenvalue of a symmetric matrix, e.g. ``lambda_0 = lambda_min(K^(H))``.
-
-    Parameters
-    ----------
-    K : array_like, dask.array.Array or GramOperator, shape (n, n)
-        Symmetric (to 1e-10 relative). A Dask array (e.g. a tiled Gram from
-        ``analytic_gram(..., tiles=, client=)``) or a matrix-free
-        :class:`~ntkgd.GramOperator` is solved by
-        :func:`~ntkgd.iterative_lambda_min` (products tile by tile on the
-        cluster; call it directly for the residual, iterations and time).
-    method : {"auto", "krylov", "dense"}
-        ``dense``: LAPACK's subset driver (``syevr``), robust for any
-        symmetric matrix, but it still reduces K to tridiagonal form (about
-        150 s at n = 10,000 on two cores). ``krylov``: a Cholesky factorisation
-        and shift-invert Lanczos (:mod:`ntkgd.linalg._eigensolvers`), for positive
-        semi-definite Grams; many times faster at large n, and verified by
-        its residual. ``auto``: dense up to n = 500, krylov above (falling
-        back to dense if K is not positive semi-definite).
-
-    Returns
-    -------
-    float
-
-    See Also
-    --------
-    spectrum : lambda_min with its residual, lambda_max, singularity, y^T H^-1 y.
-
-    Examples
-    --------
-    >>> import numpy as np, ntkgd
-    >>> round(ntkgd.lambda_min(np.array([[2.0, 1.0], [1.0, 2.0]])), 12)  # eigenvalues 1 and 3
-    1.0
-    """
-    _check_method(method, "lambda_min")
-    from ._iterative import is_out_of_core, iterative_lambda_min
-
-    if is_out_of_core(K):
-        if method == "dense":
-            raise ValueError(
-                "lambda_min: method='dense' needs the whole matrix in memory; a Dask array or GramOperator is "
-                "solved iteratively (method='auto'). For the residual and iterations call iterative_lambda_min."
-            )
-        return iterative_lambda_min(K).value
-    K = _check_symmetric_matrix(K, "lambda_min")
-    return _smallest(K, method, in_place=False, progress=None)[0].value
-
-
-def _smallest(K, method: str, *, in_place: bool, progress, at_zero=None):
-    """(_Smallest, the factorised workspace or None for the dense method).
-
-    ``at_zero(work)`` runs while the workspace holds the factorisation of K
-    itself (shift 0), before Lanczos may move the shift: label solves need it.
-    """
-    n = K.shape[0]
-    if method == "dense" or (method == "auto" and n <= DENSE_MAX_N) or n < 8:
-        return _dense_smallest(K), None
-    from ._eigensolvers import CholeskyWorkspace
-
-    work = CholeskyWorkspace(K, in_place=in_place)
-    try:
-        ok, shift = _factorize_near_zero(work)
-        if not ok:
-            work.restore()
-            return _dense_smallest(K, "Cholesky failed: K is not positive semi-definite"), None
-        if shift == 0.0 and at_zero is not None:
-            at_zero(work)
-        return _krylov_smallest(work, progress), work
-    except BaseException:
-        work.restore()
-        raise
 
 
 # --------------------------------------------------------------------------- spectrum
@@ -502,12 +226,12 @@ def spectrum(
     """
     from ._eigensolvers import CholeskyWorkspace, largest_eigenvalue
 
-    _check_method(method, "spectrum")
+    check_method(method, "spectrum")
     report = progress or (lambda message: None)
     seconds: dict = {}
     t0 = time.perf_counter()
     original = K
-    K = _check_symmetric_matrix(K, "spectrum")
+    K = validate_symmetric_matrix(K, owner="spectrum")
     if in_place and K is not original:
         raise TypeError("spectrum: in_place=True needs K as a float64 numpy array (it is modified, then restored).")
     n = K.shape[0]
@@ -519,7 +243,7 @@ def spectrum(
         classes = np.unique(np.asarray(y, dtype=np.float64)) if used_encoding != "raw" else None
         extra = {name: _targets(labels, n, used_encoding, classes)[0] for name, labels in more_labels.items()}
     extra_results = {name: {"y_inv_y": None, "generalization": None, "projections": None} for name in extra}
-    groups = _gram_parallel_rows(K)
+    groups = gram_parallel_rows(K)
     seconds["checks"] = time.perf_counter() - t0
 
     eigenvalues = projections = None
@@ -537,7 +261,7 @@ def spectrum(
         del vectors
         Kv = K @ v
         low = float(v @ Kv)
-        smallest = _Smallest(low, v, float(np.linalg.norm(Kv - low * v)), None, "dense: full syevr", 0)
+        smallest = Smallest(low, v, float(np.linalg.norm(Kv - low * v)), None, "dense: full syevr", 0)
         seconds["eigendecomposition"] = time.perf_counter() - t0
 
     solved: dict = {}
@@ -555,7 +279,7 @@ def spectrum(
     try:
         if not full:
             report("Cholesky factorisation")
-            smallest, work = _smallest(
+            smallest, work = smallest_eigenpair(
                 K, method, in_place=in_place, at_zero=solve_labels if Y is not None else None,
                 progress=lambda step, estimate: report(f"Lanczos step {step}, lambda_min ~ {estimate:.6e}"),
             )
@@ -613,18 +337,12 @@ def spectrum(
     )
 
 
-def _describe_groups(groups, limit: int = 5) -> str:
-    shown = "; ".join("rows " + ", ".join(map(str, g)) for g in groups[:limit])
-    more = f"; and {len(groups) - limit} more group(s)" if len(groups) > limit else ""
-    return shown + more
-
-
 def _note(singular: bool, groups, value: float, threshold: float) -> str:
     if singular and groups:
         return (
             f"K is singular: lambda_min = {value:.3g} is below n * eps * lambda_max = {threshold:.3g}, "
             f"because these rows have parallel feature vectors (duplicated or parallel inputs): "
-            f"{_describe_groups(groups)}. Drop all but one row of each group."
+            f"{describe_groups(groups)}. Drop all but one row of each group."
         )
     if singular:
         return (
@@ -633,7 +351,7 @@ def _note(singular: bool, groups, value: float, threshold: float) -> str:
         )
     if groups:
         return (
-            f"rows with (nearly) parallel feature vectors make K nearly singular: {_describe_groups(groups)}."
+            f"rows with (nearly) parallel feature vectors make K nearly singular: {describe_groups(groups)}."
         )
     return ""
 
@@ -667,7 +385,7 @@ def inverse_quadratic_form(K, y, *, label_encoding: str = "raw") -> float:
     """
     from ._eigensolvers import CholeskyWorkspace
 
-    K = _check_symmetric_matrix(K, "inverse_quadratic_form")
+    K = validate_symmetric_matrix(K, owner="inverse_quadratic_form")
     n = K.shape[0]
     Y = np.asarray(y, dtype=np.float64)
     if Y.ndim == 1:
@@ -678,8 +396,8 @@ def inverse_quadratic_form(K, y, *, label_encoding: str = "raw") -> float:
     ok = work.factorize(0.0)
     # An exactly singular K (duplicated rows) can still factorise, with a pivot at rounding level.
     if not ok or work.smallest_pivot() <= n * np.finfo(float).eps * max(float(work.diagonal.max()), 0.0):
-        groups = _gram_parallel_rows(K)
-        detail = f" Rows with parallel feature vectors: {_describe_groups(groups)}." if groups else ""
+        groups = gram_parallel_rows(K)
+        detail = f" Rows with parallel feature vectors: {describe_groups(groups)}." if groups else ""
         reason = "Cholesky failed" if not ok else "a Cholesky pivot is at rounding level"
         raise SingularGramError(
             f"inverse_quadratic_form: K is singular to working precision ({reason}), so y^T K^-1 y is undefined."
