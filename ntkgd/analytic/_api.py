@@ -7,7 +7,7 @@ import time
 from typing import Iterable
 
 from ._gram import OUTPUT_NAMES, Gram
-from ..specs._architectures import ConvResNet, FullyConnected, ResNet, TwoLayer
+from ..specs import ConvResNet, check_architecture
 from ..core._validation import validate_inputs
 
 __all__ = ["Backend", "analytic_gram"]
@@ -33,9 +33,6 @@ class Backend(str, enum.Enum):
     NUMBA = "numba"
     NT = "nt"
     REFERENCE = "reference"
-
-
-_SPECS = (TwoLayer, FullyConnected, ResNet, ConvResNet)
 
 
 def _parse_backend(backend) -> Backend:
@@ -128,9 +125,7 @@ def analytic_gram(
     array([[0.5, 0. ],
            [0. , 0.5]])
     """
-    if not isinstance(arch, _SPECS):
-        names = ", ".join(spec.__name__ for spec in _SPECS)
-        raise TypeError(f"analytic_gram: arch must be one of {names}, got {type(arch).__name__}.")
+    check_architecture(arch, "analytic_gram")
     chosen = _parse_backend(backend)
     if tiles is not None or client is not None or store is not None:
         return _tiled_gram(arch, X, chosen, outputs, tiles, client, store, progress)

@@ -17,12 +17,10 @@ from typing import Iterable
 import numpy as np
 
 from ..analytic._gram import OUTPUT_NAMES, Gram
-from ..specs._architectures import ConvResNet, FullyConnected, ResNet, TwoLayer
+from ..specs import ConvResNet, FullyConnected, ResNet, TwoLayer, check_architecture
 from ..core._validation import check_fits_in_memory, validate_inputs
 
 __all__ = ["empirical_gram"]
-
-_SPECS = (TwoLayer, FullyConnected, ResNet, ConvResNet)
 
 #: Bytes of one block of generated weight rows. Wider layers are generated (and
 #: regenerated in the backward pass) this many bytes at a time.
@@ -215,9 +213,7 @@ def empirical_gram(
     >>> bool(np.allclose(g.ntk, sum(g.layers)))
     True
     """
-    if not isinstance(arch, _SPECS):
-        names = ", ".join(spec.__name__ for spec in _SPECS)
-        raise TypeError(f"empirical_gram: arch must be one of {names}, got {type(arch).__name__}.")
+    check_architecture(arch, "empirical_gram")
     width = _check_width(width)
     seed = _check_seed(seed)
     wanted = _check_outputs(outputs)

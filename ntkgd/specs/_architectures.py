@@ -1,11 +1,16 @@
 """Architecture specs: frozen, validated dataclasses, the single source of truth.
 
-The analytic recursions, the neural-tangents translation and (later) the
-finite-width JAX networks are all built from these objects (DESIGN.md §1).
+The analytic recursions, the neural-tangents translation and the finite-width
+JAX networks are all built from these objects (DESIGN.md §1). Every spec
+derives from :class:`Architecture`, which holds what the four have in common
+(activation resolution, ``scale``, ``trains_output_layer``, ``describe``);
+:data:`ARCHITECTURES` lists the spec classes once for every ``isinstance``
+check, and :func:`check_architecture` raises the callers' common error.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from dataclasses import dataclass, field
@@ -13,7 +18,15 @@ from typing import Callable, Union
 
 from ._activations import Activation, resolve_activation
 
-__all__ = ["Architecture", "ConvResNet", "FullyConnected", "ResNet", "TwoLayer"]
+__all__ = [
+    "ARCHITECTURES",
+    "Architecture",
+    "ConvResNet",
+    "FullyConnected",
+    "ResNet",
+    "TwoLayer",
+    "check_architecture",
+]
 
 ActivationLike = Union[str, Activation, Callable]
 
@@ -25,16 +38,63 @@ def _check_depth(owner: str, depth) -> None:
         )
 
 
-def _set_activation(spec, owner: str) -> None:
-    """Resolve ``spec.activation``; built-in names are stored canonically ("ReLU" -> "relu")."""
-    act = resolve_activation(spec.activation, owner=owner)
-    object.__setattr__(spec, "act", act)
-    if act.builtin:
-        object.__setattr__(spec, "activation", act.name)
+def _check_c_res(owner: str, c_res) -> float:
+    if isinstance(c_res, bool) or not isinstance(c_res, numbers.Real) or not (math.isfinite(c_res) and c_res > 0):
+        raise ValueError(
+            f"{owner}: c_res must be a finite number > 0 (the paper asks 0 < c_res < 1; 1 is common), got {c_res!r}."
+        )
+    return float(c_res)
+
+
+class Architecture:
+    """Base of the spec dataclasses: what every architecture has in common.
+
+    A subclass is a frozen dataclass with an ``activation`` field and an
+    ``act`` field (``init=False``); it names itself in result files by
+    :attr:`family`, checks its own fields in :meth:`_check_fields`, and
+    overrides :attr:`scale` and :attr:`trains_output_layer` where it differs
+    from the paper's deep networks.
+    """
+
+    #: The ``"arch"`` entry of :meth:`describe`.
+    family = ""
+
+    def __post_init__(self):
+        self._check_fields()
+        self._set_activation()
+
+    def _check_fields(self) -> None:
+        """Validate and normalise the fields other than ``activation`` (none here)."""
+
+    def _set_activation(self) -> None:
+        """Resolve ``activation``; built-in names are stored canonically ("ReLU" -> "relu")."""
+        act = resolve_activation(self.activation, owner=type(self).__name__)
+        object.__setattr__(self, "act", act)
+        if act.builtin:
+            object.__setattr__(self, "activation", act.name)
+
+    @property
+    def trains_output_layer(self) -> bool:
+        """The deep paper trains ``a`` too (MATH.md §1)."""
+        return True
+
+    @property
+    def scale(self) -> float:
+        """Multiplier of the (first) layer's second moments: c_sigma."""
+        return self.act.c_sigma
+
+    def describe(self) -> dict:
+        """A JSON-ready description for result files: the family, then the fields (activation by name)."""
+        description = {"arch": self.family}
+        for spec_field in dataclasses.fields(self):
+            if spec_field.init:
+                name = spec_field.name
+                description[name] = self.act.name if name == "activation" else getattr(self, name)
+        return description
 
 
 @dataclass(frozen=True)
-class TwoLayer:
+class TwoLayer(Architecture):
     """The two-layer network of Du, Zhai, Poczos and Singh (ICLR 2019), MATH.md §5.
 
     ``f(x) = m^{-1/2} sum_r a_r sigma(w_r . x)`` with ``w_r ~ N(0, I_d)``,
@@ -48,11 +108,10 @@ class TwoLayer:
         ``"relu"`` gives the ICLR paper's network.
     """
 
+    family = "two-layer"
+
     activation: ActivationLike = "relu"
     act: Activation = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self):
-        _set_activation(self, "TwoLayer")
 
     @property
     def depth(self) -> int:
@@ -69,13 +128,17 @@ class TwoLayer:
         """Multiplier of the hidden layer's second moments (no c_sigma in the ICLR net)."""
         return 1.0
 
-    def describe(self) -> dict:
-        """A JSON-ready description for result files."""
-        return {"arch": "two-layer", "activation": self.act.name}
+
+class _DeepArchitecture(Architecture):
+    """A spec with a ``depth`` field: H >= 1 hidden layers."""
+
+    def _check_fields(self) -> None:
+        _check_depth(type(self).__name__, self.depth)
+        object.__setattr__(self, "depth", int(self.depth))
 
 
 @dataclass(frozen=True)
-class FullyConnected:
+class FullyConnected(_DeepArchitecture):
     """The paper's deep fully connected network, MATH.md §2.
 
     ``x^(h) = sqrt(c_sigma / m) sigma(W^(h) x^(h-1))`` for ``h = 1..H`` and
@@ -89,40 +152,28 @@ class FullyConnected:
     activation : str, Activation or callable
     """
 
+    family = "fc"
+
     depth: int
     activation: ActivationLike = "relu"
     act: Activation = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self):
-        _check_depth("FullyConnected", self.depth)
-        object.__setattr__(self, "depth", int(self.depth))
-        _set_activation(self, "FullyConnected")
+
+class _ResidualArchitecture(_DeepArchitecture):
+    """A deep spec with a ``c_res`` field: residual layers 2..H scaled by ``c_res / (H sqrt(m))``."""
+
+    def _check_fields(self) -> None:
+        super()._check_fields()
+        object.__setattr__(self, "c_res", _check_c_res(type(self).__name__, self.c_res))
 
     @property
-    def trains_output_layer(self) -> bool:
-        """The deep paper trains ``a`` too (MATH.md §1)."""
-        return True
-
-    @property
-    def scale(self) -> float:
-        """Multiplier of every layer's second moments: c_sigma."""
-        return self.act.c_sigma
-
-    def describe(self) -> dict:
-        """A JSON-ready description for result files."""
-        return {"arch": "fc", "depth": self.depth, "activation": self.act.name}
-
-
-def _check_c_res(owner: str, c_res) -> float:
-    if isinstance(c_res, bool) or not isinstance(c_res, numbers.Real) or not (math.isfinite(c_res) and c_res > 0):
-        raise ValueError(
-            f"{owner}: c_res must be a finite number > 0 (the paper asks 0 < c_res < 1; 1 is common), got {c_res!r}."
-        )
-    return float(c_res)
+    def branch_scale(self) -> float:
+        """``c_res / H``, the residual branches' scale (``s_H`` in MATH.md §3)."""
+        return self.c_res / self.depth
 
 
 @dataclass(frozen=True)
-class ResNet:
+class ResNet(_ResidualArchitecture):
     """The paper's ResNet, MATH.md §3 (Section 3 and Definition 6.1).
 
     ``x^(1) = sqrt(c_sigma / m) sigma(W^(1) x)``;
@@ -140,39 +191,16 @@ class ResNet:
         Residual scaling, > 0 (the theory asks 0 < c_res < 1).
     """
 
+    family = "resnet"
+
     depth: int
     activation: ActivationLike = "relu"
     c_res: float = 0.5
     act: Activation = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self):
-        _check_depth("ResNet", self.depth)
-        object.__setattr__(self, "depth", int(self.depth))
-        object.__setattr__(self, "c_res", _check_c_res("ResNet", self.c_res))
-        _set_activation(self, "ResNet")
-
-    @property
-    def trains_output_layer(self) -> bool:
-        """The deep paper trains ``a`` too (MATH.md §1)."""
-        return True
-
-    @property
-    def scale(self) -> float:
-        """Multiplier of the first layer's second moments: c_sigma."""
-        return self.act.c_sigma
-
-    @property
-    def branch_scale(self) -> float:
-        """``c_res / H``, the residual branches' scale (``s_H`` in MATH.md §3)."""
-        return self.c_res / self.depth
-
-    def describe(self) -> dict:
-        """A JSON-ready description for result files."""
-        return {"arch": "resnet", "depth": self.depth, "activation": self.act.name, "c_res": self.c_res}
-
 
 @dataclass(frozen=True)
-class ConvResNet:
+class ConvResNet(_ResidualArchitecture):
     """The paper's convolutional ResNet, MATH.md §4 (Sections 3 and 7, Definition 7.1).
 
     Inputs are signals of shape (channels, pixels) or images of shape
@@ -193,46 +221,36 @@ class ConvResNet:
         Odd patch size q >= 1.
     """
 
+    family = "convresnet"
+
     depth: int
     activation: ActivationLike = "relu"
     c_res: float = 0.5
     patch: int = 3
     act: Activation = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self):
-        _check_depth("ConvResNet", self.depth)
-        object.__setattr__(self, "depth", int(self.depth))
-        object.__setattr__(self, "c_res", _check_c_res("ConvResNet", self.c_res))
+    def _check_fields(self) -> None:
+        super()._check_fields()
         patch = self.patch
         if isinstance(patch, bool) or not isinstance(patch, numbers.Integral) or patch < 1 or patch % 2 == 0:
             raise ValueError(f"ConvResNet: patch must be an odd integer >= 1 (stride 1, zero padding), got {patch!r}.")
         object.__setattr__(self, "patch", int(patch))
-        _set_activation(self, "ConvResNet")
-
-    @property
-    def trains_output_layer(self) -> bool:
-        """The deep paper trains ``a`` too (MATH.md §1)."""
-        return True
-
-    @property
-    def scale(self) -> float:
-        """Multiplier of the first layer's second moments: c_sigma."""
-        return self.act.c_sigma
-
-    @property
-    def branch_scale(self) -> float:
-        """``c_res / H``, the residual branches' scale."""
-        return self.c_res / self.depth
-
-    def describe(self) -> dict:
-        """A JSON-ready description for result files."""
-        return {
-            "arch": "convresnet",
-            "depth": self.depth,
-            "activation": self.act.name,
-            "c_res": self.c_res,
-            "patch": self.patch,
-        }
 
 
-Architecture = Union[TwoLayer, FullyConnected, ResNet, ConvResNet]
+#: The supported spec classes, in the order error messages list them.
+ARCHITECTURES = (TwoLayer, FullyConnected, ResNet, ConvResNet)
+
+
+def check_architecture(arch, owner: str) -> None:
+    """Raise ``TypeError("{owner}: arch must be one of ...")`` unless ``arch`` is a spec of :data:`ARCHITECTURES`.
+
+    Parameters
+    ----------
+    arch : object
+        What the caller was given as ``arch``.
+    owner : str
+        The public function named in the message (e.g. ``"analytic_gram"``).
+    """
+    if not isinstance(arch, ARCHITECTURES):
+        names = ", ".join(spec.__name__ for spec in ARCHITECTURES)
+        raise TypeError(f"{owner}: arch must be one of {names}, got {type(arch).__name__}.")
