@@ -28,9 +28,11 @@ import numbers
 
 import numpy as np
 
-__all__ = ["ENCODINGS", "MAX_ONEHOT_CLASSES", "corrupt_labels", "encode_labels"]
+__all__ = ["ENCODINGS", "MAX_ONEHOT_CLASSES", "TRAINING_ENCODINGS", "corrupt_labels", "encode_labels", "training_targets"]
 
 ENCODINGS = ("auto", "pm1", "onehot", "raw")
+#: Target encodings of :func:`training_targets` (one-output networks trained by gradient descent).
+TRAINING_ENCODINGS = ("auto", "pm1", "standardize", "gaussian")
 MAX_ONEHOT_CLASSES = 100
 
 
@@ -131,3 +133,64 @@ def corrupt_labels(y, fraction: float, seed: int = 0) -> tuple[np.ndarray, int]:
     noisy = y.copy()
     noisy[chosen] = classes[rng.integers(0, classes.size, size=count)]
     return noisy, int(np.count_nonzero(noisy != y))
+
+
+def training_targets(labels, encoding: str, seed: int, n: int, *, random: bool = False) -> tuple[np.ndarray, str]:
+    """Regression targets for a one-output network trained on ``1/2 sum (u - y)^2``, and a description.
+
+    Parameters
+    ----------
+    labels : array_like, shape (n,), or None
+        The data set's labels; ``None`` for unlabelled data (only ``auto`` and
+        ``gaussian`` apply then).
+    encoding : {"auto", "pm1", "standardize", "gaussian"}
+        ``pm1``: two classes -> -1/+1 (the larger label +1); ``standardize``:
+        the labels as numbers, centred and scaled to unit variance;
+        ``gaussian``: ``y_i ~ N(0, 1)`` drawn with ``seed``, the labels
+        ignored; ``auto``: ``pm1`` for two classes, ``standardize`` for more,
+        ``gaussian`` without labels.
+    seed : int
+        Seed of the Gaussian targets and of the random labels.
+    n : int
+        Number of examples (the length of the Gaussian targets).
+    random : bool, default False
+        Replace every label by a uniformly random class before encoding
+        (:func:`corrupt_labels` with fraction 1, Zhang et al. 2017).
+
+    Returns
+    -------
+    y : ndarray, shape (n,), float64
+        The targets.
+    description : str
+        One line saying how they were made.
+
+    Examples
+    --------
+    >>> from ntkgd.data._labels import training_targets
+    >>> training_targets([3, 7, 7], "auto", 0, 3)
+    (array([-1.,  1.,  1.]), '+-1 (class 3 -> -1, 7 -> +1)')
+    """
+    if labels is None:
+        if encoding not in ("auto", "gaussian"):
+            raise ValueError(f"--labels {encoding} needs labels, and this data has none; use --labels gaussian.")
+        if random:
+            raise ValueError("--random-labels needs labels, and this data has none (--labels gaussian is random).")
+        y = np.random.default_rng(seed).standard_normal(n)
+        return y, f"y_i ~ N(0, 1), seed {seed}"
+    y = np.asarray(labels, dtype=np.float64)
+    prefix = ""
+    if random:
+        y, changed = corrupt_labels(y, 1.0, seed=seed)
+        prefix = f"random labels (uniform over the classes, seed {seed}; {changed} changed); "
+    values = np.unique(np.asarray(labels, dtype=np.float64))
+    if encoding == "gaussian":
+        return np.random.default_rng(seed).standard_normal(n), f"y_i ~ N(0, 1), seed {seed} (labels ignored)"
+    if encoding == "pm1" or (encoding == "auto" and values.size == 2):
+        if values.size != 2:
+            raise ValueError(f"--labels pm1 needs exactly two classes, got {values.size}; pick two with --classes.")
+        return np.where(y == values[1], 1.0, -1.0), prefix + f"+-1 (class {values[0]:g} -> -1, {values[1]:g} -> +1)"
+    spread = float(np.std(np.asarray(labels, dtype=np.float64)))
+    if spread == 0:
+        raise ValueError("--labels standardize: every label is the same; there is nothing to fit.")
+    centre = float(np.mean(np.asarray(labels, dtype=np.float64)))
+    return (y - centre) / spread, prefix + f"labels standardised: (y - {centre:.4g}) / {spread:.4g}"
