@@ -16,9 +16,10 @@ import sys
 import time
 from pathlib import Path
 
+from ._options import ARCHS, data_label, slug, write_results
+
 __all__ = ["add_parser", "run"]
 
-ARCHS = ("two-layer", "fc", "resnet", "convresnet")
 BACKENDS = ("numba", "nt", "reference")
 JAX_PACKAGES = ("jax", "jaxlib")
 
@@ -123,12 +124,10 @@ def _table(result) -> list[str]:
 
 
 def _print_report(dataset, arch, X, result, timings: dict) -> None:
-    from ._gram import _data_label
-
     spec = arch.describe()
     architecture = ", ".join(f"{key}={value}" for key, value in spec.items() if key != "arch")
     header = [
-        ("data", _data_label(dataset)),
+        ("data", data_label(dataset)),
         ("inputs", " x ".join(map(str, X.shape))),
         ("preprocessing", dataset.preprocessing),
         ("architecture", f"{spec['arch']}, {architecture}"),
@@ -161,7 +160,6 @@ def run(args: argparse.Namespace) -> int:
     from ..experiments._crosscheck import crosscheck, plot_crosscheck
     from ..data._loaders import load_data
     from ..core._results import CORE_PACKAGES, provenance, timestamp
-    from ._gram import _slug, _write_results
 
     started = time.perf_counter()
     now = _dt.datetime.now(_dt.timezone.utc)
@@ -215,8 +213,8 @@ def run(args: argparse.Namespace) -> int:
         "files": files,
     }  # fmt: skip
     parts = [spec["arch"], spec["activation"], f"H{arch.depth}"]
-    stem = "crosscheck-" + "-".join(_slug(str(part)) for part in parts) + f"-{timestamp(now)}"
-    written = _write_results(args.out, stem, record, None)
+    stem = "crosscheck-" + "-".join(slug(str(part)) for part in parts) + f"-{timestamp(now)}"
+    written = write_results(args.out, stem, record, None)
 
     _print_report(dataset, arch, X, result, timings)
     print()

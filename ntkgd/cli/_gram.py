@@ -10,14 +10,14 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import os
-import re
 import sys
 import time
 from pathlib import Path
 
+from ._options import ARCHS, build_arch, data_label, slug, write_results
+
 __all__ = ["add_parser", "run"]
 
-ARCHS = ("two-layer", "fc", "resnet", "convresnet")
 BACKENDS = ("numba", "nt", "reference")
 NT_PACKAGES = ("jax", "jaxlib", "neural-tangents")
 
@@ -67,12 +67,6 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def _build_arch(args):
-    from ._lambda0 import build_arch
-
-    return build_arch(args.arch, args.depth, args.activation, args.c_res, args.patch)
-
-
 def _spectrum(K) -> tuple[float, float, float]:
     """(lambda_min, lambda_max, seconds) of a symmetric Gram."""
     from scipy import linalg
@@ -92,25 +86,12 @@ def _kernel_descriptions(arch) -> dict:
     return {"paper": "K^(H), lambda_0", "ntk": "NTK Theta, all layers"}
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_-") or "x"
-
-
-def _data_label(dataset) -> str:
-    record = dataset.provenance
-    if record["kind"] == "builtin":
-        return f"{dataset.name} ({record['loader']})"
-    if record["kind"] == "file":
-        return f"{record['source']} (sha256 {record['sha256'][:12]})"
-    return f"{dataset.name} (synthetic)"
-
-
 def _print_table(dataset, arch, backend: str, rows: list, timings: dict) -> None:
     spec = arch.describe()
     extras = "".join(f", {key}={spec[key]}" for key in ("c_res", "patch") if key in spec)
     architecture = spec["arch"] + (f", H={spec['depth']}" if "depth" in spec else "") + f", {spec['activation']}{extras}"
     header = [
-        ("data", _data_label(dataset)),
+        ("data", data_label(dataset)),
         ("n x d", f"{dataset.n} x {dataset.d}"),
         ("preprocessing", dataset.preprocessing),
         ("architecture", architecture),
@@ -133,35 +114,6 @@ def _print_table(dataset, arch, backend: str, rows: list, timings: dict) -> None
     print("\n".join(lines))
 
 
-def _write_results(out: Path, stem: str, record: dict, arrays: dict | None) -> list[Path]:
-    """Write ``<stem>.json`` (and ``<stem>.npz``) without clobbering; ``-2``, ``-3``, ... if taken."""
-    from ..core._results import sha256_file, write_json_atomic, write_npz_atomic
-
-    for attempt in range(1, 1000):
-        name = stem if attempt == 1 else f"{stem}-{attempt}"
-        json_path, npz_path = out / f"{name}.json", out / f"{name}.npz"
-        if json_path.exists() or (arrays is not None and npz_path.exists()):
-            continue
-        written = []
-        try:
-            if arrays is not None:
-                write_npz_atomic(npz_path, overwrite=False, **arrays)
-                written.append(npz_path)
-                record["files"]["grams"] = {
-                    "path": npz_path.name,
-                    "sha256": sha256_file(npz_path),
-                    "arrays": {key: list(value.shape) for key, value in arrays.items()},
-                }
-            record["files"]["result"] = json_path.name
-            write_json_atomic(json_path, record, overwrite=False)
-        except FileExistsError:  # another run took this name in the meantime
-            for path in written:
-                path.unlink(missing_ok=True)
-            continue
-        return [json_path, *written]
-    raise FileExistsError(f"could not find a free result file name for {out / stem}.json")
-
-
 def run(args: argparse.Namespace) -> int:
     """Execute ``ntkgd gram``; returns the exit code."""
     import numpy as np
@@ -173,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     now = _dt.datetime.now(_dt.timezone.utc)
-    arch = _build_arch(args)  # fail fast on a bad spec, before loading data
+    # Fail fast on a bad spec, before loading data.
+    arch = build_arch(args.arch, args.depth, args.activation, args.c_res, args.patch)
 
     t0 = time.perf_counter()
     dataset = load_data(
@@ -246,8 +199,8 @@ def run(args: argparse.Namespace) -> int:
         if dataset.y is not None:
             arrays["y"] = dataset.y
         arrays.update({f"layer_{k}": layer for k, layer in enumerate(gram.layers)})
-    stem = f"gram-{_slug(spec['arch'])}-{_slug(spec['activation'])}-H{arch.depth}-{timestamp(now)}"
-    written = _write_results(args.out, stem, record, arrays)  # before printing: a closed pipe loses nothing
+    stem = f"gram-{slug(spec['arch'])}-{slug(spec['activation'])}-H{arch.depth}-{timestamp(now)}"
+    written = write_results(args.out, stem, record, arrays)  # before printing: a closed pipe loses nothing
 
     _print_table(dataset, arch, args.backend, rows, timings)
     for name in ("paper", "ntk"):

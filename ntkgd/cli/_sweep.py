@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from ._options import add_problem_arguments, check_common, data_label, load_problem, slug
+
 __all__ = ["add_parser", "run"]
 
 JAX_PACKAGES = ("jax", "jaxlib")
@@ -34,8 +36,6 @@ def _int_list(text: str) -> list[int]:
 
 def add_parser(subparsers) -> None:
     """Register ``sweep`` on the top-level parser."""
-    from ._train import add_problem_arguments
-
     parser = subparsers.add_parser(
         "sweep",
         help="GD at several widths and seeds: Gram change and weight movement against width (log-log slopes)",
@@ -90,9 +90,6 @@ def run(args: argparse.Namespace) -> int:
     """Execute ``ntkgd sweep``; returns the exit code (1 if some run diverged)."""
     from ..core._results import CORE_PACKAGES, provenance, write_json_atomic
     from ..experiments._sweep import sweep
-    from ._gram import _slug
-    from ._lambda0 import _data_label
-    from ._train import check_common, load_problem
 
     started = time.perf_counter()
     now = _dt.datetime.now(_dt.timezone.utc)
@@ -107,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
     spec = arch.describe()
     out = args.out
     if out is None:
-        out = Path("results") / "-".join(["sweep", _slug(spec["arch"]), _slug(spec["activation"]),
-                                          f"H{arch.depth}", _slug(dataset.name), f"n{dataset.n}"])  # fmt: skip
+        out = Path("results") / "-".join(["sweep", slug(spec["arch"]), slug(spec["activation"]),
+                                          f"H{arch.depth}", slug(dataset.name), f"n{dataset.n}"])  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     argv = getattr(args, "argv", ["ntkgd", *sys.argv[1:]])
     base = {
@@ -148,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     }  # fmt: skip
     summary_path = write_json_atomic(out / "summary.json", summary)
 
-    header = [("data", _data_label(dataset)), ("inputs", " x ".join(map(str, X.shape))),
+    header = [("data", data_label(dataset)), ("inputs", " x ".join(map(str, X.shape))),
               ("targets", label_text), ("architecture", ", ".join(f"{k}={v}" for k, v in spec.items())),
               ("training", (f"{result.steps} GD steps, eta = {result.lr:.6g} for every width, "
                             f"lambda_0 = {result.lambda_0:.4e}")),

@@ -4,7 +4,7 @@ A thin layer over :func:`ntkgd.train`: loads the data and targets, trains
 (optionally a second time on random labels, same network and step size),
 prints a table of the tracked quantities, and writes a JSON result with
 provenance, an ``.npz`` of every tracked array and, with ``--plot``, a PNG.
-The data and label options are shared with ``ntkgd sweep``.
+The data and label options are shared with ``ntkgd sweep`` (:mod:`ntkgd.cli._options`).
 """
 
 from __future__ import annotations
@@ -16,122 +16,11 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["add_parser", "add_problem_arguments", "load_problem", "run"]
+from ._options import add_problem_arguments, check_common, data_label, load_problem, slug
 
-ARCHS = ("two-layer", "fc", "resnet", "convresnet")
-LABELS = ("auto", "pm1", "standardize", "gaussian")
+__all__ = ["add_parser", "run"]
+
 JAX_PACKAGES = ("jax", "jaxlib")
-
-
-def add_problem_arguments(parser, command: str) -> None:
-    """The data, label and network options of ``train`` and ``sweep``."""
-    from .. import ACTIVATION_NAMES
-    from ..data._loaders import (
-        BUILTIN_DATASETS,
-        FILE_FORMATS,
-        PACKAGED_DATASETS,
-        SYNTHETIC_DATASETS,
-    )
-
-    data = parser.add_argument_group("data")
-    sources = ", ".join([*BUILTIN_DATASETS, *PACKAGED_DATASETS, *SYNTHETIC_DATASETS])
-    data.add_argument("--data", required=True, metavar="SOURCE",
-                      help=f"a built-in name ({sources}) or a {'/'.join(FILE_FORMATS)} file")
-    data.add_argument("--n", type=int, metavar="N",
-                      help="keep N rows, drawn at random and stratified by class when there are labels "
-                      "(default: all; required for sphere)")
-    data.add_argument("--seed", type=int, default=0, metavar="S",
-                      help="seed of the subsample, the sphere points and the generated labels (default 0)")
-    data.add_argument("--classes", metavar="LIST",
-                      help="keep only these labels, e.g. 0,1 for a binary subset as in Arora et al. (2019)")
-    data.add_argument("--dim", "--d", dest="dim", type=int, metavar="D", help="dimension of the sphere data (default 10)")
-    data.add_argument("--label-column", metavar="COL",
-                      help="CSV only: the label column (header name or 0-based index); the rest are features")
-    labels = parser.add_argument_group("targets (the network has one output)")
-    labels.add_argument("--labels", choices=LABELS, default="auto",
-                        help="pm1: two classes -> -1/+1; standardize: the labels as numbers, centred and scaled to "
-                        "unit variance; gaussian: y_i ~ N(0, 1) drawn with --seed (the ICLR 2019 Figure 1 setting); "
-                        "auto (default): pm1 for two classes, standardize for more, gaussian without labels")
-    labels.add_argument("--random-labels", action="store_true",
-                        help="replace every label by a uniformly random class before encoding (Zhang et al. 2017)")
-    if command == "train":
-        labels.add_argument("--with-random-labels", action="store_true",
-                            help="also train the same network on random labels and compare (Arora et al. 2019)")
-    net = parser.add_argument_group("network")
-    net.add_argument("--arch", required=True, choices=ARCHS,
-                     help="two-layer: the ICLR 2019 net (a = +-1 fixed, only W trained); fc, resnet, convresnet: "
-                     "the deep nets of Du et al. (2019), every layer trained")
-    net.add_argument("--depth", type=int, metavar="H", help="number of hidden layers H >= 1 (two-layer: 1)")
-    net.add_argument("--activation", default="relu", metavar="NAME",
-                     help=f"one of {', '.join(ACTIVATION_NAMES)} (default relu)")
-    net.add_argument("--c-res", type=float, default=0.5, metavar="C",
-                     help="resnet/convresnet: residual scaling c_res > 0 (default 0.5)")
-    net.add_argument("--patch", type=int, default=3, metavar="Q", help="convresnet: odd patch size q (default 3)")
-    gd = parser.add_argument_group("gradient descent")
-    gd.add_argument("--steps", type=int, default=500, metavar="T", help="GD steps (default 500)")
-    gd.add_argument("--lr", type=float, metavar="ETA",
-                    help="step size (default: 1 / lambda_max of the analytic NTK, half the stability limit)")
-    gd.add_argument("--track-every", type=int, default=10, metavar="K",
-                    help="record the Grams and the other tracked quantities every K steps (default 10)")
-
-
-def _classes(text: str | None):
-    from ._lambda0 import _classes as parse
-
-    return parse(text)
-
-
-def load_problem(args) -> tuple:
-    """``(dataset, arch, X, y, label description)`` from the shared options; ``y_random`` too when asked."""
-    import numpy as np
-
-    from ..data._loaders import load_data
-    from ._lambda0 import build_arch
-
-    arch = build_arch(args.arch, args.depth, args.activation, args.c_res, args.patch)
-    classes = _classes(args.classes)
-    dataset = load_data(args.data, n=args.n, seed=args.seed, d=args.dim, label_column=args.label_column,
-                        classes=classes, stratify=None)  # fmt: skip
-    X = dataset.signals() if args.arch == "convresnet" else dataset.X
-    y, text = targets(dataset.y, args.labels, args.seed, dataset.n, random=args.random_labels)
-    y_random = None
-    if getattr(args, "with_random_labels", False):
-        if dataset.y is None:
-            raise ValueError(f"--with-random-labels needs labels, and {dataset.name!r} has none.")
-        y_random, _ = targets(dataset.y, args.labels, args.seed, dataset.n, random=True)
-    return dataset, arch, X, np.asarray(y), text, y_random
-
-
-def targets(labels, mode: str, seed: int, n: int, *, random: bool = False):
-    """The regression targets for the one-output network, and a one-line description."""
-    import numpy as np
-
-    from ..data._labels import corrupt_labels
-
-    if labels is None:
-        if mode not in ("auto", "gaussian"):
-            raise ValueError(f"--labels {mode} needs labels, and this data has none; use --labels gaussian.")
-        if random:
-            raise ValueError("--random-labels needs labels, and this data has none (--labels gaussian is random).")
-        y = np.random.default_rng(seed).standard_normal(n)
-        return y, f"y_i ~ N(0, 1), seed {seed}"
-    y = np.asarray(labels, dtype=np.float64)
-    prefix = ""
-    if random:
-        y, changed = corrupt_labels(y, 1.0, seed=seed)
-        prefix = f"random labels (uniform over the classes, seed {seed}; {changed} changed); "
-    values = np.unique(np.asarray(labels, dtype=np.float64))
-    if mode == "gaussian":
-        return np.random.default_rng(seed).standard_normal(n), f"y_i ~ N(0, 1), seed {seed} (labels ignored)"
-    if mode == "pm1" or (mode == "auto" and values.size == 2):
-        if values.size != 2:
-            raise ValueError(f"--labels pm1 needs exactly two classes, got {values.size}; pick two with --classes.")
-        return np.where(y == values[1], 1.0, -1.0), prefix + f"+-1 (class {values[0]:g} -> -1, {values[1]:g} -> +1)"
-    spread = float(np.std(np.asarray(labels, dtype=np.float64)))
-    if spread == 0:
-        raise ValueError("--labels standardize: every label is the same; there is nothing to fit.")
-    centre = float(np.mean(np.asarray(labels, dtype=np.float64)))
-    return (y - centre) / spread, prefix + f"labels standardised: (y - {centre:.4g}) / {spread:.4g}"
 
 
 def add_parser(subparsers) -> None:
@@ -155,19 +44,6 @@ def add_parser(subparsers) -> None:
     out.add_argument("--memory-limit", type=float, metavar="GB", help="memory the run may use (default 90%% free)")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
-
-
-def check_common(args) -> None:
-    """Argument checks shared with ``sweep`` that argparse cannot express."""
-    if args.steps < 0:
-        raise ValueError(f"--steps must be >= 0 (the number of GD steps), got {args.steps}.")
-    if args.track_every < 1:
-        raise ValueError(f"--track-every must be >= 1, got {args.track_every}.")
-    if args.lr is not None and not args.lr > 0:
-        raise ValueError(f"--lr must be > 0 (the GD step size), got {args.lr}; omit it for the default.")
-    plot = getattr(args, "plot", None)
-    if plot is not None and plot.suffix.lower() != ".png":
-        raise ValueError(f"--plot writes a PNG; give a file name ending in .png, got {os.fspath(plot)!r}.")
 
 
 def _table(t, rows: int) -> list[str]:
@@ -208,8 +84,6 @@ def run(args: argparse.Namespace) -> int:
         write_json_atomic,
         write_npz_atomic,
     )
-    from ._gram import _slug
-    from ._lambda0 import _data_label
 
     started = time.perf_counter()
     now = _dt.datetime.now(_dt.timezone.utc)
@@ -238,11 +112,11 @@ def run(args: argparse.Namespace) -> int:
             runs[label], failures[label] = error.trajectory, str(error)
 
     spec = arch.describe()
-    stem = f"train-{_slug(spec['arch'])}-{_slug(spec['activation'])}-H{arch.depth}-m{args.width}-{timestamp(now)}"
+    stem = f"train-{slug(spec['arch'])}-{slug(spec['activation'])}-H{arch.depth}-m{args.width}-{timestamp(now)}"
     json_path, npz_path = args.out / f"{stem}.json", args.out / f"{stem}.npz"
     arrays = {}
     for label, t in runs.items():
-        prefix = "" if len(runs) == 1 else _slug(label.split()[0]) + "_"
+        prefix = "" if len(runs) == 1 else slug(label.split()[0]) + "_"
         arrays.update({prefix + key: value for key, value in t.arrays().items()})
     write_npz_atomic(npz_path, **arrays)
     files = {"arrays": {"path": npz_path.name, "sha256": sha256_file(npz_path)}}
@@ -275,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     }  # fmt: skip
     write_json_atomic(json_path, record, overwrite=False)
 
-    header = [("data", _data_label(dataset)), ("inputs", " x ".join(map(str, X.shape))),
+    header = [("data", data_label(dataset)), ("inputs", " x ".join(map(str, X.shape))),
               ("preprocessing", dataset.preprocessing), ("targets", label_text),
               ("architecture", ", ".join(f"{k}={v}" for k, v in spec.items())),
               ("training", (f"width {args.width}, init seed {args.init_seed}, {args.steps} steps, full-batch GD "

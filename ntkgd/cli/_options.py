@@ -1,0 +1,226 @@
+"""What several ``ntkgd`` commands share: option groups, their parsing, and the output helpers.
+
+Every command module imports from here and from the library, never from
+another command module. Heavy packages are imported inside the functions, so
+registering the commands (``ntkgd --help``) stays instant.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+__all__ = [
+    "ARCHS",
+    "add_problem_arguments",
+    "build_arch",
+    "check_common",
+    "data_label",
+    "describe_arch",
+    "lambda0_stem",
+    "load_problem",
+    "parse_classes",
+    "slug",
+    "split_list",
+    "write_results",
+]
+
+ARCHS = ("two-layer", "fc", "resnet", "convresnet")
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def split_list(text: str, option: str) -> list[str]:
+    """The items of a comma-separated option value; a ValueError naming ``option`` if one is empty."""
+    items = [item.strip() for item in text.split(",")]
+    if not text.strip() or any(not item for item in items):
+        raise ValueError(f"{option} must be a comma-separated list without empty items, got {text!r}.")
+    return items
+
+
+def parse_classes(text: str | None) -> list[float] | None:
+    """The labels of ``--classes`` (e.g. ``0,1``), or None when the option is absent."""
+    if text is None:
+        return None
+    values = []
+    for item in split_list(text, "--classes"):
+        try:
+            values.append(float(item))
+        except ValueError:
+            raise ValueError(f"--classes must list numeric labels, e.g. 0,1; got {item!r}.") from None
+    return values
+
+
+def build_arch(arch: str, depth: int | None, activation: str, c_res: float, patch: int):
+    """The spec for ``--arch`` (two-layer, fc, resnet, convresnet) with its options."""
+    import ntkgd
+
+    if arch == "two-layer":
+        if depth not in (None, 1):
+            raise ValueError(f"--arch two-layer has exactly one hidden layer; got --depth {depth} (omit it).")
+        return ntkgd.TwoLayer(activation=activation)
+    if depth is None:
+        raise ValueError(f"--arch {arch} needs --depth H or --depths H1,H2,... (hidden layers, H >= 1).")
+    if arch == "fc":
+        return ntkgd.FullyConnected(depth=depth, activation=activation)
+    if arch == "resnet":
+        return ntkgd.ResNet(depth=depth, activation=activation, c_res=c_res)
+    return ntkgd.ConvResNet(depth=depth, activation=activation, c_res=c_res, patch=patch)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def slug(text: str) -> str:
+    """``text`` made safe for a file name: runs of other characters become ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_-") or "x"
+
+
+def data_label(dataset) -> str:
+    """The ``data`` line of a command's table: the name and where the data came from."""
+    record = dataset.provenance
+    if record["kind"] == "builtin":
+        return f"{dataset.name} ({record['loader']})"
+    if record["kind"] == "packaged":
+        return f"{dataset.name} ({record['description']})"
+    if record["kind"] == "file":
+        return f"{record['source']} (sha256 {record['sha256'][:12]})"
+    return f"{dataset.name} (synthetic)"
+
+
+def describe_arch(spec: dict) -> str:
+    """``arch, activation[, c_res=..][, patch=..]`` of a spec's ``describe()``."""
+    extras = "".join(f", {key}={spec[key]}" for key in ("c_res", "patch") if key in spec)
+    return spec["arch"] + f", {spec['activation']}{extras}"
+
+
+def lambda0_stem(dataset, archs) -> str:
+    """``lambda0-<data>-<arch>-<activation>-H<depths>``: the result-file stem of ``ntkgd lambda0``, without time."""
+    spec = archs[0].describe()
+    data_slug = slug(Path(dataset.name).stem if dataset.provenance["kind"] == "file" else dataset.name)
+    depths = "_".join(str(arch.depth) for arch in archs)
+    return f"lambda0-{data_slug}-{slug(spec['arch'])}-{slug(spec['activation'])}-H{depths}"
+
+
+def write_results(out: Path, stem: str, record: dict, arrays: dict | None) -> list[Path]:
+    """Write ``<stem>.json`` (and ``<stem>.npz``) without clobbering; ``-2``, ``-3``, ... if taken."""
+    from ..core._results import sha256_file, write_json_atomic, write_npz_atomic
+
+    for attempt in range(1, 1000):
+        name = stem if attempt == 1 else f"{stem}-{attempt}"
+        json_path, npz_path = out / f"{name}.json", out / f"{name}.npz"
+        if json_path.exists() or (arrays is not None and npz_path.exists()):
+            continue
+        written = []
+        try:
+            if arrays is not None:
+                write_npz_atomic(npz_path, overwrite=False, **arrays)
+                written.append(npz_path)
+                record["files"]["grams"] = {
+                    "path": npz_path.name,
+                    "sha256": sha256_file(npz_path),
+                    "arrays": {key: list(value.shape) for key, value in arrays.items()},
+                }
+            record["files"]["result"] = json_path.name
+            write_json_atomic(json_path, record, overwrite=False)
+        except FileExistsError:  # another run took this name in the meantime
+            for path in written:
+                path.unlink(missing_ok=True)
+            continue
+        return [json_path, *written]
+    raise FileExistsError(f"could not find a free result file name for {out / stem}.json")
+
+
+# --------------------------------------------------------------------------- train and sweep
+
+
+def add_problem_arguments(parser, command: str) -> None:
+    """The data, label and network options of ``train`` and ``sweep``."""
+    from .. import ACTIVATION_NAMES
+    from ..data._labels import TRAINING_ENCODINGS
+    from ..data._loaders import (
+        BUILTIN_DATASETS,
+        FILE_FORMATS,
+        PACKAGED_DATASETS,
+        SYNTHETIC_DATASETS,
+    )
+
+    data = parser.add_argument_group("data")
+    sources = ", ".join([*BUILTIN_DATASETS, *PACKAGED_DATASETS, *SYNTHETIC_DATASETS])
+    data.add_argument("--data", required=True, metavar="SOURCE",
+                      help=f"a built-in name ({sources}) or a {'/'.join(FILE_FORMATS)} file")
+    data.add_argument("--n", type=int, metavar="N",
+                      help="keep N rows, drawn at random and stratified by class when there are labels "
+                      "(default: all; required for sphere)")
+    data.add_argument("--seed", type=int, default=0, metavar="S",
+                      help="seed of the subsample, the sphere points and the generated labels (default 0)")
+    data.add_argument("--classes", metavar="LIST",
+                      help="keep only these labels, e.g. 0,1 for a binary subset as in Arora et al. (2019)")
+    data.add_argument("--dim", "--d", dest="dim", type=int, metavar="D", help="dimension of the sphere data (default 10)")
+    data.add_argument("--label-column", metavar="COL",
+                      help="CSV only: the label column (header name or 0-based index); the rest are features")
+    labels = parser.add_argument_group("targets (the network has one output)")
+    labels.add_argument("--labels", choices=TRAINING_ENCODINGS, default="auto",
+                        help="pm1: two classes -> -1/+1; standardize: the labels as numbers, centred and scaled to "
+                        "unit variance; gaussian: y_i ~ N(0, 1) drawn with --seed (the ICLR 2019 Figure 1 setting); "
+                        "auto (default): pm1 for two classes, standardize for more, gaussian without labels")
+    labels.add_argument("--random-labels", action="store_true",
+                        help="replace every label by a uniformly random class before encoding (Zhang et al. 2017)")
+    if command == "train":
+        labels.add_argument("--with-random-labels", action="store_true",
+                            help="also train the same network on random labels and compare (Arora et al. 2019)")
+    net = parser.add_argument_group("network")
+    net.add_argument("--arch", required=True, choices=ARCHS,
+                     help="two-layer: the ICLR 2019 net (a = +-1 fixed, only W trained); fc, resnet, convresnet: "
+                     "the deep nets of Du et al. (2019), every layer trained")
+    net.add_argument("--depth", type=int, metavar="H", help="number of hidden layers H >= 1 (two-layer: 1)")
+    net.add_argument("--activation", default="relu", metavar="NAME",
+                     help=f"one of {', '.join(ACTIVATION_NAMES)} (default relu)")
+    net.add_argument("--c-res", type=float, default=0.5, metavar="C",
+                     help="resnet/convresnet: residual scaling c_res > 0 (default 0.5)")
+    net.add_argument("--patch", type=int, default=3, metavar="Q", help="convresnet: odd patch size q (default 3)")
+    gd = parser.add_argument_group("gradient descent")
+    gd.add_argument("--steps", type=int, default=500, metavar="T", help="GD steps (default 500)")
+    gd.add_argument("--lr", type=float, metavar="ETA",
+                    help="step size (default: 1 / lambda_max of the analytic NTK, half the stability limit)")
+    gd.add_argument("--track-every", type=int, default=10, metavar="K",
+                    help="record the Grams and the other tracked quantities every K steps (default 10)")
+
+
+def check_common(args) -> None:
+    """Argument checks of ``train`` and ``sweep`` that argparse cannot express."""
+    if args.steps < 0:
+        raise ValueError(f"--steps must be >= 0 (the number of GD steps), got {args.steps}.")
+    if args.track_every < 1:
+        raise ValueError(f"--track-every must be >= 1, got {args.track_every}.")
+    if args.lr is not None and not args.lr > 0:
+        raise ValueError(f"--lr must be > 0 (the GD step size), got {args.lr}; omit it for the default.")
+    plot = getattr(args, "plot", None)
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise ValueError(f"--plot writes a PNG; give a file name ending in .png, got {os.fspath(plot)!r}.")
+
+
+def load_problem(args) -> tuple:
+    """``(dataset, arch, X, y, label description, y_random)`` from :func:`add_problem_arguments`' options.
+
+    ``y_random`` (the targets of random labels) is None unless ``--with-random-labels`` is given.
+    """
+    import numpy as np
+
+    from ..data._labels import training_targets
+    from ..data._loaders import load_data
+
+    arch = build_arch(args.arch, args.depth, args.activation, args.c_res, args.patch)
+    classes = parse_classes(args.classes)
+    dataset = load_data(args.data, n=args.n, seed=args.seed, d=args.dim, label_column=args.label_column,
+                        classes=classes, stratify=None)  # fmt: skip
+    X = dataset.signals() if args.arch == "convresnet" else dataset.X
+    y, text = training_targets(dataset.y, args.labels, args.seed, dataset.n, random=args.random_labels)
+    y_random = None
+    if getattr(args, "with_random_labels", False):
+        if dataset.y is None:
+            raise ValueError(f"--with-random-labels needs labels, and {dataset.name!r} has none.")
+        y_random, _ = training_targets(dataset.y, args.labels, args.seed, dataset.n, random=True)
+    return dataset, arch, X, np.asarray(y), text, y_random
