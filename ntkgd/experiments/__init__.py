@@ -1,1 +1,44 @@
-"""ntkgd.experiments."""
+"""Stage 5, experiments: studies built from the stages before, their figures, and the benchmark harness.
+
+Modules
+-------
+_lambda0
+    The lambda_0 study of ``ntkgd lambda0``: Grams and spectra of a data set
+    over depths and kernels, label quantities and label noise.
+_crosscheck
+    Finite-width Grams against the analytic limits across widths and seeds.
+_sweep
+    GD runs across widths: how the Gram and the weights move with width.
+_fits
+    Log-log slopes against width.
+_bench, _numpy_baseline
+    The benchmark engine behind ``ntkgd bench`` and its plain NumPy baseline.
+_lambda0_plots, _dynamics_plots
+    Figures (matplotlib is imported only when one is drawn).
+"""
+
+from ._bench import ARCHS, BACKENDS, machine, make_configs, run_benchmarks
+from ._crosscheck import Crosscheck, crosscheck, plot_crosscheck
+from ._dynamics_plots import plot_runs, plot_sweep
+from ._fits import Slope, fit_slope
+from ._lambda0_plots import plot_lambda0
+from ._sweep import QUANTITIES, Sweep, sweep
+
+__all__ = [
+    "ARCHS",
+    "BACKENDS",
+    "QUANTITIES",
+    "Crosscheck",
+    "Slope",
+    "Sweep",
+    "crosscheck",
+    "fit_slope",
+    "machine",
+    "make_configs",
+    "plot_crosscheck",
+    "plot_lambda0",
+    "plot_runs",
+    "plot_sweep",
+    "run_benchmarks",
+    "sweep",
+]

@@ -31,7 +31,7 @@ from typing import Sequence
 import numpy as np
 
 from ._fits import Slope, fit_slope
-from ..specs._architectures import ConvResNet
+from ..specs._architectures import ConvResNet, check_architecture
 from ..core._validation import check_int, check_int_list, check_step_size, check_targets, validate_inputs
 
 __all__ = ["QUANTITIES", "Sweep", "sweep"]
@@ -275,12 +275,10 @@ def sweep(
     True
     """
     from ..analytic._api import analytic_gram
-    from ..finite._training import _SPECS, default_lr, train
     from ..core._errors import DivergenceError
+    from ..finite._training import default_lr, train
 
-    if not isinstance(arch, _SPECS):
-        names = ", ".join(spec.__name__ for spec in _SPECS)
-        raise TypeError(f"sweep: arch must be one of {names}, got {type(arch).__name__}.")
+    check_architecture(arch, "sweep")
     widths = tuple(sorted(check_int_list(widths, "widths", 1, owner="sweep")))
     seeds = check_int_list(seeds, "seeds", 0, owner="sweep")
     steps = check_int(steps, "steps", 0, "the number of GD steps", owner="sweep")

@@ -1,1 +1,22 @@
-"""ntkgd.finite."""
+"""Stage 3b, finite width: the paper's networks in JAX, their Grams, and gradient descent on them.
+
+Modules
+-------
+_dense_networks, _conv_networks
+    Two-layer, FC and ResNet networks, and the convolutional ResNet, built
+    exactly as the paper defines them; per-layer Grams by structure.
+_empirical
+    :func:`empirical_gram`: the Grams of one network at initialisation.
+_training
+    :func:`train`: full-batch GD, tracked against the theory.
+_trajectory
+    :class:`Trajectory`: what a GD run recorded, and the theory's bound.
+
+JAX is imported only inside the functions that need it.
+"""
+
+from ._empirical import empirical_gram
+from ._training import DIVERGENCE_FACTOR, default_lr, train
+from ._trajectory import GramSeries, Trajectory
+
+__all__ = ["DIVERGENCE_FACTOR", "GramSeries", "Trajectory", "default_lr", "empirical_gram", "train"]

@@ -41,14 +41,11 @@ from typing import Callable
 import numpy as np
 
 from ..core._errors import DivergenceError
-from ..specs import ARCHITECTURES, ConvResNet, check_architecture
+from ..specs import ConvResNet, check_architecture
 from ._trajectory import GramSeries, Trajectory, bound
 from ..core._validation import check_fits_in_memory, check_int, check_step_size, check_targets, validate_inputs
 
 __all__ = ["DIVERGENCE_FACTOR", "GramSeries", "Trajectory", "default_lr", "train"]
-
-#: Still imported by experiments/_sweep.py; the spec classes are listed once, in ntkgd.specs.
-_SPECS = ARCHITECTURES
 
 #: GD has diverged once the loss exceeds this many times max(L(0), ||y||^2 / 2) (or is not finite).
 DIVERGENCE_FACTOR = 1e3

@@ -1,1 +1,43 @@
-"""ntkgd.linalg."""
+"""Stage 4, spectra: lambda_min (verified), label quantities, singular Grams, iterative solvers.
+
+Modules
+-------
+_lambda_min
+    ``lambda_min`` of a dense Gram: Cholesky shift-invert Lanczos or LAPACK's
+    subset driver, with the residual that bounds the error.
+_eigensolvers
+    The Cholesky workspace (in place, K restored bit for bit) and block Lanczos.
+_spectrum
+    :class:`Spectrum`: lambda_min, lambda_max, singularity, ``y^T H^-1 y``,
+    the generalisation measure and label projections.
+_parallel
+    Rows that make a Gram singular (parallel inputs or feature vectors).
+_iterative
+    lambda_min of tiled (Dask) Grams and matrix-free operators (LOBPCG).
+"""
+
+from ._iterative import IterativeResult, iterative_lambda_min
+from ._lambda_min import METHODS, lambda_min
+from ._parallel import parallel_rows
+from ._spectrum import (
+    SingularGramError,
+    Spectrum,
+    inverse_quadratic_form,
+    label_projections,
+    spectrum,
+    spectrum_memory_estimate,
+)
+
+__all__ = [
+    "METHODS",
+    "IterativeResult",
+    "SingularGramError",
+    "Spectrum",
+    "inverse_quadratic_form",
+    "iterative_lambda_min",
+    "label_projections",
+    "lambda_min",
+    "parallel_rows",
+    "spectrum",
+    "spectrum_memory_estimate",
+]
