@@ -1,12 +1,10 @@
 """``ntkgd lambda0 --scheduler ...``: lambda_0 past one machine, on a Dask cluster.
 
-Two ways (issue 8): the Gram is computed tile by tile on the cluster (kept in
-the workers' memory, or written to a Zarr store with ``--store`` and resumed
-if that store is incomplete), then lambda_min is found by products that run
-tile by tile; or, with ``--matrix-free``, every product recomputes the tiles
-and nothing n x n is stored. Prints a table (lambda_min, its residual,
-iterations, time) and writes a JSON result with provenance. Dask is imported
-only here, inside the command.
+A thin layer over :func:`ntkgd.experiments._lambda0_dask.lambda0_distributed`
+(tiled Grams in the workers' memory, in a Zarr store with ``--store``, or
+recomputed for every product with ``--matrix-free``): its option group and
+checks, then a table (lambda_min, its residual, iterations, time) and a JSON
+result with provenance. Dask is imported only inside the library function.
 """
 
 from __future__ import annotations
@@ -93,36 +91,6 @@ def check_options(args: argparse.Namespace) -> None:
         )
 
 
-def _client(args):
-    """``(client, cluster or None)``."""
-    from distributed import Client
-
-    if args.scheduler == "local":
-        from ..analytic._tiled import local_cluster
-
-        cluster, client = local_cluster(args.workers or 2)
-        return client, cluster
-    try:
-        return Client(args.scheduler, timeout=30), None
-    except OSError as exc:
-        raise ConnectionError(
-            f"--scheduler {args.scheduler}: could not connect ({exc}). Start one with `dask scheduler` and "
-            "`dask worker ADDRESS` on each machine, or use --scheduler local."
-        ) from None
-
-
-def _worker_peaks(client) -> dict:
-    import resource
-
-    def peak():
-        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-
-    try:
-        return client.run(peak)
-    except (OSError, RuntimeError):  # a worker lost at the very end: report no peaks rather than fail
-        return {}
-
-
 def run_distributed(args: argparse.Namespace, dataset, archs: list, kernels: list[str], *, started: float,
                     now: _dt.datetime, load_seconds: float) -> int:
     """Execute ``ntkgd lambda0`` on a Dask cluster for the loaded ``dataset``; returns the exit code.
@@ -130,86 +98,30 @@ def run_distributed(args: argparse.Namespace, dataset, archs: list, kernels: lis
     ``started`` (a :func:`time.perf_counter` reading) and ``now`` are when the command began,
     ``load_seconds`` the time spent loading the data.
     """
-    from tqdm import tqdm
-
-    import ntkgd
-
-    from ..analytic._tiled import DEFAULT_TILE, GramOperator, tiled_grams
     from ..core._results import CORE_PACKAGES, provenance, timestamp
     from ..core._validation import format_bytes
+    from ..experiments._lambda0_dask import lambda0_distributed
 
-    tiles = args.tiles or DEFAULT_TILE
     args.out.mkdir(parents=True, exist_ok=True)
-
-    client, cluster = _client(args)
-    results = []
-    try:
-        info = client.scheduler_info()
-        workers = info.get("workers", {})
-        cluster_text = f"{args.scheduler}: {len(workers)} worker(s), {sum(w['nthreads'] for w in workers.values())} "
-        cluster_text += "thread(s)"
-        for arch in archs:
-            for kernel in kernels:
-                output = "paper" if args.arch == "two-layer" else kernel
-                t0 = time.perf_counter()
-                tile_info = None
-                if args.matrix_free:
-                    K = GramOperator(arch, dataset.X, output=output, tiles=tiles, client=client)
-                else:
-                    values, tile_info = tiled_grams(
-                        arch, dataset.X, tiles=tiles, client=client, outputs=(output,), store=args.store,
-                        progress=not args.no_progress,
-                    )  # fmt: skip
-                    K = values[output]
-                gram_seconds = time.perf_counter() - t0
-                bar = tqdm(desc=f"H={arch.depth} {kernel}: lambda_min, products K V", unit="product",
-                           file=sys.stderr, disable=args.no_progress)  # fmt: skip
-                try:
-                    result = ntkgd.iterative_lambda_min(K, seed=args.seed, progress=lambda _, bar=bar: bar.update(1))
-                finally:
-                    bar.close()
-                if args.matrix_free:
-                    K.close()
-                del K
-                results.append({"arch": arch, "kernel": kernel, "result": result, "gram_seconds": gram_seconds,
-                                "tiles": tile_info})  # fmt: skip
-        peaks = _worker_peaks(client)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    run = lambda0_distributed(
+        dataset, archs, kernels, scheduler=args.scheduler, workers=args.workers, tiles=args.tiles,
+        store=args.store, matrix_free=args.matrix_free, seed=args.seed, progress=not args.no_progress,
+    )  # fmt: skip
     total = time.perf_counter() - started
-
-    spec = archs[0].describe()
     record = {
         "command": "lambda0",
         "format_version": 1,
         **provenance(argv=getattr(args, "argv", ["ntkgd", *sys.argv[1:]]),
                      packages=(*CORE_PACKAGES, "dask", "distributed", "zarr", "tqdm"), now=now),
-        "data": {"name": dataset.name, "n": dataset.n, "d": dataset.d, "preprocessing": dataset.preprocessing,
-                 **dataset.provenance},
-        "arch": spec,
-        "depths": [a.depth for a in archs],
-        "kernels": kernels,
-        "backend": "numba (tiled on dask.distributed)",
-        "dtype": "float64",
-        "distributed": {
-            "scheduler": args.scheduler, "workers": len(peaks), "tiles": tiles,
-            "store": os.fspath(args.store) if args.store is not None else None, "matrix_free": bool(args.matrix_free),
-            "worker_peak_rss_bytes": sorted(peaks.values()),
-        },
-        "lambda_0": next((r["result"].value for r in results if r["kernel"] == "paper"), None),
-        "results": [
-            {"depth": r["arch"].depth, "arch": r["arch"].describe(), "kernel": r["kernel"],
-             "gram_seconds": r["gram_seconds"], "tiles": r["tiles"], **r["result"].record()}
-            for r in results
-        ],
+        **run.record(),
         "timings_s": {"data": load_seconds, "total": total},
         "note": "label quantities (y^T H^-1 y) are not computed with --scheduler",
         "files": {},
     }
     written = write_results(args.out, f"{lambda0_stem(dataset, archs)}-dask-{timestamp(now)}", record, None)
 
+    spec = archs[0].describe()
+    tiles = run.tiles
     mode = "matrix-free (tiles recomputed for every product)" if args.matrix_free else (
         f"tiles stored in {os.fspath(args.store)}" if args.store is not None else "tiles in the workers' memory"
     )
@@ -218,15 +130,15 @@ def run_distributed(args: argparse.Namespace, dataset, archs: list, kernels: lis
         ("n x d", f"{dataset.n} x {dataset.d}"),
         ("preprocessing", dataset.preprocessing),
         ("architecture", f"{describe_arch(spec)}; depth H = {','.join(str(a.depth) for a in archs)}"),
-        ("cluster", cluster_text),
+        ("cluster", f"{args.scheduler}: {run.workers} worker(s), {run.threads} thread(s)"),
         ("tiles", f"{min(tiles, dataset.n)} x {min(tiles, dataset.n)}; {mode}"),
-        ("worker peak RSS", ", ".join(format_bytes(v) for v in sorted(peaks.values())) or "-"),
+        ("worker peak RSS", ", ".join(format_bytes(v) for v in run.worker_peak_rss) or "-"),
         ("lambda_min by", "LOBPCG with a Nystrom preconditioner, products tile by tile; checked by its residual"),
     ]
     width = max(len(key) for key, _ in header)
     lines = [f"{key:<{width}}  {value}" for key, value in header]
     table = [["H", "kernel", "lambda_min", "residual", "iterations", "lambda_max~", "gram", "lambda_min time"]]
-    for r in results:
+    for r in run.runs:
         res = r["result"]
         tiles_text = ""
         if r["tiles"] is not None and r["tiles"]["tiles_computed"] != r["tiles"]["tiles_total"]:
