@@ -1,46 +1,15 @@
-"""``analytic_gram``: the infinite-width Grams of an architecture, by one of three backends."""
+"""``analytic_gram``: the infinite-width Grams of an architecture, by the backend wrapper the registry names."""
 
 from __future__ import annotations
 
-import enum
 import time
 from typing import Iterable
 
+from ..specs import check_architecture
 from ._gram import OUTPUT_NAMES, Gram
-from ..specs import ConvResNet, check_architecture
-from ..core._validation import validate_inputs
+from ._registry import Backend, check_tiled_backend, grams_implementation, parse_backend, validate_spec_inputs
 
 __all__ = ["Backend", "analytic_gram"]
-
-
-class Backend(str, enum.Enum):
-    """Implementations of the analytic Grams, and when to use each.
-
-    NUMBA
-        The default: fused, parallel Numba kernels with closed forms (ReLU,
-        erf) or the Mehler series engine (any smooth activation). Use it for
-        real work; accurate to about 1e-13.
-    NT
-        neural-tangents' ``kernel_fn`` through the stax translation of
-        MATH.md §7. An independent implementation, for cross-checks; slower
-        and limited to what neural-tangents can express.
-    REFERENCE
-        A slow, plainly written float64 oracle (adaptive quadrature for ReLU,
-        high-order Gauss-Hermite quadrature otherwise). For tests and for
-        checking a handful of points; cost grows like n^2 * depth quadratures.
-    """
-
-    NUMBA = "numba"
-    NT = "nt"
-    REFERENCE = "reference"
-
-
-def _parse_backend(backend) -> Backend:
-    try:
-        return Backend(backend)
-    except ValueError:
-        valid = ", ".join(repr(b.value) for b in Backend)
-        raise ValueError(f"analytic_gram: unknown backend {backend!r}; valid backends are {valid}.") from None
 
 
 def _parse_outputs(outputs: Iterable[str] | str) -> frozenset:
@@ -126,20 +95,13 @@ def analytic_gram(
            [0. , 0.5]])
     """
     check_architecture(arch, "analytic_gram")
-    chosen = _parse_backend(backend)
+    chosen = parse_backend(backend)
     if tiles is not None or client is not None or store is not None:
         return _tiled_gram(arch, X, chosen, outputs, tiles, client, store, progress)
     wanted = _parse_outputs(outputs)
-    if isinstance(arch, ConvResNet):
-        from ._numba_conv import conv_grams, validate_conv_inputs
-
-        X = validate_conv_inputs(X, owner="analytic_gram")
-        start = time.perf_counter()
-        values = conv_grams(arch, X, wanted, memory_limit, chosen.value)
-    else:
-        X = validate_inputs(X, owner="analytic_gram")
-        start = time.perf_counter()
-        values = _dense_grams(arch, X, chosen, wanted, memory_limit)
+    X = validate_spec_inputs(arch, X, owner="analytic_gram")
+    start = time.perf_counter()
+    values = grams_implementation(arch, chosen)(arch, X, wanted, memory_limit)
     seconds = time.perf_counter() - start
     return Gram(arch=arch, backend=chosen.value, seconds=seconds, _values={k: values.get(k) for k in OUTPUT_NAMES})
 
@@ -148,11 +110,7 @@ def _tiled_gram(arch, X, backend: Backend, outputs, tiles, client, store, progre
     """``analytic_gram`` with ``tiles=``/``client=``/``store=``: Dask arrays (:mod:`ntkgd.analytic._tiled`)."""
     from ._tiled import DEFAULT_TILE, tiled_grams
 
-    if backend is not Backend.NUMBA:
-        raise ValueError(
-            f"analytic_gram: tiled Grams (tiles=, client=, store=) are computed by the numba backend only, got "
-            f"backend={backend.value!r}; drop backend= or compute on one machine."
-        )
+    check_tiled_backend(backend)
     wanted = ("paper",) if outputs is OUTPUT_NAMES else outputs
     values, info = tiled_grams(
         arch, X, tiles=DEFAULT_TILE if tiles is None else tiles, client=client, outputs=wanted, store=store,
@@ -160,17 +118,3 @@ def _tiled_gram(arch, X, backend: Backend, outputs, tiles, client, store, progre
     )
     return Gram(arch=arch, backend="numba", seconds=info["seconds"], _values={k: values.get(k) for k in OUTPUT_NAMES})
 
-
-def _dense_grams(arch, X, backend: Backend, outputs: frozenset, memory_limit: int | None) -> dict:
-    """The two-layer / FC / ResNet Grams from the chosen backend."""
-    if backend is Backend.NUMBA:
-        from ._numba_dense import numba_grams
-
-        return numba_grams(arch, X, outputs, memory_limit)
-    if backend is Backend.NT:
-        from ._nt import nt_grams
-
-        return nt_grams(arch, X, outputs, memory_limit)
-    from ._reference import reference_grams
-
-    return reference_grams(arch, X, outputs, memory_limit)

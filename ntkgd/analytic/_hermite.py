@@ -19,8 +19,7 @@ import functools
 import math
 
 import numpy as np
-from ..specs._activations import Activation
-from ..specs._quadrature import gauss_hermite
+from ..specs import Activation, gauss_hermite
 
 __all__ = [
     "MAX_TERMS",

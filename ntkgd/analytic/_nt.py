@@ -33,10 +33,10 @@ import warnings
 import numpy as np
 
 from ..core._errors import UnsupportedBackendError
-from ..specs._architectures import Architecture, FullyConnected, ResNet, TwoLayer
+from ..specs import Architecture, FullyConnected, ResNet, TwoLayer
 from ..core._validation import check_fits_in_memory, format_bytes
 
-__all__ = ["QUADRATURE_DEGREE", "nt_grams", "stax_kernel_fn"]
+__all__ = ["NT_BLOCK_BYTES", "NT_NATIVE_ACTIVATIONS", "QUADRATURE_DEGREE", "nt_grams", "nt_refusal", "stax_kernel_fn"]
 
 #: Gauss-Hermite nodes per axis of ``stax.ElementwiseNumerical``, used for every
 #: activation without a native stax layer (softplus, tanh, sigmoid, user
@@ -51,6 +51,8 @@ QUADRATURE_DEGREE = 150
 #: processed in blocks so that the quadrature's (deg, deg, rows, n) arrays stay
 #: bounded; for closed-form activations one block usually covers all rows.
 _BLOCK_BYTES = 512 * 2**20
+#: The same bound under a public name, for the memory estimates of the benchmarks.
+NT_BLOCK_BYTES = _BLOCK_BYTES
 
 #: Assumed number of (rows, n) float64 arrays neural-tangents keeps alive while
 #: it propagates a kernel (nngp, ntk, the input kernel, the partial sums S_h
@@ -71,6 +73,9 @@ _NATIVE_LAYERS = {
     "erf": lambda stax: stax.Erf(),
     "gelu": lambda stax: stax.Gelu(approximate=False),
 }
+
+#: Names of the activations neural-tangents computes in closed form (no quadrature).
+NT_NATIVE_ACTIVATIONS = tuple(_NATIVE_LAYERS)
 
 
 def _import_neural_tangents():
@@ -180,7 +185,7 @@ def _assume_gaussian(stax):
     post-activation; for an odd activation their means vanish (b = 0 in
     MATH.md §3), so summing the branch kernels, which is all ``FanInSum`` does,
     is exact. For any other activation it would drop the b_i mu_j terms, which
-    is why :func:`_check_expressible` only lets odd activations through.
+    is why :func:`nt_refusal` only lets odd activations through.
     """
 
     @stax.layer
@@ -225,21 +230,21 @@ def _resnet_pieces(arch: ResNet, d: int, jax, jnp, stax):
     return pieces, jax.jit(_dense(stax, 1.0)[2])
 
 
-def _check_expressible(arch: Architecture) -> None:
-    """Raise :class:`UnsupportedBackendError` for specs neural-tangents cannot express exactly."""
+def nt_refusal(arch: Architecture) -> str | None:
+    """Why neural-tangents cannot express ``arch`` exactly (the :class:`UnsupportedBackendError` message), or None."""
     if isinstance(arch, (FullyConnected, TwoLayer)):
-        return
+        return None
     if isinstance(arch, ResNet) and arch.act.builtin and arch.act.name in _ODD_ACTIVATIONS:
-        return
+        return None
     if isinstance(arch, ResNet):
-        raise UnsupportedBackendError(
+        return (
             f"analytic_gram: backend='nt' cannot express the paper's ResNet with activation {arch.act.name!r}: "
             "its residual branches are post-activation, and neural-tangents 0.6.5 sums branches as if their "
             "means were zero, which holds only for odd activations (erf, tanh). For this activation it would "
             "drop the b_i mu_j terms (41% NTK error for ReLU, MATH.md §7). Use backend='numba' (fast) or "
             "backend='reference' (slow oracle); backend='nt' works for ResNet(activation='erf')."
         )
-    raise UnsupportedBackendError(
+    return (
         f"analytic_gram: backend='nt' cannot express {type(arch).__name__} exactly: neural-tangents "
         "0.6.5 only sums Gaussian (pre-activation) branches, and the paper's residual branches are "
         "post-activation (MATH.md §7). Use backend='numba' (fast) or backend='reference' (slow oracle)."
@@ -422,7 +427,9 @@ def nt_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memory_limit
     GramTooLargeError
         If the outputs plus one block of neural-tangents' temporaries would not fit.
     """
-    _check_expressible(arch)
+    reason = nt_refusal(arch)
+    if reason is not None:
+        raise UnsupportedBackendError(reason)
     n, d = X.shape
     needed = _needed_sums(arch, outputs)
     slots = _slots(arch, outputs)
@@ -454,7 +461,7 @@ def nt_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memory_limit
             with warnings.catch_warnings():
                 # FanInSum warns that it assumes independent branches. The paper's skip and
                 # residual branch are correlated only through b_i mu_j, which vanishes for the
-                # odd activations _check_expressible admits (MATH.md §3, §7).
+                # odd activations nt_refusal admits (MATH.md §3, §7).
                 warnings.filterwarnings("ignore", message="`FanIn` layers assume independent", category=UserWarning)
                 sums, nngp = _block_sums(pieces, kernel, needed, jnp)
             for target, value in zip(store, _block_values(arch, sums, nngp, slots)):

@@ -5,8 +5,9 @@ image/signal inputs, builds the patch structure (which pixel lies at which
 offset, with zero padding), runs the per-point part of the recursion once per
 point (pixel variances ``C^(h)_ii[s, s]``, means ``mu^(h)``, ``b^(h)`` and, for
 activations without a closed form, Hermite tables per distinct variance), and
-then calls the fused pair kernel (``ntkgd.kernels.conv_grams``) or the slow
-oracle (``ntkgd.analytic._reference_conv``).
+then calls the fused pair kernel (``ntkgd.kernels.conv_grams``). The slow
+oracle of the same Grams is ``ntkgd.analytic._reference_conv``; the registry
+(``ntkgd.analytic._registry``) chooses between the two.
 
 Only the pixel diagonal of the p x p second-moment matrices reaches an output:
 the patch trace shifts both pixel indices together, and every Gram is a trace
@@ -18,13 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..specs._activations import Activation
-from ..core._errors import UnsupportedBackendError
+from ..specs import Activation, ConvResNet
 from ._hermite import hermite_coefficients, hermite_tables
-from ..specs._architectures import ConvResNet
 from ..core._validation import check_finite_nonzero_inputs, check_fits_in_memory, format_bytes
 
-__all__ = ["conv_grams", "conv_memory_estimate", "patch_neighbours", "validate_conv_inputs"]
+__all__ = ["conv_memory_estimate", "numba_conv_grams", "patch_neighbours", "validate_conv_inputs"]
 
 #: Variances per call of ``hermite_tables``: bounds its (chunk, 1600) temporaries to ~26 MB.
 _TABLE_CHUNK = 2048
@@ -91,7 +90,7 @@ def patch_neighbours(spatial: tuple[int, ...], patch: int) -> np.ndarray:
     return np.ascontiguousarray(np.where(valid, target, -1), dtype=np.int64)
 
 
-def _plan(outputs: frozenset) -> dict:
+def _conv_output_buffers(outputs: frozenset) -> dict:
     """Which (n, n) buffers to allocate; with ``layers``, paper and nngp are views of it."""
     want_layers = "layers" in outputs
     return {
@@ -112,7 +111,7 @@ def conv_memory_estimate(arch: ConvResNet, n: int, pixels: int, outputs: frozens
 
     from ..kernels._conv import default_tile_shape
 
-    plan = _plan(outputs)
+    plan = _conv_output_buffers(outputs)
     matrices = (arch.depth + 1 if plan["layers"] else 0) + plan["paper"] + plan["ntk"] + plan["nngp"]
     rows, cols = default_tile_shape(pixels, arch.depth)
     rows, cols = min(rows, n), min(cols, n)
@@ -219,7 +218,7 @@ def _point_quantities(arch: ConvResNet, X3: np.ndarray, neighbours: np.ndarray, 
     return variances, means, offsets, single, value, derivative, starts, terms
 
 
-def conv_grams(arch: ConvResNet, X: np.ndarray, outputs: frozenset, memory_limit: int | None, backend: str) -> dict:
+def numba_conv_grams(arch: ConvResNet, X: np.ndarray, outputs: frozenset, memory_limit: int | None) -> dict:
     """Grams of the convolutional ResNet on validated inputs ``X`` (see :func:`validate_conv_inputs`).
 
     Parameters
@@ -231,8 +230,6 @@ def conv_grams(arch: ConvResNet, X: np.ndarray, outputs: frozenset, memory_limit
         Subset of ``("paper", "ntk", "layers", "nngp")``.
     memory_limit : int or None
         Bytes the computation may use (default 90% of the available memory).
-    backend : {"numba", "reference"}
-        ``"nt"`` raises :class:`~ntkgd.UnsupportedBackendError`.
 
     Returns
     -------
@@ -242,20 +239,7 @@ def conv_grams(arch: ConvResNet, X: np.ndarray, outputs: frozenset, memory_limit
         is ``layers[H-1]`` (MATH.md §4's K^(H)); ``nngp`` is ``layers[H]``
         (``sum_l K^(H)_ij[l, l]``); ``ntk`` is their sum. Arrays may share memory.
     """
-    if backend == "nt":
-        raise UnsupportedBackendError(
-            "analytic_gram: the neural-tangents backend cannot express the paper's convolutional ResNet. Its "
-            "residual branch adds post-activation, non-centred vectors (no output Dense, no centring), whose "
-            "mean enters the kernel through the b^(h) terms; neural-tangents' FanInSum only sums mean-zero "
-            "Gaussian inputs (MATH.md §7). Use backend='numba' (the default) or backend='reference'."
-        )
-    if backend == "reference":
-        from ._reference_conv import reference_conv_grams
-
-        return reference_conv_grams(arch, X, outputs, memory_limit)
-    if backend != "numba":
-        raise ValueError(f"conv_grams: unknown backend {backend!r}; valid backends are 'numba' and 'reference'.")
-    from ..kernels import conv_grams as kernel
+    from ..kernels import conv_grams as fused_conv_kernel
 
     n = X.shape[0]
     X3 = X.reshape(n, X.shape[1], -1)
@@ -278,14 +262,14 @@ def conv_grams(arch: ConvResNet, X: np.ndarray, outputs: frozenset, memory_limit
     neighbours = patch_neighbours(X.shape[2:], arch.patch)
     variances, means, offsets, single, value, derivative, starts, terms = _point_quantities(arch, X3, neighbours, check)
 
-    plan = _plan(outputs)
+    plan = _conv_output_buffers(outputs)
     depth = arch.depth
     none2 = np.empty((0, 0))
     layers_out = np.empty((depth + 1, n, n)) if plan["layers"] else np.empty((0, 0, 0))
     paper_out = np.empty((n, n)) if plan["paper"] else none2
     ntk_out = np.empty((n, n)) if plan["ntk"] else none2
     nngp_out = np.empty((n, n)) if plan["nngp"] else none2
-    kernel(
+    fused_conv_kernel(
         X3, neighbours, arch.act.closed_form.value, float(arch.scale), float(arch.branch_scale),
         variances, means, offsets, single, value, derivative, starts, terms,
         layers_out, ntk_out, paper_out, nngp_out,

@@ -13,10 +13,9 @@ import math
 
 import numpy as np
 
-from ..specs._activations import ClosedForm
+from ..specs import ClosedForm, FullyConnected, ResNet, TwoLayer
 from ._hermite import MAX_TERMS, hermite_tables
 from ..core._safe_blas import lower_gram
-from ..specs._architectures import FullyConnected, ResNet, TwoLayer
 from ..core._validation import check_fits_in_memory, format_bytes
 
 __all__ = ["layer_constants", "numba_grams", "numba_memory_estimate"]
@@ -63,7 +62,7 @@ def layer_constants(arch: DenseArchitecture) -> tuple[np.ndarray, np.ndarray]:
     return constants, mean_gain
 
 
-def _plan(arch: DenseArchitecture, outputs: frozenset) -> dict:
+def _dense_output_buffers(arch: DenseArchitecture, outputs: frozenset) -> dict:
     """Which (n, n) buffers to allocate; the other outputs are views of them."""
     single_group = _layer_count(arch) == 1  # TwoLayer: the NTK is the paper's Gram
     want_layers = "layers" in outputs
@@ -77,7 +76,7 @@ def _plan(arch: DenseArchitecture, outputs: frozenset) -> dict:
 
 def numba_memory_estimate(arch: DenseArchitecture, n: int, outputs: frozenset) -> int:
     """Bytes the numba backend allocates for ``n`` points (outputs plus tables)."""
-    plan = _plan(arch, outputs)
+    plan = _dense_output_buffers(arch, outputs)
     matrices = (_layer_count(arch) if plan["layers"] else 0) + plan["paper"] + plan["ntk"] + plan["nngp"]
     tables = 0
     if arch.act.closed_form is ClosedForm.NONE:
@@ -150,7 +149,7 @@ def numba_grams(arch: DenseArchitecture, X: np.ndarray, outputs: frozenset, memo
         limit=memory_limit,
         suggestion="Request fewer outputs (e.g. outputs=('paper',)), subsample the data, or raise memory_limit.",
     )
-    plan = _plan(arch, outputs)
+    plan = _dense_output_buffers(arch, outputs)
     n_layers = _layer_count(arch)
     none2 = np.empty((0, 0))
     layers_out = np.empty((n_layers, n, n)) if plan["layers"] else np.empty((0, 0, 0))

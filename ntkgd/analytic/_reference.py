@@ -23,9 +23,7 @@ import math
 import numpy as np
 from scipy import integrate, special
 
-from ..specs._activations import Activation, ClosedForm
-from ..specs._quadrature import gauss_hermite
-from ..specs._architectures import Architecture, ResNet
+from ..specs import Activation, Architecture, ClosedForm, ResNet, gauss_hermite
 from ..core._validation import check_fits_in_memory
 
 __all__ = [

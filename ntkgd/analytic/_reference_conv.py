@@ -38,9 +38,8 @@ import math
 import numpy as np
 from scipy import integrate
 
-from ..specs._activations import Activation, ClosedForm
+from ..specs import Activation, ClosedForm, ConvResNet
 from ._reference import GAUSS_HERMITE_NODES, gaussian_expectations, reference_c_sigma, tensor_rule
-from ..specs._architectures import ConvResNet
 from ..core._validation import check_fits_in_memory
 
 __all__ = ["im2col", "patch_trace", "receptive_fields", "reference_conv_grams"]
