@@ -14,7 +14,7 @@ Three ways to use the tiles:
 - in cluster memory: :func:`tiled_grams` computes the tiles (a progress bar
   over tiles, ``as_completed``), keeps them on the workers and returns a Dask
   array whose upper tiles are lazy transposes of the lower ones;
-- out of core: with ``store=`` every tile is written to a Zarr (v3) array
+- out of core (:mod:`ntkgd.analytic._tiled_store`): with ``store=`` every tile is written to a Zarr (v3) array
   chunked by tiles, then a one-byte completion marker for that tile is written
   to a second array. A later call with the same spec, inputs and tile size
   computes only the tiles without a marker (an interrupted run is resumed);
@@ -32,15 +32,23 @@ sets it), or two workers on one machine fight over the same cores.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from ._registry import check_tiled_architecture
+from ._tile_grid import TileLayout, assemble_lower_tiles
+from ._tiled_store import (
+    IncompleteStoreError,
+    fingerprint,
+    open_gram_store,
+    open_or_create_store,
+    store_status,
+    store_tile_task,
+)
 
 __all__ = [
     "DEFAULT_TILE",
@@ -50,6 +58,7 @@ __all__ = [
     "local_cluster",
     "open_gram_store",
     "prepare",
+    "store_status",
     "tiled_grams",
 ]
 
@@ -57,18 +66,13 @@ __all__ = [
 DEFAULT_TILE = 4096
 #: Outputs a tiled Gram can hold (the per-layer Grams would be depth + 1 tiled matrices each).
 TILED_OUTPUTS = ("paper", "ntk", "nngp")
-STORE_FORMAT = 1
-
-
-class IncompleteStoreError(RuntimeError):
-    """A Zarr Gram store lacks completion markers for some tiles (an interrupted run)."""
 
 
 # --------------------------------------------------------------------------- the problem sent to workers
 
 
 @dataclass(frozen=True)
-class TiledProblem:
+class TiledProblem(TileLayout):
     """Everything a worker needs to compute any tile: inputs, per-point quantities, constants.
 
     Attributes
@@ -113,17 +117,6 @@ class TiledProblem:
     def n(self) -> int:
         return self.X.shape[0]
 
-    @property
-    def blocks(self) -> int:
-        return -(-self.n // self.tile)
-
-    def span(self, b: int) -> slice:
-        return slice(b * self.tile, min((b + 1) * self.tile, self.n))
-
-    def lower_tiles(self) -> list[tuple[int, int]]:
-        """``(bi, bj)`` with ``bi >= bj``, row-major."""
-        return [(bi, bj) for bi in range(self.blocks) for bj in range(bi + 1)]
-
     def compute(self, rows: slice, cols, output: str) -> np.ndarray:
         """The ``output`` Gram on rows ``rows`` (a slice) against ``cols`` (a slice or an index array)."""
         from ..kernels import dense_block
@@ -146,21 +139,6 @@ class TiledProblem:
     def tile_of(self, bi: int, bj: int, output: str) -> np.ndarray:
         """Lower tile ``(bi, bj)``, ``bi >= bj``."""
         return self.compute(self.span(bi), self.span(bj), output)
-
-
-def _check_arch(arch, owner: str):
-    from ..specs._architectures import ConvResNet, FullyConnected, ResNet, TwoLayer
-
-    if isinstance(arch, ConvResNet):
-        raise NotImplementedError(
-            f"{owner}: tiled (distributed) Grams support TwoLayer, FullyConnected and ResNet; ConvResNet tiles are "
-            "not implemented (its recursion runs over pixel pairs with a different kernel). Compute ConvResNet "
-            "Grams on one machine: call analytic_gram without tiles= and client=."
-        )
-    if not isinstance(arch, (TwoLayer, FullyConnected, ResNet)):
-        raise TypeError(
-            f"{owner}: arch must be a TwoLayer, FullyConnected or ResNet spec, got {type(arch).__name__}."
-        )
 
 
 def _check_tile(tiles, owner: str) -> int:
@@ -188,7 +166,7 @@ def prepare(arch, X, tiles: int = DEFAULT_TILE, *, owner: str = "analytic_gram")
     from ._numba_dense import _layer_tables, layer_constants
     from ..core._validation import validate_inputs
 
-    _check_arch(arch, owner)
+    check_tiled_architecture(arch, owner)
     tile = _check_tile(tiles, owner)
     X = validate_inputs(X, owner=owner)
     n = X.shape[0]
@@ -208,14 +186,6 @@ def prepare(arch, X, tiles: int = DEFAULT_TILE, *, owner: str = "analytic_gram")
         single_group=not arch.trains_output_layer and arch.depth == 1, depth=arch.depth, tile=tile,
     )  # fmt: skip
 
-
-def fingerprint(arch, problem: TiledProblem) -> str:
-    """sha256 of the spec, the inputs and the tile size: what a stored Gram depends on."""
-    digest = hashlib.sha256()
-    digest.update(json.dumps(arch.describe(), sort_keys=True).encode())
-    digest.update(f"{problem.X.shape}:{problem.tile}".encode())
-    digest.update(problem.X.tobytes())
-    return digest.hexdigest()
 
 
 def _check_outputs(outputs, owner: str) -> tuple[str, ...]:
@@ -239,19 +209,6 @@ def _tile_task(problem: TiledProblem, bi: int, bj: int, output: str) -> np.ndarr
     return problem.tile_of(bi, bj, output)
 
 
-def _store_tile_task(problem: TiledProblem, bi: int, bj: int, output: str, path: str) -> float:
-    """Compute a tile, write it into the store, then its completion marker; returns the seconds spent."""
-    import zarr
-
-    start = time.perf_counter()
-    tile = problem.tile_of(bi, bj, output)
-    array = zarr.open_array(os.path.join(path, output), mode="r+")
-    array[problem.span(bi), problem.span(bj)] = tile
-    # The marker is written only after the tile's chunk is complete on disk.
-    done = zarr.open_array(os.path.join(path, f"{output}_done"), mode="r+")
-    done[bi, bj] = 1
-    return time.perf_counter() - start
-
 
 def _product_task(problem: TiledProblem, bi: int, bj: int, output: str, V: np.ndarray):
     """``(bi, bj, T V_J, T^T V_I)`` for the lower tile T (the second is None on a diagonal tile)."""
@@ -260,11 +217,6 @@ def _product_task(problem: TiledProblem, bi: int, bj: int, output: str, V: np.nd
     upper = None if bi == bj else tile.T @ V[rows]
     return bi, bj, tile @ V[cols], upper
 
-
-def _read_tile(path: str, output: str, rows: slice, cols: slice) -> np.ndarray:
-    import zarr
-
-    return zarr.open_array(os.path.join(path, output), mode="r")[rows, cols]
 
 
 # --------------------------------------------------------------------------- driver
@@ -308,21 +260,6 @@ def _resolve_client(client, owner: str):
         ) from None
 
 
-def _assemble(problem: TiledProblem, lower: dict, dtype=np.float64):
-    """A Dask array from lower tiles (futures or delayed values): upper tiles are their lazy transposes."""
-    import dask.array as da
-
-    rows = []
-    for bi in range(problem.blocks):
-        row = []
-        for bj in range(problem.blocks):
-            a, b = (bi, bj) if bi >= bj else (bj, bi)
-            shape = (problem.span(a).stop - problem.span(a).start, problem.span(b).stop - problem.span(b).start)
-            block = da.from_delayed(lower[a, b], shape=shape, dtype=dtype)
-            row.append(block if bi >= bj else block.T)
-        rows.append(row)
-    return da.block(rows)
-
 
 def tiled_grams(
     arch,
@@ -353,10 +290,10 @@ def tiled_grams(
     if store is not None:
         path = os.fspath(store)
         info["fingerprint"] = fingerprint(arch, problem)
-        done = _open_or_create_store(path, arch, problem, names, info["fingerprint"])
+        done = open_or_create_store(path, arch, problem, names, info["fingerprint"])
         todo = [(name, bi, bj) for name, bi, bj in todo if not done[name][bi, bj]]
         futures = {
-            client.submit(_store_tile_task, shared, bi, bj, name, path, pure=False): (name, bi, bj)
+            client.submit(store_tile_task, shared, bi, bj, name, path, pure=False): (name, bi, bj)
             for name, bi, bj in todo
         }
     else:
@@ -380,137 +317,7 @@ def tiled_grams(
     by_name = {name: {} for name in names}
     for future, (name, bi, bj) in futures.items():
         by_name[name][bi, bj] = future
-    return {name: _assemble(problem, lower) for name, lower in by_name.items()}, info
-
-
-# --------------------------------------------------------------------------- Zarr store
-
-
-def _store_attributes(arch, problem: TiledProblem, names, digest: str) -> dict:
-    return {
-        "format": STORE_FORMAT,
-        "fingerprint": digest,
-        "n": problem.n,
-        "d": int(problem.X.shape[1]),
-        "tile": problem.tile,
-        "outputs": list(names),
-        "arch": arch.describe(),
-        "layout": "lower tiles only (row block >= column block); the upper triangle is their transpose",
-    }
-
-
-def _open_or_create_store(path: str, arch, problem: TiledProblem, names, digest: str) -> dict:
-    """Create the store, or check that an existing one holds this Gram; return each output's markers."""
-    import zarr
-
-    blocks = problem.blocks
-    group = zarr.open_group(path, mode="a")
-    meta = dict(group.attrs).get("ntkgd")
-    if meta is None:
-        if len(list(group.keys())):
-            raise ValueError(
-                f"analytic_gram: store {path!r} exists and is not an ntkgd Gram store; give a new path."
-            )
-        group.attrs["ntkgd"] = _store_attributes(arch, problem, names, digest)
-        meta = group.attrs["ntkgd"]
-    elif meta.get("fingerprint") != digest:
-        raise ValueError(
-            f"analytic_gram: store {path!r} holds a different Gram (spec {meta.get('arch')}, n = {meta.get('n')}, "
-            f"tile {meta.get('tile')}); this call asks for {arch.describe()}, n = {problem.n}, tile {problem.tile} "
-            "on other inputs. Use another store path, or delete that one to recompute."
-        )
-    markers = {}
-    for name in names:
-        if name not in group:
-            group.create_array(
-                name, shape=(problem.n, problem.n), chunks=(problem.tile, problem.tile), dtype="float64",
-                fill_value=np.nan,
-            )  # fmt: skip
-            group.create_array(f"{name}_done", shape=(blocks, blocks), chunks=(1, 1), dtype="uint8", fill_value=0)
-        markers[name] = group[f"{name}_done"][...]
-        if name not in meta["outputs"]:
-            group.attrs["ntkgd"] = {**meta, "outputs": [*meta["outputs"], name]}
-            meta = group.attrs["ntkgd"]
-    return markers
-
-
-def store_status(store, output: str = "paper") -> dict:
-    """``{"n", "tile", "tiles_total", "tiles_done", "missing", "meta"}`` of a Gram store, without reading tiles."""
-    import zarr
-
-    path = os.fspath(store)
-    if not Path(path).exists():
-        raise FileNotFoundError(f"open_gram_store: no store at {path!r}; compute one with analytic_gram(store=...).")
-    group = zarr.open_group(path, mode="r")
-    meta = dict(group.attrs).get("ntkgd")
-    if meta is None:
-        raise ValueError(f"open_gram_store: {path!r} is not an ntkgd Gram store (no 'ntkgd' attributes).")
-    if output not in meta["outputs"]:
-        raise ValueError(
-            f"open_gram_store: store {path!r} holds {meta['outputs']}, not {output!r}; pass output= one of those."
-        )
-    done = group[f"{output}_done"][...]
-    blocks = done.shape[0]
-    missing = [(bi, bj) for bi in range(blocks) for bj in range(bi + 1) if not done[bi, bj]]
-    total = blocks * (blocks + 1) // 2
-    return {"n": meta["n"], "tile": meta["tile"], "tiles_total": total, "tiles_done": total - len(missing),
-            "missing": missing, "meta": meta}  # fmt: skip
-
-
-def open_gram_store(store, output: str = "paper"):
-    """A complete tiled Gram from a Zarr store, as a lazy Dask array (out of core).
-
-    Parameters
-    ----------
-    store : str or path
-        Written by ``analytic_gram(..., store=path)``.
-    output : {"paper", "ntk", "nngp"}
-        Which Gram of the store.
-
-    Returns
-    -------
-    dask.array.Array, shape (n, n), float64
-        Chunks are the tiles. Lower tiles are read from the store, upper tiles
-        are their transposes (only the lower triangle is stored).
-
-    Raises
-    ------
-    IncompleteStoreError
-        When some tile has no completion marker (an interrupted run): resume
-        it by calling ``analytic_gram`` again with the same spec, inputs,
-        ``tiles=`` and ``store=``.
-    """
-    from dask import delayed
-
-    status = store_status(store, output)
-    if status["missing"]:
-        raise IncompleteStoreError(
-            f"open_gram_store: store {os.fspath(store)!r} is incomplete: {len(status['missing'])} of "
-            f"{status['tiles_total']} tiles of {output!r} have no completion marker (first missing: tile "
-            f"{status['missing'][0]}). Resume it with analytic_gram(arch, X, tiles={status['tile']}, "
-            f"store={os.fspath(store)!r}, client=...) on the same spec and inputs."
-        )
-    n, tile = status["n"], status["tile"]
-    layout = _Layout(n, tile)
-    path = os.fspath(store)
-    lower = {
-        (bi, bj): delayed(_read_tile, pure=True)(path, output, layout.span(bi), layout.span(bj))
-        for bi in range(layout.blocks) for bj in range(bi + 1)
-    }  # fmt: skip
-    return _assemble(layout, lower)
-
-
-@dataclass(frozen=True)
-class _Layout:
-    n: int
-    tile: int
-
-    @property
-    def blocks(self) -> int:
-        return -(-self.n // self.tile)
-
-    def span(self, b: int) -> slice:
-        return slice(b * self.tile, min((b + 1) * self.tile, self.n))
+    return {name: assemble_lower_tiles(problem, lower) for name, lower in by_name.items()}, info
 
 
 # --------------------------------------------------------------------------- matrix-free
