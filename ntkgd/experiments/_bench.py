@@ -259,16 +259,14 @@ def make_configs(
 
 
 def _nt_native(activation: str) -> bool:
-    from ..analytic._nt import _NATIVE_LAYERS
+    from ..analytic import NT_NATIVE_ACTIVATIONS
 
-    return activation in _NATIVE_LAYERS
+    return activation in NT_NATIVE_ACTIVATIONS
 
 
 def plan(config: BenchConfig, memory_cap: int, *, nt_rows: int = 16, nt_degree: int | None = None) -> Plan:
     """Decide how to measure ``config`` and estimate its peak memory; skip it above ``memory_cap`` bytes."""
-    from ..core._errors import UnsupportedBackendError
-    from ..analytic._nt import _BLOCK_BYTES, QUADRATURE_DEGREE, _check_expressible
-    from ..analytic._numba_dense import numba_memory_estimate
+    from ..analytic import NT_BLOCK_BYTES, QUADRATURE_DEGREE, numba_memory_estimate, supports
     from ._numpy_baseline import NUMPY_ACTIVATIONS
 
     spec = config.spec()
@@ -282,9 +280,7 @@ def plan(config: BenchConfig, memory_cap: int, *, nt_rows: int = 16, nt_degree: 
             return Plan("unsupported", note=f"numpy baseline: closed forms only ({', '.join(NUMPY_ACTIVATIONS)})")
         result = Plan("full", _NUMPY_MATRICES * matrix)
     else:
-        try:
-            _check_expressible(spec)
-        except UnsupportedBackendError:
+        if not supports(spec, "nt"):
             return Plan("unsupported", note=f"neural-tangents cannot express this ResNet with {config.activation}")
         if _nt_native(config.activation):
             result = Plan("full", _nt_matrices(config.depth) * matrix)
@@ -293,9 +289,9 @@ def plan(config: BenchConfig, memory_cap: int, *, nt_rows: int = 16, nt_degree: 
             # for 3200 pairs at deg = 150); 3 with a margin.
             per_pair = 3 * 8 * deg * deg
             if config.arch == "resnet":
-                # ntkgd's nt backend (fixed QUADRATURE_DEGREE) bounds its own row blocks to _BLOCK_BYTES.
+                # ntkgd's nt backend (fixed QUADRATURE_DEGREE) bounds its own row blocks to NT_BLOCK_BYTES.
                 rows = min(n, 8 * nt_rows)
-                needed = min(per_pair * rows * rows, _BLOCK_BYTES) + 8 * 8 * rows * rows
+                needed = min(per_pair * rows * rows, NT_BLOCK_BYTES) + 8 * 8 * rows * rows
                 result = Plan("subset", needed, rows=rows, scale=(n / rows) ** 2)
             else:
                 rows = max(1, min(n, nt_rows, memory_cap // (per_pair * n)))  # fewer rows where memory is short
