@@ -1,6 +1,6 @@
 """Numba kernels of ntkgd (installed as ``ntkgd.kernels``).
 
-Arrays in, arrays out, no validation: callers (``ntkgd._numba_backend``)
+Arrays in, arrays out, no validation: callers (``ntkgd.analytic._numba_dense``)
 coerce to C-contiguous float64 and check shapes. Nothing here imports the rest
 of ntkgd.
 """

@@ -17,7 +17,7 @@ So the diagonals evolve on their own and the off-diagonal pixel pairs never
 reach an output (the "no pooling" case of Novak et al. 2019). The kernels carry
 length-p vectors only: per pair and layer, p Gaussian expectations and a
 p x q^k patch sum, instead of p^2 expectations and p^2 q^k sums. The slow
-oracle (``ntkgd._reference_conv``) does carry the full p x p matrices, so the
+oracle (``ntkgd.analytic._reference_conv``) does carry the full p x p matrices, so the
 tests check this reduction too.
 
 On those diagonals (vectors over pixels s; ``*`` elementwise)::

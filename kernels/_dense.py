@@ -23,7 +23,7 @@ out in pairs (t, n-1-t) so the threads get the same number of pairs.
 
 :func:`dense_block` runs the same row code on a rectangular block of pairs
 (rows I against columns J, given the per-point quantities of all points): the
-tiles of a distributed Gram (``ntkgd._tiled``). :func:`dense_grams` is the
+tiles of a distributed Gram (``ntkgd.analytic._tiled``). :func:`dense_grams` is the
 block whose rows and columns are all the points.
 """
 

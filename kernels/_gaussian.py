@@ -14,7 +14,7 @@ from ._config import JIT
 
 __all__ = ["CODE_ERF", "CODE_MEHLER", "CODE_RELU", "expectations", "gap", "mean"]
 
-#: Activation families, matching ``ntkgd._activations.ClosedForm`` values.
+#: Activation families, matching ``ntkgd.specs.ClosedForm`` values.
 CODE_RELU = 0
 CODE_ERF = 1
 CODE_MEHLER = 2
