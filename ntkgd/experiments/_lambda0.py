@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Lambda0Study", "lambda0_study"]
+__all__ = ["Lambda0Study", "check_labels", "lambda0_study"]
 
 
 @dataclass
@@ -184,13 +184,8 @@ def lambda0_study(
 
     kernels, fractions = list(kernels), list(label_noise)
     t0 = time.perf_counter()
+    check_labels(dataset, random_labels=random_labels, label_noise=fractions)
     needs_labels = random_labels or fractions
-    if needs_labels and dataset.y is None:
-        option = "--random-labels" if random_labels else "--label-noise"
-        raise ValueError(
-            f"{option} needs labels, and {dataset.name!r} has none (for a .csv file name its label column with "
-            "--label-column)."
-        )
     data_groups = ntkgd.parallel_rows(dataset.X)
     t_data = load_seconds + time.perf_counter() - t0
 
@@ -268,6 +263,16 @@ def lambda0_study(
         labels=label_info, label_noise=noise, parallel_rows=data_groups, memory=memory, memory_text=memory_text,
         method=method, timings={"data": t_data, "gram": t_gram, "spectrum": t_spectrum},
     )  # fmt: skip
+
+
+def check_labels(dataset, *, random_labels: bool, label_noise: Sequence[float]) -> None:
+    """A ValueError when ``random_labels`` or a ``label_noise`` sweep is asked of data without labels."""
+    if (random_labels or label_noise) and dataset.y is None:
+        option = "--random-labels" if random_labels else "--label-noise"
+        raise ValueError(
+            f"{option} needs labels, and {dataset.name!r} has none (for a .csv file name its label column with "
+            "--label-column)."
+        )
 
 
 def _memory_plan(n: int, n_matrices: int, full: bool, limit: int | None) -> tuple[dict, str]:
