@@ -23,7 +23,6 @@ from ._options import (
     build_arch,
     data_label,
     describe_arch,
-    lambda0_stem,
     parse_classes,
     slug,
     split_list,
@@ -40,7 +39,7 @@ ENCODINGS = ("auto", "pm1", "onehot", "raw")
 def add_parser(subparsers) -> None:
     """Register ``lambda0`` on the top-level parser."""
     from .. import ACTIVATION_NAMES
-    from ..data._loaders import BUILTIN_DATASETS, FILE_FORMATS, PACKAGED_DATASETS, SYNTHETIC_DATASETS
+    from ..data import BUILTIN_DATASETS, FILE_FORMATS, PACKAGED_DATASETS, SYNTHETIC_DATASETS
 
     parser = subparsers.add_parser(
         "lambda0",
@@ -291,9 +290,9 @@ def _print_report(header: list, results: list, noise: dict | None, timings: dict
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``ntkgd lambda0``; returns the exit code."""
-    from ..core._results import CORE_PACKAGES, provenance, timestamp
-    from ..core._validation import format_bytes
-    from ..data._loaders import load_data
+    from ..core import CORE_PACKAGES, provenance, timestamp
+    from ..core import format_bytes
+    from ..data import load_data
     from ..experiments._lambda0 import check_labels, lambda0_study
 
     started = time.perf_counter()
@@ -349,13 +348,13 @@ def run(args: argparse.Namespace) -> int:
     }
     written_plot = None
     if args.plot is not None:
-        from ..experiments._lambda0_plots import plot_lambda0
+        from ..experiments import plot_lambda0
 
         title = f"{dataset.name}, n = {dataset.n}, {describe_arch(spec)}"
         written_plot = plot_lambda0(args.plot, study.plot_runs(), title=title)
         record["files"]["plot"] = os.fspath(args.plot)
     study.timings["total"] = time.perf_counter() - started
-    written = write_results(args.out, f"{lambda0_stem(dataset, archs)}-{timestamp(now)}", record, arrays or None)
+    written = write_results(args.out, f"{_result_stem(dataset, archs)}-{timestamp(now)}", record, arrays or None)
 
     # ---------------------------------------------------------------- table
     depth_text = ",".join(str(a.depth) for a in archs)
@@ -383,6 +382,14 @@ def run(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {os.fspath(path)}")
     return 0
+
+
+def _result_stem(dataset, archs) -> str:
+    """``lambda0-<data>-<arch>-<activation>-H<depths>``: the result-file stem, without the time."""
+    spec = archs[0].describe()
+    data_slug = slug(Path(dataset.name).stem if dataset.provenance["kind"] == "file" else dataset.name)
+    depths = "_".join(str(arch.depth) for arch in archs)
+    return f"lambda0-{data_slug}-{slug(spec['arch'])}-{slug(spec['activation'])}-H{depths}"
 
 
 def _spectrum_arrays(runs: list[dict]) -> dict:
@@ -430,8 +437,8 @@ def _run_distributed(args: argparse.Namespace, dataset, archs: list, kernels: li
     ``started`` (a :func:`time.perf_counter` reading) and ``now`` are when the command began,
     ``load_seconds`` the time spent loading the data.
     """
-    from ..core._results import CORE_PACKAGES, provenance, timestamp
-    from ..core._validation import format_bytes
+    from ..core import CORE_PACKAGES, provenance, timestamp
+    from ..core import format_bytes
     from ..experiments._lambda0_dask import lambda0_distributed
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -450,7 +457,7 @@ def _run_distributed(args: argparse.Namespace, dataset, archs: list, kernels: li
         "note": "label quantities (y^T H^-1 y) are not computed with --scheduler",
         "files": {},
     }
-    written = write_results(args.out, f"{lambda0_stem(dataset, archs)}-dask-{timestamp(now)}", record, None)
+    written = write_results(args.out, f"{_result_stem(dataset, archs)}-dask-{timestamp(now)}", record, None)
 
     spec = archs[0].describe()
     tiles = run.tiles

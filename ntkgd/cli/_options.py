@@ -18,7 +18,6 @@ __all__ = [
     "check_common",
     "data_label",
     "describe_arch",
-    "lambda0_stem",
     "load_problem",
     "parse_classes",
     "slug",
@@ -96,17 +95,9 @@ def describe_arch(spec: dict) -> str:
     return spec["arch"] + f", {spec['activation']}{extras}"
 
 
-def lambda0_stem(dataset, archs) -> str:
-    """``lambda0-<data>-<arch>-<activation>-H<depths>``: the result-file stem of ``ntkgd lambda0``, without time."""
-    spec = archs[0].describe()
-    data_slug = slug(Path(dataset.name).stem if dataset.provenance["kind"] == "file" else dataset.name)
-    depths = "_".join(str(arch.depth) for arch in archs)
-    return f"lambda0-{data_slug}-{slug(spec['arch'])}-{slug(spec['activation'])}-H{depths}"
-
-
 def write_results(out: Path, stem: str, record: dict, arrays: dict | None) -> list[Path]:
     """Write ``<stem>.json`` (and ``<stem>.npz``) without clobbering; ``-2``, ``-3``, ... if taken."""
-    from ..core._results import sha256_file, write_json_atomic, write_npz_atomic
+    from ..core import sha256_file, write_json_atomic, write_npz_atomic
 
     for attempt in range(1, 1000):
         name = stem if attempt == 1 else f"{stem}-{attempt}"
@@ -139,13 +130,8 @@ def write_results(out: Path, stem: str, record: dict, arrays: dict | None) -> li
 def add_problem_arguments(parser, command: str) -> None:
     """The data, label and network options of ``train`` and ``sweep``."""
     from .. import ACTIVATION_NAMES
-    from ..data._labels import TRAINING_ENCODINGS
-    from ..data._loaders import (
-        BUILTIN_DATASETS,
-        FILE_FORMATS,
-        PACKAGED_DATASETS,
-        SYNTHETIC_DATASETS,
-    )
+    from ..data import TRAINING_ENCODINGS
+    from ..data import BUILTIN_DATASETS, FILE_FORMATS, PACKAGED_DATASETS, SYNTHETIC_DATASETS
 
     data = parser.add_argument_group("data")
     sources = ", ".join([*BUILTIN_DATASETS, *PACKAGED_DATASETS, *SYNTHETIC_DATASETS])
@@ -209,8 +195,8 @@ def load_problem(args) -> tuple:
     """
     import numpy as np
 
-    from ..data._labels import training_targets
-    from ..data._loaders import load_data
+    from ..data import training_targets
+    from ..data import load_data
 
     arch = build_arch(args.arch, args.depth, args.activation, args.c_res, args.patch)
     classes = parse_classes(args.classes)
