@@ -13,12 +13,12 @@ _gram
     :class:`Gram`, the result, and :data:`OUTPUT_NAMES`.
 _registry
     :class:`Backend`, the table (spec family, backend) -> wrapper, the
-    refusals (:func:`supports`, :func:`unsupported_reason`), the tiled path's
-    checks and the inputs' validation per family.
+    refusals (:func:`supports`, :func:`unsupported_reason`) and the tiled
+    path's checks. Inputs are validated before, by :mod:`ntkgd.core`.
 _numba_dense, _numba_conv
     The numba wrappers of the dense networks and of the ConvResNet
     (:func:`numba_memory_estimate`, :func:`conv_memory_estimate`,
-    :func:`validate_conv_inputs`, :func:`layer_constants`).
+    :func:`layer_constants`).
 _nt
     The neural-tangents translation (``backend="nt"``; imports JAX lazily).
 _reference, _reference_conv
@@ -34,7 +34,7 @@ _tiled, _tiled_store, _tile_grid
 from ._api import analytic_gram
 from ._gram import OUTPUT_NAMES, Gram
 from ._nt import NT_BLOCK_BYTES, NT_NATIVE_ACTIVATIONS, QUADRATURE_DEGREE, stax_kernel_fn
-from ._numba_conv import conv_memory_estimate, validate_conv_inputs
+from ._numba_conv import conv_memory_estimate
 from ._numba_dense import layer_constants, numba_memory_estimate
 from ._registry import (
     BACKEND_NAMES,
@@ -42,7 +42,6 @@ from ._registry import (
     check_supported,
     supports,
     unsupported_reason,
-    validate_spec_inputs,
 )
 from ._tiled import DEFAULT_TILE, GramOperator, TiledProblem, local_cluster, prepare, tiled_grams
 from ._tiled_store import IncompleteStoreError, open_gram_store, store_status
@@ -72,6 +71,4 @@ __all__ = [
     "supports",
     "tiled_grams",
     "unsupported_reason",
-    "validate_conv_inputs",
-    "validate_spec_inputs",
 ]

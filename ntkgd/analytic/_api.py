@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from typing import Iterable
 
+from ..core import validate_network_inputs
 from ..specs import check_architecture
 from ._gram import OUTPUT_NAMES, Gram
-from ._registry import Backend, check_tiled_backend, grams_implementation, parse_backend, validate_spec_inputs
+from ._registry import Backend, check_tiled_backend, grams_implementation, parse_backend
 
 __all__ = ["Backend", "analytic_gram"]
 
@@ -99,7 +100,7 @@ def analytic_gram(
     if tiles is not None or client is not None or store is not None:
         return _tiled_gram(arch, X, chosen, outputs, tiles, client, store, progress)
     wanted = _parse_outputs(outputs)
-    X = validate_spec_inputs(arch, X, owner="analytic_gram")
+    X = validate_network_inputs(X, convolutional=arch.convolutional, owner="analytic_gram")
     start = time.perf_counter()
     values = grams_implementation(arch, chosen)(arch, X, wanted, memory_limit)
     seconds = time.perf_counter() - start

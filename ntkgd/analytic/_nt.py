@@ -32,9 +32,9 @@ import warnings
 
 import numpy as np
 
-from ..core._errors import UnsupportedBackendError
+from ..core import UnsupportedBackendError
 from ..specs import Architecture, FullyConnected, ResNet, TwoLayer
-from ..core._validation import check_fits_in_memory, format_bytes
+from ..core import check_fits_in_memory, format_bytes
 
 __all__ = ["NT_BLOCK_BYTES", "NT_NATIVE_ACTIVATIONS", "QUADRATURE_DEGREE", "nt_grams", "nt_refusal", "stax_kernel_fn"]
 

@@ -1,7 +1,7 @@
-"""Analytic Grams of the paper's convolutional ResNet (MATH.md §4): validation and per-point work.
+"""Analytic Grams of the paper's convolutional ResNet (MATH.md §4): the per-point work and the kernel call.
 
-``analytic_gram(ConvResNet(...), X)`` lands here. This module validates the
-image/signal inputs, builds the patch structure (which pixel lies at which
+``analytic_gram(ConvResNet(...), X)`` lands here with inputs validated by
+:func:`ntkgd.core.validate_conv_inputs`. This module builds the patch structure (which pixel lies at which
 offset, with zero padding), runs the per-point part of the recursion once per
 point (pixel variances ``C^(h)_ii[s, s]``, means ``mu^(h)``, ``b^(h)`` and, for
 activations without a closed form, Hermite tables per distinct variance), and
@@ -21,52 +21,12 @@ import numpy as np
 
 from ..specs import Activation, ConvResNet
 from ._hermite import hermite_coefficients, hermite_tables
-from ..core._validation import check_finite_nonzero_inputs, check_fits_in_memory, format_bytes
+from ..core import check_fits_in_memory, format_bytes
 
-__all__ = ["conv_memory_estimate", "numba_conv_grams", "patch_neighbours", "validate_conv_inputs"]
+__all__ = ["conv_memory_estimate", "numba_conv_grams", "patch_neighbours"]
 
 #: Variances per call of ``hermite_tables``: bounds its (chunk, 1600) temporaries to ~26 MB.
 _TABLE_CHUNK = 2048
-
-
-def validate_conv_inputs(X, *, owner: str, name: str = "X") -> np.ndarray:
-    """Return ``X`` as C-contiguous float64 of shape (n, channels, pixels) or (n, channels, height, width).
-
-    Rejects non-numeric or complex data, other shapes (with the reshape that
-    fixes a flattened input), empty axes, NaN or inf entries and all-zero
-    inputs (every pre-activation of such an input is 0, so its correlations
-    are undefined). Zero pixels and zero patches inside an input are fine.
-    """
-    try:
-        array = np.asarray(X)
-    except Exception as exc:
-        raise TypeError(f"{owner}: {name} must be an array-like of numbers; could not convert it ({exc}).") from exc
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise TypeError(f"{owner}: {name} must hold real numbers, got dtype {array.dtype}.")
-    if np.iscomplexobj(array):
-        raise TypeError(f"{owner}: {name} must be real, got complex dtype {array.dtype}.")
-    expected = (
-        "ConvResNet needs (n, channels, pixels) for 1-D signals or (n, channels, height, width) for images"
-    )
-    if array.ndim == 2:
-        n, d = array.shape
-        raise ValueError(
-            f"{owner}: {name} has shape {array.shape} (n, d), but {expected}. For n single-channel signals of "
-            f"length {d} pass {name}[:, None, :]; for flattened h x w images pass {name}.reshape({n}, 1, h, w) "
-            f"(or {name}.reshape({n}, c, h, w) with c channels first)."
-        )
-    if array.ndim not in (3, 4):
-        raise ValueError(f"{owner}: {name} has ndim={array.ndim} with shape {array.shape}, but {expected}.")
-    if array.shape[0] == 0:
-        raise ValueError(f"{owner}: {name} has no inputs (shape {array.shape}); pass at least one.")
-    if 0 in array.shape[1:]:
-        raise ValueError(
-            f"{owner}: {name} has an empty channel or pixel axis (shape {array.shape}); every input needs at "
-            "least one channel and one pixel."
-        )
-    array = np.ascontiguousarray(array, dtype=np.float64)
-    check_finite_nonzero_inputs(array.reshape(array.shape[0], -1), owner, name, unit="input")
-    return array
 
 
 def patch_neighbours(spatial: tuple[int, ...], patch: int) -> np.ndarray:

@@ -15,8 +15,8 @@ import numpy as np
 
 from ..specs import ClosedForm, FullyConnected, ResNet, TwoLayer
 from ._hermite import MAX_TERMS, hermite_tables
-from ..core._safe_blas import lower_gram
-from ..core._validation import check_fits_in_memory, format_bytes
+from ..core import lower_gram
+from ..core import check_fits_in_memory, format_bytes
 
 __all__ = ["layer_constants", "numba_grams", "numba_memory_estimate"]
 

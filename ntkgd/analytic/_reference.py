@@ -24,7 +24,7 @@ import numpy as np
 from scipy import integrate, special
 
 from ..specs import Activation, Architecture, ClosedForm, ResNet, gauss_hermite
-from ..core._validation import check_fits_in_memory
+from ..core import check_fits_in_memory
 
 __all__ = [
     "GAUSS_HERMITE_NODES",

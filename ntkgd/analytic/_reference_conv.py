@@ -40,7 +40,7 @@ from scipy import integrate
 
 from ..specs import Activation, ClosedForm, ConvResNet
 from ._reference import GAUSS_HERMITE_NODES, gaussian_expectations, reference_c_sigma, tensor_rule
-from ..core._validation import check_fits_in_memory
+from ..core import check_fits_in_memory
 
 __all__ = ["im2col", "patch_trace", "receptive_fields", "reference_conv_grams"]
 

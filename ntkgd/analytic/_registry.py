@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..core._errors import UnsupportedBackendError
+from ..core import UnsupportedBackendError
 from ..specs import ConvResNet, FullyConnected, ResNet, TwoLayer
 
 __all__ = [
@@ -43,7 +43,6 @@ __all__ = [
     "spec_family",
     "supports",
     "unsupported_reason",
-    "validate_spec_inputs",
 ]
 
 
@@ -178,17 +177,6 @@ def grams_implementation(arch, backend) -> GramImplementation:
     """The wrapper that computes ``arch``'s Grams with ``backend``, after :func:`check_supported`."""
     check_supported(arch, backend)
     return IMPLEMENTATIONS[spec_family(arch), parse_backend(backend)]
-
-
-def validate_spec_inputs(arch, X, *, owner: str) -> np.ndarray:
-    """``X`` validated for ``arch``'s family: (n, d) rows, or (n, channels, pixels[, width]) for ConvResNet."""
-    if spec_family(arch) == "conv":
-        from ._numba_conv import validate_conv_inputs
-
-        return validate_conv_inputs(X, owner=owner)
-    from ..core._validation import validate_inputs
-
-    return validate_inputs(X, owner=owner)
 
 
 def check_tiled_backend(backend: Backend) -> None:

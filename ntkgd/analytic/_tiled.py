@@ -164,7 +164,7 @@ def prepare(arch, X, tiles: int = DEFAULT_TILE, *, owner: str = "analytic_gram")
     TiledProblem
     """
     from ._numba_dense import _layer_tables, layer_constants
-    from ..core._validation import validate_inputs
+    from ..core import validate_inputs
 
     check_tiled_architecture(arch, owner)
     tile = _check_tile(tiles, owner)

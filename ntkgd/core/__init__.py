@@ -38,7 +38,9 @@ from ._validation import (
     check_targets,
     format_bytes,
     real_array,
+    validate_conv_inputs,
     validate_inputs,
+    validate_network_inputs,
     validate_symmetric_matrix,
 )
 
@@ -62,7 +64,9 @@ __all__ = [
     "real_array",
     "sha256_file",
     "timestamp",
+    "validate_conv_inputs",
     "validate_inputs",
+    "validate_network_inputs",
     "validate_symmetric_matrix",
     "write_atomic",
     "write_json_atomic",

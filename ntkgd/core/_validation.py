@@ -26,7 +26,9 @@ __all__ = [
     "format_bytes",
     "real_array",
     "validate_symmetric_matrix",
+    "validate_conv_inputs",
     "validate_inputs",
+    "validate_network_inputs",
 ]
 
 
@@ -68,6 +70,49 @@ def validate_inputs(X, *, owner: str, name: str = "X") -> np.ndarray:
     array = np.ascontiguousarray(array, dtype=np.float64)
     check_finite_nonzero_inputs(array, owner, name, unit="row")
     return array
+
+
+def validate_conv_inputs(X, *, owner: str, name: str = "X") -> np.ndarray:
+    """Return ``X`` as C-contiguous float64 of shape (n, channels, pixels) or (n, channels, height, width).
+
+    Rejects non-numeric or complex data, other shapes (with the reshape that
+    fixes a flattened input), empty axes, NaN or inf entries and all-zero
+    inputs (every pre-activation of such an input is 0, so its correlations
+    are undefined). Zero pixels and zero patches inside an input are fine.
+    """
+    array = real_array(X, owner=owner, name=name)
+    expected = (
+        "ConvResNet needs (n, channels, pixels) for 1-D signals or (n, channels, height, width) for images"
+    )
+    if array.ndim == 2:
+        n, d = array.shape
+        raise ValueError(
+            f"{owner}: {name} has shape {array.shape} (n, d), but {expected}. For n single-channel signals of "
+            f"length {d} pass {name}[:, None, :]; for flattened h x w images pass {name}.reshape({n}, 1, h, w) "
+            f"(or {name}.reshape({n}, c, h, w) with c channels first)."
+        )
+    if array.ndim not in (3, 4):
+        raise ValueError(f"{owner}: {name} has ndim={array.ndim} with shape {array.shape}, but {expected}.")
+    if array.shape[0] == 0:
+        raise ValueError(f"{owner}: {name} has no inputs (shape {array.shape}); pass at least one.")
+    if 0 in array.shape[1:]:
+        raise ValueError(
+            f"{owner}: {name} has an empty channel or pixel axis (shape {array.shape}); every input needs at "
+            "least one channel and one pixel."
+        )
+    array = np.ascontiguousarray(array, dtype=np.float64)
+    check_finite_nonzero_inputs(array.reshape(array.shape[0], -1), owner, name, unit="input")
+    return array
+
+
+def validate_network_inputs(X, *, convolutional: bool, owner: str, name: str = "X") -> np.ndarray:
+    """The inputs of a network: :func:`validate_conv_inputs` if it is convolutional, else :func:`validate_inputs`.
+
+    ``convolutional`` is the spec's :attr:`~ntkgd.specs.Architecture.convolutional`.
+    """
+    if convolutional:
+        return validate_conv_inputs(X, owner=owner, name=name)
+    return validate_inputs(X, owner=owner, name=name)
 
 
 def check_finite_nonzero_inputs(flat: np.ndarray, owner: str, name: str, unit: str) -> None:

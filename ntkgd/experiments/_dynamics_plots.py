@@ -33,7 +33,7 @@ def _figure(columns: int, rows: int = 1, width: float = 4.6, height: float = 3.8
 
 
 def _save(figure, path) -> str:
-    from ..core._results import write_atomic
+    from ..core import write_atomic
 
     write_atomic(path, lambda handle: figure.savefig(handle, format="png", dpi=110), overwrite=True)
     return os.fspath(path)

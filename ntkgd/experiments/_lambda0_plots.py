@@ -49,7 +49,7 @@ def plot_lambda0(path, runs: list[dict], *, title: str) -> str:
     matplotlib.use("Agg", force=True)
     from matplotlib.figure import Figure
 
-    from ..core._results import write_atomic
+    from ..core import write_atomic
 
     panels = plot_panels(runs)
     if not panels:

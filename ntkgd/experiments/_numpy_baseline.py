@@ -16,8 +16,8 @@ import math
 
 import numpy as np
 
-from ..specs._activations import ClosedForm
-from ..specs._architectures import FullyConnected, ResNet, TwoLayer
+from ..specs import ClosedForm
+from ..specs import FullyConnected, ResNet, TwoLayer
 
 __all__ = ["NUMPY_ACTIVATIONS", "numpy_grams"]
 

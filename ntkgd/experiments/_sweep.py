@@ -31,8 +31,8 @@ from typing import Sequence
 import numpy as np
 
 from ._fits import Slope, fit_slope
-from ..specs._architectures import ConvResNet, check_architecture
-from ..core._validation import check_int, check_int_list, check_step_size, check_targets, validate_inputs
+from ..specs import check_architecture
+from ..core import check_int, check_int_list, check_step_size, check_targets, validate_network_inputs
 
 __all__ = ["QUANTITIES", "Sweep", "sweep"]
 
@@ -169,7 +169,7 @@ def _paths(out_dir: Path, width: int) -> tuple[Path, Path]:
 
 def _load_width(out_dir: Path, width: int, fingerprint: dict) -> dict | None:
     """The runs of a finished width, or None if it has not finished; raises if it belongs to another sweep."""
-    from ..core._results import sha256_file
+    from ..core import sha256_file
 
     json_path, npz_path = _paths(out_dir, width)
     if not json_path.exists():
@@ -194,7 +194,7 @@ def _load_width(out_dir: Path, width: int, fingerprint: dict) -> dict | None:
 
 
 def _write_width(out_dir: Path, width: int, fingerprint: dict, runs: dict, summaries: dict, extra: dict) -> Path:
-    from ..core._results import sha256_file, write_json_atomic, write_npz_atomic
+    from ..core import sha256_file, write_json_atomic, write_npz_atomic
 
     json_path, npz_path = _paths(out_dir, width)
     arrays = {f"seed{seed}_{key}": value for seed, run in runs.items() for key, value in run.items()
@@ -274,9 +274,9 @@ def sweep(
     >>> bool(result.slopes()["gram_change_ntk"].slope < -0.25)
     True
     """
-    from ..analytic._api import analytic_gram
-    from ..core._errors import DivergenceError
-    from ..finite._training import default_lr, train
+    from ..analytic import analytic_gram
+    from ..core import DivergenceError
+    from ..finite import default_lr, train
 
     check_architecture(arch, "sweep")
     widths = tuple(sorted(check_int_list(widths, "widths", 1, owner="sweep")))
@@ -284,12 +284,7 @@ def sweep(
     steps = check_int(steps, "steps", 0, "the number of GD steps", owner="sweep")
     track_every = check_int(track_every, "track_every", 1, "record every this many steps", owner="sweep")
     given = check_step_size(lr, owner="sweep")
-    if isinstance(arch, ConvResNet):
-        from ..analytic._numba_conv import validate_conv_inputs
-
-        X = validate_conv_inputs(X, owner="sweep")
-    else:
-        X = validate_inputs(X, owner="sweep")
+    X = validate_network_inputs(X, convolutional=arch.convolutional, owner="sweep")
     y = check_targets(y, X.shape[0], owner="sweep")
     exact = analytic_gram(arch, X, outputs=("paper", "ntk"))
     lr_used = given if given is not None else default_lr(exact.ntk)

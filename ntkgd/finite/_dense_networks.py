@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from ..specs._activations import Activation
+from ..specs import Activation
 
 __all__ = [
     "DensePlan",

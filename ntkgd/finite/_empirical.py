@@ -16,9 +16,9 @@ from typing import Iterable
 
 import numpy as np
 
-from ..analytic._gram import OUTPUT_NAMES, Gram
+from ..analytic import OUTPUT_NAMES, Gram
 from ..specs import ConvResNet, FullyConnected, ResNet, TwoLayer, check_architecture
-from ..core._validation import check_fits_in_memory, validate_inputs
+from ..core import check_fits_in_memory, validate_network_inputs
 
 __all__ = ["empirical_gram"]
 
@@ -217,12 +217,7 @@ def empirical_gram(
     width = _check_width(width)
     seed = _check_seed(seed)
     wanted = _check_outputs(outputs)
-    if isinstance(arch, ConvResNet):
-        from ..analytic._numba_conv import validate_conv_inputs
-
-        X = validate_conv_inputs(X, owner="empirical_gram")
-    else:
-        X = validate_inputs(X, owner="empirical_gram")
+    X = validate_network_inputs(X, convolutional=arch.convolutional, owner="empirical_gram")
     start = time.perf_counter()
     plan = _plan(arch, X, width)
     needed = _memory_estimate(plan, X.shape)

@@ -40,10 +40,10 @@ from typing import Callable
 
 import numpy as np
 
-from ..core._errors import DivergenceError
+from ..core import DivergenceError
 from ..specs import ConvResNet, check_architecture
 from ._trajectory import GramSeries, Trajectory, bound
-from ..core._validation import check_fits_in_memory, check_int, check_step_size, check_targets, validate_inputs
+from ..core import check_fits_in_memory, check_int, check_step_size, check_targets, validate_network_inputs
 
 __all__ = ["DIVERGENCE_FACTOR", "GramSeries", "Trajectory", "default_lr", "train"]
 
@@ -249,8 +249,8 @@ def _initial_params(arch, plan, X: np.ndarray, seed: int):
 
 
 def _analytic(arch, X, analytic):
-    from ..analytic._api import analytic_gram
-    from ..analytic._gram import Gram
+    from ..analytic import analytic_gram
+    from ..analytic import Gram
 
     if analytic is None:
         return analytic_gram(arch, X, outputs=("paper", "ntk"))
@@ -362,12 +362,7 @@ def train(
     """
     started = time.perf_counter()
     check_architecture(arch, "train")
-    if isinstance(arch, ConvResNet):
-        from ..analytic._numba_conv import validate_conv_inputs
-
-        X = validate_conv_inputs(X, owner="train")
-    else:
-        X = validate_inputs(X, owner="train")
+    X = validate_network_inputs(X, convolutional=arch.convolutional, owner="train")
     y = check_targets(y, X.shape[0], owner="train")
     width = check_int(width, "width", 1, "the hidden width m", owner="train")
     steps = check_int(steps, "steps", 0, "the number of GD steps", owner="train")

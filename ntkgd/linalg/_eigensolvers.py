@@ -118,7 +118,7 @@ class CholeskyWorkspace:
         backward error of the factorisation, about ``n * eps * ||K||``). On
         failure the workspace holds K again.
         """
-        from ..core._safe_blas import cholesky_inplace
+        from ..core import cholesky_inplace
 
         if self._dirty:
             self._restore_factor_triangle()

@@ -96,7 +96,7 @@ class IterativeResult:
 
 def is_out_of_core(K) -> bool:
     """Whether K is a Dask array or a :class:`~ntkgd.GramOperator` (without importing Dask)."""
-    from ..analytic._tiled import GramOperator
+    from ..analytic import GramOperator
 
     return isinstance(K, GramOperator) or type(K).__module__.split(".")[0] == "dask"
 
@@ -105,7 +105,7 @@ class _Operator:
     """Products and columns of K, counting the products."""
 
     def __init__(self, K, progress):
-        from ..analytic._tiled import GramOperator
+        from ..analytic import GramOperator
 
         self.K = K
         self.n = K.shape[0]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core._validation import validate_symmetric_matrix
+from ..core import validate_symmetric_matrix
 
 __all__ = ["DENSE_MAX_N", "METHODS", "Smallest", "check_method", "lambda_min", "smallest_eigenpair"]
 

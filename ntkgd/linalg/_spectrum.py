@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..core._validation import validate_symmetric_matrix
+from ..core import validate_symmetric_matrix
 from ._lambda_min import Smallest, check_method, smallest_eigenpair
 from ._parallel import describe_groups, gram_parallel_rows
 
@@ -153,7 +153,7 @@ def spectrum_memory_estimate(n: int, *, full: bool = False, in_place: bool = Fal
 
 
 def _targets(y, n: int, encoding: str, classes=None, owner: str = "spectrum"):
-    from ..data._labels import encode_labels
+    from ..data import encode_labels
 
     if y is None:
         return None, None, None

@@ -58,6 +58,8 @@ class Architecture:
 
     #: The ``"arch"`` entry of :meth:`describe`.
     family = ""
+    #: Whether inputs are signals or images (n, channels, pixels[, width]) rather than rows (n, d).
+    convolutional = False
 
     def __post_init__(self):
         self._check_fields()
@@ -222,6 +224,7 @@ class ConvResNet(_ResidualArchitecture):
     """
 
     family = "convresnet"
+    convolutional = True
 
     depth: int
     activation: ActivationLike = "relu"

@@ -14,7 +14,6 @@ import functools
 import math
 
 import numpy as np
-from scipy import special
 
 __all__ = ["gauss_hermite"]
 
@@ -55,6 +54,8 @@ def gauss_hermite(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
 
     Exact for polynomials of degree < 2 n_nodes. Read-only arrays of shape (n_nodes,).
     """
+    from scipy import special  # lazily: `import ntkgd` stays light
+
     nodes, _ = special.roots_hermitenorm(n_nodes)
     for _ in range(_NEWTON_STEPS):
         ratio, _ = _hermite_pair(nodes, n_nodes)
