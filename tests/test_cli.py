@@ -124,7 +124,7 @@ def test_save_grams_writes_an_npz_next_to_the_json(npy_file, tmp_path):
 
 
 def test_two_runs_in_the_same_second_do_not_overwrite(npy_file, tmp_path, monkeypatch):
-    monkeypatch.setattr("ntkgd.core._results.timestamp", lambda now=None: "20190101T000000Z")
+    monkeypatch.setattr("ntkgd.core.timestamp", lambda now=None: "20190101T000000Z")
     out = tmp_path / "out"
     for _ in range(2):
         assert main([*GRAM_FC, "--data", str(npy_file), "--out", str(out)]) == 0

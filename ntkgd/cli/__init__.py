@@ -27,7 +27,7 @@ COMMANDS = {
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from ..core._errors import GramTooLargeError, UnsupportedBackendError
+    from ..core import GramTooLargeError, UnsupportedBackendError
 
     # FileNotFoundError, PermissionError, IsADirectoryError, ... : bad paths are user errors too.
     return (ValueError, TypeError, OSError, GramTooLargeError, UnsupportedBackendError)

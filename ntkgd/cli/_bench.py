@@ -42,7 +42,7 @@ def _int_list(minimum: int, example: str):
 
 
 def _backend_list(text: str) -> list[str]:
-    from ..experiments._bench import BACKENDS
+    from ..experiments import BACKENDS
 
     values = [item.strip() for item in text.split(",")]
     unknown = [v for v in values if v not in BACKENDS]
@@ -81,7 +81,7 @@ def _positive(kind):
 def add_parser(subparsers) -> None:
     """Register ``bench`` on the top-level parser."""
     from .. import ACTIVATION_NAMES
-    from ..experiments._bench import ARCHS, BACKENDS
+    from ..experiments import ARCHS, BACKENDS
 
     parser = subparsers.add_parser(
         "bench",
@@ -145,7 +145,7 @@ def _seconds(value: float) -> str:
 
 
 def _bytes(value) -> str:
-    from ..core._validation import format_bytes
+    from ..core import format_bytes
 
     return "-" if value is None else format_bytes(max(value, 0))
 
@@ -188,7 +188,7 @@ def table_lines(results, *, show_arch: bool = False) -> list[str]:
 
 
 def _print_report(results, settings: dict, host: dict) -> None:
-    from ..core._validation import format_bytes
+    from ..core import format_bytes
 
     memory = host["memory_total_bytes"]
     threads = sorted({r.threads for r in results if r.threads})
@@ -266,7 +266,7 @@ def plot_times(results, path: Path, title: str) -> Path:
 
 def _write_record(out: Path, stem: str, record: dict) -> Path:
     """``<stem>.json`` atomically, never overwriting (``-2``, ``-3``, ... when taken)."""
-    from ..core._results import write_json_atomic
+    from ..core import write_json_atomic
 
     for attempt in range(1, 1000):
         path = out / (f"{stem}.json" if attempt == 1 else f"{stem}-{attempt}.json")
@@ -282,8 +282,8 @@ def _write_record(out: Path, stem: str, record: dict) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``ntkgd bench``; returns the exit code."""
-    from ..experiments._bench import machine, make_configs, run_benchmarks
-    from ..core._results import CORE_PACKAGES, provenance, timestamp
+    from ..experiments import machine, make_configs, run_benchmarks
+    from ..core import CORE_PACKAGES, provenance, timestamp
 
     now = _dt.datetime.now(_dt.timezone.utc)
     depths = args.depth if args.depth is not None else ([1] if args.arch == "two-layer" else [3])

@@ -38,7 +38,7 @@ def _int_list(text: str) -> list[int]:
 def add_parser(subparsers) -> None:
     """Register ``crosscheck`` on the top-level parser."""
     from .. import ACTIVATION_NAMES
-    from ..data._loaders import BUILTIN_DATASETS, FILE_FORMATS, SYNTHETIC_DATASETS
+    from ..data import BUILTIN_DATASETS, FILE_FORMATS, SYNTHETIC_DATASETS
 
     parser = subparsers.add_parser(
         "crosscheck",
@@ -157,9 +157,9 @@ def run(args: argparse.Namespace) -> int:
     """Execute ``ntkgd crosscheck``; returns the exit code."""
     import numpy as np
 
-    from ..experiments._crosscheck import crosscheck, plot_crosscheck
-    from ..data._loaders import load_data
-    from ..core._results import CORE_PACKAGES, provenance, timestamp
+    from ..experiments import crosscheck, plot_crosscheck
+    from ..data import load_data
+    from ..core import CORE_PACKAGES, provenance, timestamp
 
     started = time.perf_counter()
     now = _dt.datetime.now(_dt.timezone.utc)

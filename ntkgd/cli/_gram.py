@@ -25,7 +25,7 @@ NT_PACKAGES = ("jax", "jaxlib", "neural-tangents")
 def add_parser(subparsers) -> None:
     """Register ``gram`` on the top-level parser."""
     from .. import ACTIVATION_NAMES
-    from ..data._loaders import BUILTIN_DATASETS, FILE_FORMATS, SYNTHETIC_DATASETS
+    from ..data import BUILTIN_DATASETS, FILE_FORMATS, SYNTHETIC_DATASETS
 
     parser = subparsers.add_parser(
         "gram",
@@ -120,8 +120,8 @@ def run(args: argparse.Namespace) -> int:
 
     import ntkgd
 
-    from ..data._loaders import load_data
-    from ..core._results import CORE_PACKAGES, provenance, timestamp
+    from ..data import load_data
+    from ..core import CORE_PACKAGES, provenance, timestamp
 
     started = time.perf_counter()
     now = _dt.datetime.now(_dt.timezone.utc)

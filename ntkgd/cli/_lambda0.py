@@ -293,7 +293,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core import CORE_PACKAGES, provenance, timestamp
     from ..core import format_bytes
     from ..data import load_data
-    from ..experiments._lambda0 import check_labels, lambda0_study
+    from ..experiments import check_labels, lambda0_study
 
     started = time.perf_counter()
     now = _dt.datetime.now(_dt.timezone.utc)
@@ -439,7 +439,7 @@ def _run_distributed(args: argparse.Namespace, dataset, archs: list, kernels: li
     """
     from ..core import CORE_PACKAGES, provenance, timestamp
     from ..core import format_bytes
-    from ..experiments._lambda0_dask import lambda0_distributed
+    from ..experiments import lambda0_distributed
 
     args.out.mkdir(parents=True, exist_ok=True)
     run = lambda0_distributed(

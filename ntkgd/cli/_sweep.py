@@ -61,7 +61,7 @@ def add_parser(subparsers) -> None:
 def _table(result) -> list[str]:
     import numpy as np
 
-    from ..experiments._sweep import QUANTITIES
+    from ..experiments import QUANTITIES
 
     slopes = result.slopes()
     header = ["quantity", *[f"m = {m}" for m in result.widths], "slope", "theory"]
@@ -88,8 +88,8 @@ def _table(result) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``ntkgd sweep``; returns the exit code (1 if some run diverged)."""
-    from ..core._results import CORE_PACKAGES, provenance, write_json_atomic
-    from ..experiments._sweep import sweep
+    from ..core import CORE_PACKAGES, provenance, write_json_atomic
+    from ..experiments import sweep
 
     started = time.perf_counter()
     now = _dt.datetime.now(_dt.timezone.utc)
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     files = {"widths": [os.path.basename(path) for path in result.files]}
     plots = []
     if args.plot_dir is not None:
-        from ..experiments._dynamics_plots import plot_sweep
+        from ..experiments import plot_sweep
 
         title = (f"{dataset.name}, n = {dataset.n}, {spec['arch']} H={arch.depth} {spec['activation']}, "
                  f"eta = {result.lr:.4g}")  # fmt: skip

@@ -76,14 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     import ntkgd
 
-    from ..core._results import (
-        CORE_PACKAGES,
-        provenance,
-        sha256_file,
-        timestamp,
-        write_json_atomic,
-        write_npz_atomic,
-    )
+    from ..core import CORE_PACKAGES, provenance, sha256_file, timestamp, write_json_atomic, write_npz_atomic
 
     started = time.perf_counter()
     now = _dt.datetime.now(_dt.timezone.utc)
@@ -121,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     write_npz_atomic(npz_path, **arrays)
     files = {"arrays": {"path": npz_path.name, "sha256": sha256_file(npz_path)}}
     if args.plot is not None:
-        from ..experiments._dynamics_plots import plot_runs
+        from ..experiments import plot_runs
 
         title = f"{dataset.name}, n = {dataset.n}, {spec['arch']} H={arch.depth} {spec['activation']}, m = {args.width}"
         plot_runs(args.plot, {label: t.arrays() for label, t in runs.items()}, title=title)

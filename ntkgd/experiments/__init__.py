@@ -2,9 +2,10 @@
 
 Modules
 -------
-_lambda0
+_lambda0, _lambda0_dask
     The lambda_0 study of ``ntkgd lambda0``: Grams and spectra of a data set
-    over depths and kernels, label quantities and label noise.
+    over depths and kernels, label quantities and label noise; and its
+    distributed variant (tiled or matrix-free Grams on a Dask cluster).
 _crosscheck
     Finite-width Grams against the analytic limits across widths and seeds.
 _sweep
@@ -21,6 +22,8 @@ from ._bench import ARCHS, BACKENDS, machine, make_configs, run_benchmarks
 from ._crosscheck import Crosscheck, crosscheck, plot_crosscheck
 from ._dynamics_plots import plot_runs, plot_sweep
 from ._fits import Slope, fit_slope
+from ._lambda0 import Lambda0Study, check_labels, lambda0_study
+from ._lambda0_dask import DistributedLambda0, lambda0_distributed
 from ._lambda0_plots import plot_lambda0
 from ._sweep import QUANTITIES, Sweep, sweep
 
@@ -29,10 +32,15 @@ __all__ = [
     "BACKENDS",
     "QUANTITIES",
     "Crosscheck",
+    "DistributedLambda0",
+    "Lambda0Study",
     "Slope",
     "Sweep",
+    "check_labels",
     "crosscheck",
     "fit_slope",
+    "lambda0_distributed",
+    "lambda0_study",
     "machine",
     "make_configs",
     "plot_crosscheck",

@@ -180,7 +180,7 @@ def lambda0_study(
     """
     import ntkgd
 
-    from ..data._labels import corrupt_labels, encode_labels
+    from ..data import corrupt_labels, encode_labels
 
     kernels, fractions = list(kernels), list(label_noise)
     t0 = time.perf_counter()
@@ -277,9 +277,9 @@ def check_labels(dataset, *, random_labels: bool, label_noise: Sequence[float]) 
 
 def _memory_plan(n: int, n_matrices: int, full: bool, limit: int | None) -> tuple[dict, str]:
     """The memory estimate of ``n_matrices`` Grams and their spectra, refused if over ``limit`` bytes."""
-    from ..core._errors import GramTooLargeError
-    from ..core._validation import available_memory, format_bytes
-    from ..linalg._spectrum import spectrum_memory_estimate
+    from ..core import GramTooLargeError
+    from ..core import available_memory, format_bytes
+    from ..linalg import spectrum_memory_estimate
 
     matrix = 8 * n * n
     extra = spectrum_memory_estimate(n, full=full, in_place=True)

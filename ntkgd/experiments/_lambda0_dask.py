@@ -135,7 +135,7 @@ def lambda0_distributed(
 
     import ntkgd
 
-    from ..analytic._tiled import DEFAULT_TILE, GramOperator, tiled_grams
+    from ..analytic import DEFAULT_TILE, GramOperator, tiled_grams
 
     tiles = tiles or DEFAULT_TILE
     single_gram = archs[0].describe()["arch"] == "two-layer"
@@ -186,7 +186,7 @@ def _client(scheduler: str, workers: int | None):
     from distributed import Client
 
     if scheduler == "local":
-        from ..analytic._tiled import local_cluster
+        from ..analytic import local_cluster
 
         cluster, client = local_cluster(workers or 2)
         return client, cluster
