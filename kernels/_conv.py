@@ -1,6 +1,6 @@
-"""Fused Gram kernels for the convolutional ResNet (MATH.md §4).
+"""Fused Gram kernels for the convolutional ResNet (docs/math.md §4).
 
-Per pair of inputs (i, j) the recursion of MATH.md §4 is written on p x p
+Per pair of inputs (i, j) the recursion of docs/math.md §4 is written on p x p
 pixel matrices ``K^(h)_ij[s, t]``, ``C^(h) = P(K^(h-1))``, with the patch trace
 ``P(M)[l, r] = sum_a M[l + a, r + a]`` (the same offset a on both pixels, zero
 outside the image), and every output is a trace over pixels. **Only the pixel
@@ -247,7 +247,7 @@ def _mehler_tile(value, derivative, base, terms, n, i0, ni, j0, nj, rho, ess, ed
 
 @numba.njit(**JIT)
 def _update(layer, scale, branch, ess, edd, b_i, mu_j, mu_i, b_j, k_prev):
-    """``(K^(h), Edot^(h))`` at one pixel (MATH.md §4); ``layer`` is h - 1 (layer 1 has no residual)."""
+    """``(K^(h), Edot^(h))`` at one pixel (docs/math.md §4); ``layer`` is h - 1 (layer 1 has no residual)."""
     if layer == 0:
         return scale * ess, scale * edd
     return k_prev + branch * (b_i * mu_j + mu_i * b_j) + branch * branch * ess, branch * branch * edd

@@ -1,6 +1,6 @@
 """Fused Gram kernels for the dense networks: two-layer, fully connected and ResNet.
 
-The three share one per-pair recursion (MATH.md §2, §3, §5). For layer h (1-based)
+The three share one per-pair recursion (docs/math.md §2, §3, §5). For layer h (1-based)
 with per-layer constants ``carry`` (1 for a residual layer, else 0), ``cross``
 (s_H = c_res / H for a residual layer, else 0) and the scales ``s_ss``, ``s_dd``::
 

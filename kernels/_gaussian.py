@@ -1,7 +1,7 @@
 """Per-pair Gaussian expectations, the innermost workers of every kernel.
 
 For ``(u, v) ~ N(0, [[a, c], [c, b]])`` each worker returns the pair
-``(E[s(u) s(v)], E[s'(u) s'(v)])`` (MATH.md §8). ``diagonal`` marks i == j,
+``(E[s(u) s(v)], E[s'(u) s'(v)])`` (docs/math.md §8). ``diagonal`` marks i == j,
 where the exact values are used (theta = 0, rho = 1) instead of values
 recomputed from a rounded c.
 """
@@ -35,7 +35,7 @@ def gap(a, b, c):
 
 @numba.njit(**JIT)
 def relu_pair(a, b, c, diagonal):
-    """Arc-cosine kernels, theta = atan2(sqrt(ab - c^2), c) (MATH.md §8, §9b)."""
+    """Arc-cosine kernels, theta = atan2(sqrt(ab - c^2), c) (docs/math.md §8, §9b)."""
     if diagonal:
         return 0.5 * a, 0.5
     sine_part = math.sqrt(max(gap(a, b, c), 0.0))
@@ -45,7 +45,7 @@ def relu_pair(a, b, c, diagonal):
 
 @numba.njit(**JIT)
 def erf_pair(a, b, c, diagonal):
-    """Arcsine kernels for erf (MATH.md §8)."""
+    """Arcsine kernels for erf (docs/math.md §8)."""
     scale = (1.0 + 2.0 * a) * (1.0 + 2.0 * b)
     if diagonal:
         return _TWO_OVER_PI * math.asin(2.0 * a / (1.0 + 2.0 * a)), _FOUR_OVER_PI / math.sqrt(1.0 + 4.0 * a)
@@ -55,7 +55,7 @@ def erf_pair(a, b, c, diagonal):
 
 @numba.njit(**JIT)
 def mehler_pair(a, b, c, diagonal, value_i, value_j, derivative_i, derivative_j):
-    """Mehler series ``sum_k f_k(a) f_k(b) rho^k`` for s and s' (MATH.md §8), by Horner's rule."""
+    """Mehler series ``sum_k f_k(a) f_k(b) rho^k`` for s and s' (docs/math.md §8), by Horner's rule."""
     if diagonal:
         rho = 1.0
     else:
@@ -81,7 +81,7 @@ def expectations(code, a, b, c, diagonal, value_i, value_j, derivative_i, deriva
 @numba.njit(**JIT)
 def mean(code, a, value_row):
     """``E[s(u)]`` for ``u ~ N(0, a)``: ``sqrt(a / 2 pi)`` for ReLU, 0 for erf (odd),
-    the zeroth Hermite coefficient ``f_0(a)`` otherwise (MATH.md §3, §8)."""
+    the zeroth Hermite coefficient ``f_0(a)`` otherwise (docs/math.md §3, §8)."""
     if code == CODE_RELU:
         return math.sqrt(a * _INV_TWO_PI)
     if code == CODE_ERF:

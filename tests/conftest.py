@@ -3,7 +3,7 @@
 import os
 
 # Must precede any import of ntkgd.kernels: Numba does not invalidate a cached
-# kernel when a function it calls from another file changes (STYLE.md).
+# kernel when a function it calls from another file changes (docs/contributing.md).
 os.environ.setdefault("NTKGD_NUMBA_CACHE", "0")
 
 import numpy as np  # noqa: E402

@@ -10,7 +10,7 @@ from ntkgd.specs._activations import ClosedForm, resolve_activation
 from ntkgd.specs._quadrature import gauss_hermite
 from ntkgd.analytic._reference import reference_c_sigma
 
-# MATH.md §8: 1-D Gauss-Hermite with 600 nodes, checked there against scipy.quad to 1e-14.
+# docs/math.md §8: 1-D Gauss-Hermite with 600 nodes, checked there against scipy.quad to 1e-14.
 PUBLISHED_C_SIGMA = {
     "relu": 2.0,
     "erf": 2.152578860607599,

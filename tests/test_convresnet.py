@@ -1,4 +1,4 @@
-"""The convolutional ResNet's analytic Grams (MATH.md §4): kernels against the literal oracle, and properties.
+"""The convolutional ResNet's analytic Grams (docs/math.md §4): kernels against the literal oracle, and properties.
 
 The Numba kernels carry only the pixel diagonal of the p x p second-moment
 matrices (the patch trace never moves an entry off its diagonal band, and every
@@ -163,7 +163,7 @@ def test_im2col_columns_are_patches():
 
 
 def test_single_pixel_is_the_resnet_hand_check():
-    # p = q = 1: the ResNet of MATH.md §3 on the channel vector; §9's hand values
+    # p = q = 1: the ResNet of docs/math.md §3 on the channel vector; §9's hand values
     # (ReLU, c_res = 1, H = 4, unit input): paper K^(4)_ii = 0.041287.
     X = np.array([[[0.6], [0.8]]])
     g = ntkgd.analytic_gram(ntkgd.ConvResNet(4, "relu", c_res=1.0, patch=1), X)
@@ -177,7 +177,7 @@ def test_single_pixel_is_the_resnet_hand_check():
 @pytest.mark.parametrize("activation", ["relu", "erf", "softplus"])
 def test_patch_one_is_a_sum_of_pixelwise_resnets(rng, activation):
     # q = 1: no spatial mixing, so every Gram is the sum over pixels of the
-    # ResNet's Gram on that pixel's channel vectors (MATH.md §3 vs §4).
+    # ResNet's Gram on that pixel's channel vectors (docs/math.md §3 vs §4).
     X = _inputs(rng, 6, 3, 4)
     depth = 3
     conv = ntkgd.analytic_gram(ntkgd.ConvResNet(depth, activation, c_res=0.5, patch=1), X)
@@ -340,7 +340,7 @@ def test_invalid_inputs(bad, match):
 
 
 def test_nt_backend_is_refused(rng):
-    with pytest.raises(ntkgd.UnsupportedBackendError, match=r"neural-tangents.*MATH.md §7.*'numba'.*'reference'"):
+    with pytest.raises(ntkgd.UnsupportedBackendError, match=r"neural-tangents.*docs/math.md §7.*'numba'.*'reference'"):
         ntkgd.analytic_gram(ntkgd.ConvResNet(2), _inputs(rng, 3, 1, 4), backend="nt")
 
 

@@ -7,9 +7,9 @@
 2. The NTK it tracks is the matrix of the first-order dynamics: one GD step
    moves ``u`` by ``-eta G(0) (u - y)`` to second order, and at large width the
    whole run follows the linearised dynamics.
-3. The theory (MATH.md §6): at large width on a tiny problem the loss stays
+3. The theory (docs/math.md §6): at large width on a tiny problem the loss stays
    below ``(1 - eta lambda_0 / 2)^k L(0)``, and the NTK moves less as the width
-   grows (a trend over widths and seeds, MATH.md §9b).
+   grows (a trend over widths and seeds, docs/math.md §9b).
 """
 
 import math

@@ -1,6 +1,6 @@
 """Finite-width Grams (``ntkgd.empirical_gram``): exact checks at small width, and the m -> infinity limit.
 
-Three independent checks (MATH.md §9, §9b):
+Three independent checks (docs/math.md §9, §9b):
 
 1. The Grams by structure equal Grams from ``jax.jacobian`` of a plainly
    written forward pass (below; explicit patch extraction for convolutions,
@@ -8,7 +8,7 @@ Three independent checks (MATH.md §9, §9b):
 2. The FC and ResNet Grams equal neural-tangents' ``empirical_ntk_fn``
    (Jacobian contraction) of the stax network with the same weights.
 3. The limit: the error against ``ntkgd.analytic_gram`` falls with width. The
-   trend is asserted over widths and seeds (MATH.md §9b), never one tolerance.
+   trend is asserted over widths and seeds (docs/math.md §9b), never one tolerance.
 """
 
 import math
@@ -55,7 +55,7 @@ def _jnp_activation(name):
 
 
 def _patches(x, q):
-    """phi(x) of MATH.md §4 by explicit zero padding and slicing: (c, *sp) -> (c, *sp, q[, q])."""
+    """phi(x) of docs/math.md §4 by explicit zero padding and slicing: (c, *sp) -> (c, *sp, q[, q])."""
     import jax.numpy as jnp
 
     r = (q - 1) // 2
@@ -68,7 +68,7 @@ def _patches(x, q):
 
 
 def _forward(arch, sigma, params, x):
-    """u(x) for one input, written straight from MATH.md §2-§5."""
+    """u(x) for one input, written straight from docs/math.md §2-§5."""
     import jax.numpy as jnp
 
     depth = arch.depth
@@ -176,7 +176,7 @@ def test_user_jax_activation_equals_jacobian(rng):
 
 
 def _stax_network(arch, d, m):
-    """The stax network of MATH.md §7 with hidden width m (ReLU ResNet: scales moved inside the ReLU)."""
+    """The stax network of docs/math.md §7 with hidden width m (ReLU ResNet: scales moved inside the ReLU)."""
     from ntkgd.analytic._nt import _import_neural_tangents
 
     _, _, stax = _import_neural_tangents()
@@ -377,7 +377,7 @@ def _assert_trend(errors, widths, constant):
         mean = table.mean(axis=1)
         per_4x = (mean[-1] / mean[0]) ** (1 / steps)
         assert per_4x < 0.7, f"{name}: mean errors {np.round(mean, 4)} at m = {widths}: {per_4x:.2f}x per 4x"
-        # MATH.md §9: relative error ~ (1.5-5)/sqrt(m); `constant` bounds it from above, generously.
+        # docs/math.md §9: relative error ~ (1.5-5)/sqrt(m); `constant` bounds it from above, generously.
         assert mean[-1] < constant / math.sqrt(widths[-1]), f"{name}: {mean[-1]:.3g} at m = {widths[-1]}"
 
 

@@ -76,7 +76,7 @@ def test_erf_closed_form_matches_arbiter(a, b, c):
 
 @pytest.mark.parametrize("a,b,c", [(1.0, 1.0, 0.3), (0.6, 1.7, 0.4), (4.0, 4.0, -3.9), (1.0, 1.0, 0.999999)])
 def test_relu_closed_form_matches_textbook_values(a, b, c):
-    # MATH.md §8 written with arccos directly (fine away from rho = 1).
+    # docs/math.md §8 written with arccos directly (fine away from rho = 1).
     rho = c / math.sqrt(a * b)
     theta = math.acos(rho)
     ess, edd = relu_pair(a, b, c, False)

@@ -1,4 +1,4 @@
-"""The neural-tangents backend agrees with the numba backend on every output (MATH.md §7, §9b).
+"""The neural-tangents backend agrees with the numba backend on every output (docs/math.md §7, §9b).
 
 The two are independent implementations: stax's closed forms and Gauss-Hermite
 quadrature with the prefix trick for per-layer Grams, against the fused Numba
@@ -26,7 +26,7 @@ TOLERANCES = {
     # Both exact arc-cosine closed forms. Measured <= 4.7e-15 up to H = 20.
     ("relu", "off-diagonal"): 1e-12,
     # NT's arctan2(sqrt(K_ii K_jj - K_ij^2), K_ij) sees a few ulp of mismatch
-    # between its separately propagated diagonal and the NNGP (MATH.md flag F13),
+    # between its separately propagated diagonal and the NNGP (docs/math.md flag F13),
     # so sqrt(k eps)/pi ~ 5e-9..1e-8 enters Edot per layer. Measured 6.7e-9 * H
     # here, worst 9.2e-9 * H over 64 random data sets (unit and unequal norms).
     ("relu", "diagonal"): 3e-8,

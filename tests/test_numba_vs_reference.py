@@ -1,4 +1,4 @@
-"""The Numba kernels agree with the slow oracle on every output (MATH.md §2, §5)."""
+"""The Numba kernels agree with the slow oracle on every output (docs/math.md §2, §5)."""
 
 import numpy as np
 import pytest

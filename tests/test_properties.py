@@ -1,4 +1,4 @@
-"""Properties every analytic Gram must have, whatever the data (DESIGN.md §7.2)."""
+"""Properties every analytic Gram must have, whatever the data (docs/design.md §7.2)."""
 
 import math
 
@@ -57,7 +57,7 @@ def test_outputs_subset_equals_full_computation():
 @pytest.mark.parametrize("depth", [1, 2, 5, 20])
 def test_relu_unit_norm_diagonals(depth, rng):
     # With c_sigma = 2 and ||x|| = 1 every K^(h)_ii = 1 and Edot_ii = 1, so each
-    # layer's Gram has unit diagonal and Theta_ii = H + 1 (MATH.md §9).
+    # layer's Gram has unit diagonal and Theta_ii = H + 1 (docs/math.md §9).
     g = ntkgd.analytic_gram(ntkgd.FullyConnected(depth, "relu"), unit_sphere(rng, 6, 3))
     for G in g.layers:
         np.testing.assert_allclose(np.diag(G), 1.0, rtol=0, atol=EXACT)
@@ -72,12 +72,12 @@ def test_unit_norm_nngp_diagonal_is_one(activation, rng):
 
 
 def test_two_layer_relu_matches_iclr_closed_form(rng):
-    # MATH.md §5: H^inf_ij = x_i.x_j (pi - arccos(x_i.x_j)) / (2 pi) for unit x.
+    # docs/math.md §5: H^inf_ij = x_i.x_j (pi - arccos(x_i.x_j)) / (2 pi) for unit x.
     X = unit_sphere(rng, 10, 5)
     g = ntkgd.analytic_gram(ntkgd.TwoLayer("relu"), X)
     C = np.clip(X @ X.T, -1, 1)
     theta = np.arccos(C)
-    np.fill_diagonal(theta, 0.0)  # arccos(1 - ulp) ~ 1.5e-8: the artefact of MATH.md §8
+    np.fill_diagonal(theta, 0.0)  # arccos(1 - ulp) ~ 1.5e-8: the artefact of docs/math.md §8
     expected = C * (math.pi - theta) / (2 * math.pi)
     assert_close(g.paper, expected, 1e-12, "H^inf")
     assert g.ntk is g.paper and len(g.layers) == 1

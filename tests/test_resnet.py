@@ -1,4 +1,4 @@
-"""The paper's ResNet (MATH.md §3): numba against the oracle, neural-tangents and hand values."""
+"""The paper's ResNet (docs/math.md §3): numba against the oracle, neural-tangents and hand values."""
 
 import math
 
@@ -41,7 +41,7 @@ def test_numba_matches_oracle(rng, activation, depth, c_res, norms):
 @pytest.mark.parametrize("depth", [2, 4, 10])
 @pytest.mark.parametrize("c_res", [0.5, 1.0])
 def test_numba_matches_neural_tangents_for_erf(rng, depth, c_res):
-    # Exact in neural-tangents only for odd activations (b = 0, MATH.md §7).
+    # Exact in neural-tangents only for odd activations (b = 0, docs/math.md §7).
     X = unequal_norms(rng, 9, 5)
     arch = ntkgd.ResNet(depth, "erf", c_res=c_res)
     _assert_all_outputs_agree(
@@ -56,7 +56,7 @@ def test_neural_tangents_refuses_non_odd_activations(rng, activation):
 
 
 def test_hand_check_of_math_section_9():
-    # ResNet ReLU, c_res = 1, H = 4, a unit input (MATH.md §9 "Hand check").
+    # ResNet ReLU, c_res = 1, H = 4, a unit input (docs/math.md §9 "Hand check").
     arch = ntkgd.ResNet(4, "relu", c_res=1.0)
     X = np.array([[0.6, 0.8]])
     constants, gain = layer_constants(arch)

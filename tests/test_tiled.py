@@ -24,7 +24,7 @@ def client():
     """Two worker processes with one thread each and little memory; shut down after the module.
 
     The workers run the kernels as plain Python (NUMBA_DISABLE_JIT=1): the
-    suite keeps Numba's disk cache off (STYLE.md), so each worker would
+    suite keeps Numba's disk cache off (docs/contributing.md), so each worker would
     otherwise compile the kernels for a minute, and these tests are about the
     tiling, stores, faults and solvers. The jitted block kernel itself is
     checked in this process (test_jitted_tiles_equal_single_machine_bit_for_bit).

@@ -1,4 +1,4 @@
-"""Tolerances, keyed by what is compared, each with its reason (STYLE.md).
+"""Tolerances, keyed by what is compared, each with its reason (docs/contributing.md).
 
 All comparisons are float64. "relative" means relative to max(1, max |reference|),
 so O(1) Grams are held to an absolute bound and large ones (deep NTKs, whose

@@ -29,7 +29,7 @@ class Gram:
         last (the output layer is absent for TwoLayer, where it is fixed).
     nngp : ndarray, shape (n, n)
         Second moment of the last hidden layer, ``lim x_i^(H) . x_j^(H)`` (the
-        output layer's Gram, MATH.md §2).
+        output layer's Gram, docs/math.md §2).
     arch : object
         The architecture spec it was computed for.
     backend : str

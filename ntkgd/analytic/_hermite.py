@@ -2,7 +2,7 @@
 
 With orthonormal probabilists' Hermite polynomials ``h_k = He_k / sqrt(k!)`` and
 ``f_k(a) = E_{z~N(0,1)}[sigma(sqrt(a) z) h_k(z)]``, Mehler's formula gives, for
-``(u, v) ~ N(0, [[a, c], [c, b]])`` and ``rho = c / sqrt(ab)`` (MATH.md §8)::
+``(u, v) ~ N(0, [[a, c], [c, b]])`` and ``rho = c / sqrt(ab)`` (docs/math.md §8)::
 
     E[sigma(u) sigma(v)]   = sum_k f_k(a) f_k(b) rho^k
     E[sigma'(u) sigma'(v)] = sum_k d_k(a) d_k(b) rho^k,   d_k(a) = sqrt((k+1)/a) f_{k+1}(a)

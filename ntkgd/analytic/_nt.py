@@ -1,8 +1,8 @@
-"""The neural-tangents backend (``backend="nt"``): the stax translation of MATH.md §7.
+"""The neural-tangents backend (``backend="nt"``): the stax translation of docs/math.md §7.
 
 An independent implementation of the analytic Grams, for cross-checks. The
 paper's network is written as a ``neural_tangents.stax`` network in NTK
-parameterisation (MATH.md §7)::
+parameterisation (docs/math.md §7)::
 
     serial(Dense(N, W_std=sqrt(d)), A,
            [Dense(N, W_std=sqrt(s)), A] * (H - 1),
@@ -20,7 +20,7 @@ switched off). So ``G^(h) = S_h - S_{h+1}`` with ``S_{H+1} = nngp``, the output
 layer's Gram. This costs ``O(H^2)`` layer evaluations for the per-layer Grams,
 ``O(H)`` for ``paper``, ``ntk`` or ``nngp`` alone.
 
-This is the only module of ntkgd that imports neural-tangents (DESIGN.md §4).
+This is the only module of ntkgd that imports neural-tangents (docs/design.md §4).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ _LAYER_TEMPORARIES = 8
 _QUADRATURE_TEMPORARIES = 4
 
 #: Odd activations: their Gaussian means vanish, so the paper's ResNet (post-activation
-#: residual sums) is expressible in neural-tangents exactly (MATH.md §7).
+#: residual sums) is expressible in neural-tangents exactly (docs/math.md §7).
 _ODD_ACTIVATIONS = ("erf", "tanh")
 
 #: Built-in activations with an exact native stax layer (closed-form kernels).
@@ -87,7 +87,7 @@ def _import_neural_tangents():
     """
     # neural-tangents 0.6.5 imports its TensorFlow bridge `neural_tangents.experimental`
     # from its top-level __init__. TensorFlow is deliberately kept out of the
-    # environment (DESIGN.md §4) and ntkgd never uses that bridge, so an empty
+    # environment (docs/design.md §4) and ntkgd never uses that bridge, so an empty
     # module stands in for it and the import succeeds without TensorFlow.
     sys.modules.setdefault("neural_tangents.experimental", types.ModuleType("neural_tangents.experimental"))
     with warnings.catch_warnings():
@@ -183,7 +183,7 @@ def _assume_gaussian(stax):
     ``FanInSum`` refuses non-Gaussian inputs because it does not propagate
     means (a TODO in neural-tangents 0.6.5). The paper's residual branches are
     post-activation; for an odd activation their means vanish (b = 0 in
-    MATH.md §3), so summing the branch kernels, which is all ``FanInSum`` does,
+    docs/math.md §3), so summing the branch kernels, which is all ``FanInSum`` does,
     is exact. For any other activation it would drop the b_i mu_j terms, which
     is why :func:`nt_refusal` only lets odd activations through.
     """
@@ -216,7 +216,7 @@ def _scaled_odd_activation(name: str, scale: float, stax, jnp):
 
 
 def _resnet_pieces(arch: ResNet, d: int, jax, jnp, stax):
-    """The paper's ResNet in stax: ``z = sqrt(m) x`` (NTK parameterisation, MATH.md §7).
+    """The paper's ResNet in stax: ``z = sqrt(m) x`` (NTK parameterisation, docs/math.md §7).
 
     ``z^(1) = sqrt(c_s) sigma(Dense_{W_std = sqrt(d)}(x))`` and
     ``z^(h) = z^(h-1) + s_H sigma(Dense_{W_std = 1}(z^(h-1)))``; output Dense with W_std = 1.
@@ -241,13 +241,13 @@ def nt_refusal(arch: Architecture) -> str | None:
             f"analytic_gram: backend='nt' cannot express the paper's ResNet with activation {arch.act.name!r}: "
             "its residual branches are post-activation, and neural-tangents 0.6.5 sums branches as if their "
             "means were zero, which holds only for odd activations (erf, tanh). For this activation it would "
-            "drop the b_i mu_j terms (41% NTK error for ReLU, MATH.md §7). Use backend='numba' (fast) or "
+            "drop the b_i mu_j terms (41% NTK error for ReLU, docs/math.md §7). Use backend='numba' (fast) or "
             "backend='reference' (slow oracle); backend='nt' works for ResNet(activation='erf')."
         )
     return (
         f"analytic_gram: backend='nt' cannot express {type(arch).__name__} exactly: neural-tangents "
         "0.6.5 only sums Gaussian (pre-activation) branches, and the paper's residual branches are "
-        "post-activation (MATH.md §7). Use backend='numba' (fast) or backend='reference' (slow oracle)."
+        "post-activation (docs/math.md §7). Use backend='numba' (fast) or backend='reference' (slow oracle)."
     )
 
 
@@ -400,7 +400,7 @@ def nt_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memory_limit
     """Gram matrices of ``arch`` on validated inputs ``X`` with neural-tangents' ``kernel_fn``.
 
     Same contract as :func:`ntkgd.analytic._numba_dense.numba_grams`; the translation
-    and the prefix trick are described in the module docstring (MATH.md §7).
+    and the prefix trick are described in the module docstring (docs/math.md §7).
 
     Parameters
     ----------
@@ -461,7 +461,7 @@ def nt_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memory_limit
             with warnings.catch_warnings():
                 # FanInSum warns that it assumes independent branches. The paper's skip and
                 # residual branch are correlated only through b_i mu_j, which vanishes for the
-                # odd activations nt_refusal admits (MATH.md §3, §7).
+                # odd activations nt_refusal admits (docs/math.md §3, §7).
                 warnings.filterwarnings("ignore", message="`FanIn` layers assume independent", category=UserWarning)
                 sums, nngp = _block_sums(pieces, kernel, needed, jnp)
             for target, value in zip(store, _block_values(arch, sums, nngp, slots)):

@@ -1,4 +1,4 @@
-"""Analytic Grams of the paper's convolutional ResNet (MATH.md §4): the per-point work and the kernel call.
+"""Analytic Grams of the paper's convolutional ResNet (docs/math.md §4): the per-point work and the kernel call.
 
 ``analytic_gram(ConvResNet(...), X)`` lands here with inputs validated by
 :func:`ntkgd.core.validate_conv_inputs`. This module builds the patch structure (which pixel lies at which
@@ -83,7 +83,7 @@ def _layer_tables(act: Activation, variances: np.ndarray, layer: int, check) -> 
     """Hermite tables of one layer, laid out (pixel, k, point) and flattened; and their length T.
 
     ``f_k(a) = E[s(sqrt(a) z) h_k(z)]`` and ``d_k(a) = sqrt((k+1)/a) f_{k+1}(a)``
-    (MATH.md §8) for each pixel variance ``a = variances[i, s]``. T is chosen by
+    (docs/math.md §8) for each pixel variance ``a = variances[i, s]``. T is chosen by
     ``hermite_tables`` from the extreme variances (its truncation bound), and
     every row carries T true coefficients. Equal variances are computed once
     and copied, so equal (point, pixel) pairs see identical coefficients. A zero
@@ -196,7 +196,7 @@ def numba_conv_grams(arch: ConvResNet, X: np.ndarray, outputs: frozenset, memory
     dict
         The requested keys: float64 (n, n) arrays; ``layers`` is a tuple of
         H + 1 Grams (``W^(1)..W^(H)``, then the output layer ``a``); ``paper``
-        is ``layers[H-1]`` (MATH.md §4's K^(H)); ``nngp`` is ``layers[H]``
+        is ``layers[H-1]`` (docs/math.md §4's K^(H)); ``nngp`` is ``layers[H]``
         (``sum_l K^(H)_ij[l, l]``); ``ntk`` is their sum. Arrays may share memory.
     """
     from ..kernels import conv_grams as fused_conv_kernel

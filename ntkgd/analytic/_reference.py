@@ -1,11 +1,11 @@
 """The slow, plainly written float64 oracle (``backend="reference"``).
 
-It follows MATH.md §2, §3 and §5 literally, one pair and one layer at a time, and
+It follows docs/math.md §2, §3 and §5 literally, one pair and one layer at a time, and
 shares no numerical method with the Numba kernels:
 
 * ReLU: 1-D adaptive quadrature (``scipy.integrate.quad``) of the closed-form
   conditional expectation ``E[relu(v) | u]`` (the kernels use the arc-cosine
-  formulas). MATH.md §9 measures the two to agree within 2e-14.
+  formulas). docs/math.md §9 measures the two to agree within 2e-14.
 * every other activation, erf included: 2-D Gauss-Hermite tensor quadrature
   (the kernels use closed forms or the Mehler series) with
   :data:`GAUSS_HERMITE_NODES` nodes per axis at variances up to 1, and above
@@ -35,7 +35,7 @@ __all__ = [
     "tensor_rule",
 ]
 
-#: Nodes per axis of the 2-D tensor rule. MATH.md §8: 120 nodes reach 1e-15 for
+#: Nodes per axis of the 2-D tensor rule. docs/math.md §8: 120 nodes reach 1e-15 for
 #: erf, softplus, GELU and sigmoid but only 1e-10 for tanh' (poles of sech^2 at
 #: +-i pi/2); 300 nodes bring tanh below 1e-14.
 GAUSS_HERMITE_NODES = 300
@@ -110,7 +110,7 @@ _SELF_CHECK_RTOL = 2e-14
 
 
 def tensor_rule(act: Activation, a: float, b: float, c: float, count: int) -> tuple[float, float]:
-    """``(E[s(u)s(v)], E[s'(u)s'(v)])`` by the ``count`` x ``count`` Gauss-Hermite tensor rule (MATH.md §8)."""
+    """``(E[s(u)s(v)], E[s'(u)s'(v)])`` by the ``count`` x ``count`` Gauss-Hermite tensor rule (docs/math.md §8)."""
     nodes, weights = gauss_hermite(count)
     rho = min(max(c / math.sqrt(a * b), -1.0), 1.0)
     z1 = nodes[:, None]
@@ -183,7 +183,7 @@ def gaussian_mean(act: Activation, a: float) -> float:
 
 
 def _resnet_recursion(arch: ResNet, c_sigma: float, K0: np.ndarray) -> tuple[list, list]:
-    """``K^(0..H)`` and ``Edot^(1..H)`` of the paper's ResNet, MATH.md §3, literally.
+    """``K^(0..H)`` and ``Edot^(1..H)`` of the paper's ResNet, docs/math.md §3, literally.
 
     Layer 1: ``K^(1) = c_s E[s s]``, ``b^(1)_i = sqrt(c_s) E[s(u)]``; layers h >= 2:
     ``K^(h) = K^(h-1) + s_H (b_i mu_j + mu_i b_j) + s_H^2 E[s s]``,
@@ -204,7 +204,7 @@ def _resnet_recursion(arch: ResNet, c_sigma: float, K0: np.ndarray) -> tuple[lis
 
 
 def reference_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memory_limit: int | None) -> dict:
-    """All Grams of ``arch`` on ``X`` (n, d) by the literal recursions of MATH.md §2, §3, §5.
+    """All Grams of ``arch`` on ``X`` (n, d) by the literal recursions of docs/math.md §2, §3, §5.
 
     FC / two-layer: ``K^(h) = s E[sigma sigma]``, ``Edot^(h) = s E[sigma' sigma']``
     with s = c_sigma (deep net) or 1 (ICLR net); ``G^(h) = K^(h-1) * Edot^(h) * ... * Edot^(H)``.

@@ -1,7 +1,7 @@
-"""Slow, literal float64 oracle for the convolutional ResNet (MATH.md §4), ``backend="reference"``.
+"""Slow, literal float64 oracle for the convolutional ResNet (docs/math.md §4), ``backend="reference"``.
 
 It carries the **full** p x p pixel matrices of every pair and every layer,
-exactly as MATH.md §4 writes the recursion, and shares no code with the Numba
+exactly as docs/math.md §4 writes the recursion, and shares no code with the Numba
 kernels (which keep only the pixel diagonal):
 
 * patches by an explicit im2col: ``phi(x)`` pads the signal/image with zeros

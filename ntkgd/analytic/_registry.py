@@ -55,7 +55,7 @@ class Backend(str, enum.Enum):
         real work; accurate to about 1e-13.
     NT
         neural-tangents' ``kernel_fn`` through the stax translation of
-        MATH.md §7. An independent implementation, for cross-checks; slower
+        docs/math.md §7. An independent implementation, for cross-checks; slower
         and limited to what neural-tangents can express.
     REFERENCE
         A slow, plainly written float64 oracle (adaptive quadrature for ReLU,
@@ -120,7 +120,7 @@ REFUSALS = {
         "analytic_gram: the neural-tangents backend cannot express the paper's convolutional ResNet. Its "
         "residual branch adds post-activation, non-centred vectors (no output Dense, no centring), whose "
         "mean enters the kernel through the b^(h) terms; neural-tangents' FanInSum only sums mean-zero "
-        "Gaussian inputs (MATH.md §7). Use backend='numba' (the default) or backend='reference'."
+        "Gaussian inputs (docs/math.md §7). Use backend='numba' (the default) or backend='reference'."
     ),
 }
 

@@ -1,4 +1,4 @@
-"""Past one machine: Grams cut into square tiles and computed on a Dask cluster (DESIGN.md §6).
+"""Past one machine: Grams cut into square tiles and computed on a Dask cluster (docs/design.md §6).
 
 The n x n Gram is cut into ``tile x tile`` blocks. Only the lower triangle of
 tiles (I >= J) is computed, each tile by one task that calls the same fused

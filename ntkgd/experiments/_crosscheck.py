@@ -8,7 +8,7 @@ relative Frobenius error
 
 between :func:`ntkgd.empirical_gram` and :func:`ntkgd.analytic_gram`, and fits
 ``log err = c + slope * log m`` by least squares over all (width, seed) points.
-The theory (MATH.md §9) says ``slope = -1/2``: Monte-Carlo fluctuations of the
+The theory (docs/math.md §9) says ``slope = -1/2``: Monte-Carlo fluctuations of the
 sums over m neurons. :func:`plot_crosscheck` draws the sweep on log-log axes.
 """
 

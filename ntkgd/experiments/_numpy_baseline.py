@@ -1,8 +1,8 @@
 """A plain layer-by-layer NumPy implementation of the dense Grams: a benchmark baseline.
 
 What a careful user would write without Numba: every layer of the recursion
-(MATH.md §2, §3, §5) is one vectorised NumPy expression over the whole (n, n)
-matrix, with the closed forms of MATH.md §8 for ReLU (arc-cosine) and erf
+(docs/math.md §2, §3, §5) is one vectorised NumPy expression over the whole (n, n)
+matrix, with the closed forms of docs/math.md §8 for ReLU (arc-cosine) and erf
 (arcsine). It materialises several (n, n) temporaries per layer and visits
 every pair twice (no symmetry), which is exactly what the fused Numba kernels
 avoid. It is a baseline for ``ntkgd bench``, not a backend: it has no memory
@@ -29,7 +29,7 @@ def _expectations(closed_form: ClosedForm, K: np.ndarray, diag: np.ndarray) -> t
     """``(E[s(u) s(v)], E[s'(u) s'(v)])`` for every pair, ``(u, v) ~ N(0, [[K_ii, K_ij], [K_ij, K_jj]])``."""
     ab = np.outer(diag, diag)
     if closed_form is ClosedForm.RELU:
-        # theta = atan2(sqrt(ab - c^2), c): accurate near rho = 1 (MATH.md §8), exactly 0 on a duplicate.
+        # theta = atan2(sqrt(ab - c^2), c): accurate near rho = 1 (docs/math.md §8), exactly 0 on a duplicate.
         theta = np.arctan2(np.sqrt(np.maximum(ab - K * K, 0.0)), K)
         ess = (np.sqrt(ab) * np.sin(theta) + (np.pi - theta) * K) / (2.0 * np.pi)
         edd = (np.pi - theta) / (2.0 * np.pi)
@@ -68,7 +68,7 @@ def _fc(arch, K0: np.ndarray) -> dict:
 
 
 def _resnet(arch: ResNet, K0: np.ndarray) -> dict:
-    """The paper's ResNet, MATH.md §3: mean terms ``b_i mu_j + mu_i b_j``, tangent recursion ``T^(h)``."""
+    """The paper's ResNet, docs/math.md §3: mean terms ``b_i mu_j + mu_i b_j``, tangent recursion ``T^(h)``."""
     form = arch.act.closed_form
     s_h = arch.branch_scale
     ess, edd = _expectations(form, K0, np.diagonal(K0).copy())

@@ -3,7 +3,7 @@
 :func:`sweep` trains the same problem at every (width, seed) with
 :func:`ntkgd.train`, one step size for all (by default ``1/lambda_max`` of the
 analytic NTK, which does not depend on the width), and summarises each run by
-the quantities whose growth with the width the theory predicts (MATH.md §6):
+the quantities whose growth with the width the theory predicts (docs/math.md §6):
 
 - ``max_k ||G^(H)(k) - G^(H)(0)||_2`` and ``max_k ||G(k) - G(0)||_2``: O(1/sqrt(m));
 - ``||G(T) - G(0)||_F / ||G(0)||_F`` after training (Lee et al. 2019): O(1/sqrt(m)), often steeper;

@@ -1,8 +1,8 @@
 """Finite-width dense networks in JAX, built exactly as the paper defines them, and their per-layer Grams.
 
-The networks of MATH.md §2, §3 and §5 (TwoLayer, FullyConnected, ResNet), with
+The networks of docs/math.md §2, §3 and §5 (TwoLayer, FullyConnected, ResNet), with
 N(0, 1) weights, no biases and the paper's scalings. Every Gram of a weight
-group is computed *by structure* (MATH.md §9b), never through an
+group is computed *by structure* (docs/math.md §9b), never through an
 n x #params Jacobian: for a dense layer ``g = W in`` the gradient of the output
 ``u_i`` with respect to ``W`` is the outer product ``delta_i in_i^T`` with
 ``delta_i = du_i/dg``, so
@@ -262,7 +262,7 @@ class DensePlan:
 
 
 def dense_backprop(plan: DensePlan, X, forward: Callable, backward: Callable, a):
-    """One forward pass and the per-input backward pass of a dense network (MATH.md §9b).
+    """One forward pass and the per-input backward pass of a dense network (docs/math.md §9b).
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """``empirical_gram``: the Grams of one finite-width network, built exactly as the paper defines it.
 
-The networks themselves (and the per-layer Grams by structure, MATH.md §9b)
+The networks themselves (and the per-layer Grams by structure, docs/math.md §9b)
 live in :mod:`ntkgd.finite._dense_networks` (dense) and :mod:`ntkgd.finite._conv_networks`
 (convolutional); this module validates the arguments, sizes the blocks so that
 memory stays O(n m + n^2 + block m), checks that it fits, and returns a
@@ -161,7 +161,7 @@ def empirical_gram(
 ) -> Gram:
     """Gram matrices of one finite-width network at initialisation, in float64 JAX.
 
-    The network is built exactly as MATH.md defines it: N(0, 1) weights, no
+    The network is built exactly as docs/math.md defines it: N(0, 1) weights, no
     biases, the paper's scalings (``sqrt(c_sigma/m)`` on FC layers and the
     ResNet's first layer, ``c_res/(H sqrt m)`` on residual branches), a trained
     N(0, 1) output layer ``a`` (TwoLayer: ``a_r = +-1`` fixed, output scale
@@ -170,7 +170,7 @@ def empirical_gram(
     ``(delta_i . delta_j)(in_i . in_j)`` (summed over pixel pairs for
     convolutions), never through an n x #params Jacobian. As ``width`` grows
     every field converges to :func:`ntkgd.analytic_gram`'s, with relative
-    Frobenius error of order ``1/sqrt(width)`` (MATH.md §9).
+    Frobenius error of order ``1/sqrt(width)`` (docs/math.md §9).
 
     Parameters
     ----------

@@ -1,25 +1,25 @@
 """``train``: full-batch gradient descent on a finite-width network, tracked against the NTK theory.
 
 The network is the one :func:`ntkgd.empirical_gram` builds (same seeds, same
-weights, MATH.md §1-§5), trained exactly as the papers train it:
+weights, docs/math.md §1-§5), trained exactly as the papers train it:
 
     L(theta) = 1/2 sum_i (u_i - y_i)^2,        theta(k+1) = theta(k) - eta grad L(theta(k))
 
 on every weight group for FullyConnected, ResNet and ConvResNet (``W^(1..H)``
 and ``a``, Du et al. 2019) and on ``W`` alone for TwoLayer (``a_r = +-1``
-fixed, Du et al. ICLR 2019). There is no 1/n anywhere (MATH.md §10 F10).
+fixed, Du et al. ICLR 2019). There is no 1/n anywhere (docs/math.md §10 F10).
 
 Gradients and Grams come from one pass. For a dense layer ``g = W in`` the
-per-input backward pass gives ``delta_i = du_i/dg_i`` (MATH.md §9b), and then
+per-input backward pass gives ``delta_i = du_i/dg_i`` (docs/math.md §9b), and then
 
     grad_W L = sum_i r_i delta_i in_i^T,        G_ij = (delta_i . delta_j)(in_i . in_j),    r = u - y,
 
 so tracking the Gram every ``track_every`` steps costs O(n^2 m) per layer on
 top of the step, never an n x #params Jacobian. ``G(k) = sum_h G^(h)(k)`` is
 the matrix of the first-order dynamics ``u(k+1) - u(k) = -eta G(k) (u(k) - y)
-+ O(eta^2)`` (MATH.md §1); its m -> infinity limit is the analytic NTK Theta.
++ O(eta^2)`` (docs/math.md §1); its m -> infinity limit is the analytic NTK Theta.
 
-Tracked (MATH.md §6, "proof quantities"): the loss; ``||H(k) - H(0)||_2`` and
+Tracked (docs/math.md §6, "proof quantities"): the loss; ``||H(k) - H(0)||_2`` and
 ``||H(k) - H(0)||_F / ||H(0)||_F`` for the paper's Gram ``G^(H)`` and for the
 NTK ``G``; ``lambda_min(H(k))``; ``||W^(h)(k) - W^(h)(0)||_F`` per weight
 group; ``max_r ||w_r(k) - w_r(0)||_2`` per hidden layer; for ReLU the fraction
@@ -193,7 +193,7 @@ def _pre_fn(net: _Net) -> Callable:
 
 
 def default_lr(ntk: np.ndarray) -> float:
-    """The default step size ``1 / lambda_max(Theta)``: half the stability limit ``2 / lambda_max`` (MATH.md §6).
+    """The default step size ``1 / lambda_max(Theta)``: half the stability limit ``2 / lambda_max`` (docs/math.md §6).
 
     Parameters
     ----------
@@ -298,10 +298,10 @@ def train(
     """Train the paper's finite-width network by full-batch gradient descent and track it against the theory.
 
     ``theta(k+1) = theta(k) - lr * grad L(theta(k))`` with
-    ``L = 1/2 sum_i (f(theta, x_i) - y_i)^2`` (no 1/n, MATH.md §1), from the
+    ``L = 1/2 sum_i (f(theta, x_i) - y_i)^2`` (no 1/n, docs/math.md §1), from the
     weights of ``ntkgd.empirical_gram(arch, X, width, seed)``. All weight
     groups are trained for FullyConnected, ResNet and ConvResNet; only ``W``
-    for TwoLayer (Du et al., ICLR 2019). The theorems (MATH.md §6) say that
+    for TwoLayer (Du et al., ICLR 2019). The theorems (docs/math.md §6) say that
     for ``m`` large enough, with high probability,
 
         L(k) <= (1 - lr lambda_0 / 2)^k L(0),      lambda_0 = lambda_min(K^(H)),

@@ -199,6 +199,6 @@ def _finite_or_none(value):
 
 
 def bound(k, lr: float, lambda_0: float, loss0: float) -> np.ndarray:
-    """``(1 - lr lambda_0 / 2)^k L(0)`` at steps ``k`` (MATH.md §6; lambda_0 <= 0 gives the flat L(0))."""
+    """``(1 - lr lambda_0 / 2)^k L(0)`` at steps ``k`` (docs/math.md §6; lambda_0 <= 0 gives the flat L(0))."""
     rate = 1.0 - lr * max(lambda_0, 0.0) / 2.0
     return loss0 * np.power(rate, np.asarray(k, dtype=np.float64))

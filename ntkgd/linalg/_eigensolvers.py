@@ -6,7 +6,7 @@ costs about 150 s at n = 10,000 on two cores even when only one eigenvalue is
 wanted (LAPACK's subset drivers save only the cheap back end). A Cholesky
 factorisation costs ``n^3 / 3`` flops, all in BLAS-3.
 
-The method (DESIGN.md §5):
+The method (docs/design.md §5):
 
 1. **Cholesky** ``K - s I = L L^T`` (``s = 0`` first). Success proves
    ``lambda_min(K) > s`` (Sylvester's law of inertia); failure means K is

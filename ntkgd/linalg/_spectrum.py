@@ -1,6 +1,6 @@
 """Spectra of Gram matrices: lambda_min (verified), lambda_max, y^T H^-1 y, label projections, singularity.
 
-The quantities (MATH.md §6, §10 F14):
+The quantities (docs/math.md §6, §10 F14):
 
 - ``lambda_0 = lambda_min(K^(H))`` governs the paper's linear rate.
 - ``y^T H^{-1} y`` and the generalisation measure ``sqrt(2 y^T H^{-1} y / n)``

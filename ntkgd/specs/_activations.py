@@ -5,8 +5,8 @@ looked up by name (:data:`ACTIVATION_NAMES`); any smooth user function can be
 wrapped with :func:`activation`.
 
 ``c_sigma = 1 / E_{z~N(0,1)}[sigma(z)^2]`` is the paper's normalising constant
-(MATH.md §2). For ReLU and erf it is known exactly; for everything else it is
-computed once by 1-D Gauss-Hermite quadrature with 600 nodes, which MATH.md §8
+(docs/math.md §2). For ReLU and erf it is known exactly; for everything else it is
+computed once by 1-D Gauss-Hermite quadrature with 600 nodes, which docs/math.md §8
 validates against ``scipy.integrate.quad`` to 1e-14.
 """
 
@@ -32,10 +32,10 @@ class ClosedForm(enum.Enum):
     """How the Gaussian expectations of an activation are evaluated.
 
     RELU
-        Arc-cosine closed forms (MATH.md §8). Exact; the only correct route for
+        Arc-cosine closed forms (docs/math.md §8). Exact; the only correct route for
         ReLU, whose kink makes every series and quadrature converge slowly.
     ERF
-        Arcsine closed forms (MATH.md §8). Exact.
+        Arcsine closed forms (docs/math.md §8). Exact.
     NONE
         No closed form: the Mehler/Hermite series engine (numba backend) or
         Gauss-Hermite quadrature (reference backend).
@@ -122,7 +122,7 @@ class Activation:
     closed_form : ClosedForm
         Which exact formulas exist for the Gaussian expectations.
     c_sigma : float
-        ``1 / E[sigma(z)^2]`` for ``z ~ N(0, 1)`` (MATH.md §2).
+        ``1 / E[sigma(z)^2]`` for ``z ~ N(0, 1)`` (docs/math.md §2).
     builtin : bool
         Whether this is a named built-in activation (the neural-tangents
         backend has native layers for some of them).

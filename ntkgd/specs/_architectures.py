@@ -1,7 +1,7 @@
 """Architecture specs: frozen, validated dataclasses, the single source of truth.
 
 The analytic recursions, the neural-tangents translation and the finite-width
-JAX networks are all built from these objects (DESIGN.md §1). Every spec
+JAX networks are all built from these objects (docs/design.md §1). Every spec
 derives from :class:`Architecture`, which holds what the four have in common
 (activation resolution, ``scale``, ``trains_output_layer``, ``describe``);
 :data:`ARCHITECTURES` lists the spec classes once for every ``isinstance``
@@ -77,7 +77,7 @@ class Architecture:
 
     @property
     def trains_output_layer(self) -> bool:
-        """The deep paper trains ``a`` too (MATH.md §1)."""
+        """The deep paper trains ``a`` too (docs/math.md §1)."""
         return True
 
     @property
@@ -97,7 +97,7 @@ class Architecture:
 
 @dataclass(frozen=True)
 class TwoLayer(Architecture):
-    """The two-layer network of Du, Zhai, Poczos and Singh (ICLR 2019), MATH.md §5.
+    """The two-layer network of Du, Zhai, Poczos and Singh (ICLR 2019), docs/math.md §5.
 
     ``f(x) = m^{-1/2} sum_r a_r sigma(w_r . x)`` with ``w_r ~ N(0, I_d)``,
     ``a_r ~ unif{-1, +1}`` fixed; only W is trained. Its Gram limit is
@@ -141,7 +141,7 @@ class _DeepArchitecture(Architecture):
 
 @dataclass(frozen=True)
 class FullyConnected(_DeepArchitecture):
-    """The paper's deep fully connected network, MATH.md §2.
+    """The paper's deep fully connected network, docs/math.md §2.
 
     ``x^(h) = sqrt(c_sigma / m) sigma(W^(h) x^(h-1))`` for ``h = 1..H`` and
     ``f(x) = a^T x^(H)``; all layers, ``a`` included, are trained. The paper's
@@ -170,13 +170,13 @@ class _ResidualArchitecture(_DeepArchitecture):
 
     @property
     def branch_scale(self) -> float:
-        """``c_res / H``, the residual branches' scale (``s_H`` in MATH.md §3)."""
+        """``c_res / H``, the residual branches' scale (``s_H`` in docs/math.md §3)."""
         return self.c_res / self.depth
 
 
 @dataclass(frozen=True)
 class ResNet(_ResidualArchitecture):
-    """The paper's ResNet, MATH.md §3 (Section 3 and Definition 6.1).
+    """The paper's ResNet, docs/math.md §3 (Section 3 and Definition 6.1).
 
     ``x^(1) = sqrt(c_sigma / m) sigma(W^(1) x)``;
     ``x^(h) = x^(h-1) + c_res / (H sqrt(m)) sigma(W^(h) x^(h-1))`` for ``h = 2..H``;
@@ -203,7 +203,7 @@ class ResNet(_ResidualArchitecture):
 
 @dataclass(frozen=True)
 class ConvResNet(_ResidualArchitecture):
-    """The paper's convolutional ResNet, MATH.md §4 (Sections 3 and 7, Definition 7.1).
+    """The paper's convolutional ResNet, docs/math.md §4 (Sections 3 and 7, Definition 7.1).
 
     Inputs are signals of shape (channels, pixels) or images of shape
     (channels, height, width), with ``||x||_F = 1`` in the paper. Every layer is
