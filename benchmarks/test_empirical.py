@@ -158,7 +158,7 @@ with enable_x64():
         args = (x, None, params)
     else:
         options = {"default": {}, "lean": {"keep": False, "rows": 256}}[mode]
-        plan = _empirical._plan(arch, X, width, **options)
+        plan = _empirical.network_plan(arch, X, width, **options)
         fn, args = dense_grams_fn(plan), (x, jax.random.key(1))
         info = {"keep": plan.keep, "rows": plan.rows}
     compiled = fn.lower(*args).compile()  # compiled, not yet run: the first run is the measured one

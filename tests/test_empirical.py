@@ -256,8 +256,8 @@ def test_blocking_changes_memory_not_the_network(arch, shape, rng):
     X = rng.standard_normal(shape)
     X /= np.sqrt((X**2).reshape(len(X), -1).sum(axis=1)).reshape(-1, *([1] * (X.ndim - 1)))
     width = 11  # not a multiple of the block: the last block is partly past the layer
-    whole = _empirical._layer_grams(arch, X, width, 4, _empirical._plan(arch, X, width, keep=True))
-    plan = _empirical._plan(arch, X, width, rows=3, keep=False, input_rows=2)
+    whole = _empirical._layer_grams(arch, X, width, 4, _empirical.network_plan(arch, X, width, keep=True))
+    plan = _empirical.network_plan(arch, X, width, rows=3, keep=False, input_rows=2)
     assert not plan.keep and plan.rows == 3
     blocked = _empirical._layer_grams(arch, X, width, 4, plan)
     for h, (a, b) in enumerate(zip(blocked[0], whole[0]), start=1):

@@ -32,7 +32,7 @@ _tiled, _tiled_store, _tile_grid
 """
 
 from ._api import analytic_gram
-from ._gram import OUTPUT_NAMES, Gram
+from ._gram import OUTPUT_NAMES, Gram, parse_outputs
 from ._nt import NT_BLOCK_BYTES, NT_NATIVE_ACTIVATIONS, QUADRATURE_DEGREE, stax_kernel_fn
 from ._numba_conv import conv_memory_estimate
 from ._numba_dense import layer_constants, numba_memory_estimate
@@ -65,6 +65,7 @@ __all__ = [
     "local_cluster",
     "numba_memory_estimate",
     "open_gram_store",
+    "parse_outputs",
     "prepare",
     "stax_kernel_fn",
     "store_status",

@@ -7,22 +7,10 @@ from typing import Iterable
 
 from ..core import validate_network_inputs
 from ..specs import check_architecture
-from ._gram import OUTPUT_NAMES, Gram
+from ._gram import OUTPUT_NAMES, Gram, parse_outputs
 from ._registry import Backend, check_tiled_backend, grams_implementation, parse_backend
 
 __all__ = ["Backend", "analytic_gram"]
-
-
-def _parse_outputs(outputs: Iterable[str] | str) -> frozenset:
-    if isinstance(outputs, str):
-        outputs = [outputs]
-    chosen = frozenset(outputs)
-    unknown = sorted(chosen - set(OUTPUT_NAMES))
-    if unknown or not chosen:
-        raise ValueError(
-            f"analytic_gram: outputs must be a non-empty subset of {OUTPUT_NAMES}, got {tuple(outputs)!r}."
-        )
-    return chosen
 
 
 def analytic_gram(
@@ -99,7 +87,7 @@ def analytic_gram(
     chosen = parse_backend(backend)
     if tiles is not None or client is not None or store is not None:
         return _tiled_gram(arch, X, chosen, outputs, tiles, client, store, progress)
-    wanted = _parse_outputs(outputs)
+    wanted = frozenset(parse_outputs(outputs, owner="analytic_gram", advice=lambda unknown: "."))
     X = validate_network_inputs(X, convolutional=arch.convolutional, owner="analytic_gram")
     start = time.perf_counter()
     values = grams_implementation(arch, chosen)(arch, X, wanted, memory_limit)

@@ -6,10 +6,36 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["OUTPUT_NAMES", "Gram"]
+__all__ = ["OUTPUT_NAMES", "Gram", "parse_outputs"]
 
 #: What a Gram computation can return; ``outputs=`` selects a subset.
 OUTPUT_NAMES = ("paper", "ntk", "layers", "nngp")
+
+
+def parse_outputs(outputs, *, owner: str, allowed: tuple[str, ...] = OUTPUT_NAMES, context: str = "",
+                  advice=lambda unknown: "") -> tuple[str, ...]:  # fmt: skip
+    """The ``outputs=`` argument as a tuple of distinct names, in the order given, or a ValueError.
+
+    Parameters
+    ----------
+    outputs : str or iterable of str
+        One name or several, each in ``allowed``.
+    owner : str
+        The public function named in the message.
+    allowed : tuple of str
+        The names this caller computes (the tiled path offers fewer).
+    context : str
+        Said before "outputs must ..." (e.g. "with tiles= or client=, ").
+    advice : callable
+        ``advice(unknown names) -> str``, appended to the message.
+    """
+    names = (outputs,) if isinstance(outputs, str) else tuple(outputs)
+    unknown = [name for name in names if name not in allowed]
+    if unknown or not names:
+        raise ValueError(
+            f"{owner}: {context}outputs must be a non-empty subset of {allowed}, got {names!r}{advice(unknown)}"
+        )
+    return tuple(dict.fromkeys(names))
 
 
 @dataclass(frozen=True)

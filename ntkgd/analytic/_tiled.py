@@ -39,6 +39,7 @@ from typing import Callable
 
 import numpy as np
 
+from ._gram import parse_outputs
 from ._registry import check_tiled_architecture
 from ._tile_grid import TileLayout, assemble_lower_tiles
 from ._tiled_store import (
@@ -189,17 +190,12 @@ def prepare(arch, X, tiles: int = DEFAULT_TILE, *, owner: str = "analytic_gram")
 
 
 def _check_outputs(outputs, owner: str) -> tuple[str, ...]:
-    names = (outputs,) if isinstance(outputs, str) else tuple(outputs)
-    bad = [name for name in names if name not in TILED_OUTPUTS]
-    if bad or not names:
-        hint = " (the per-layer Grams would be depth + 1 tiled matrices; compute them on one machine)" if (
-            "layers" in bad
-        ) else ""
-        raise ValueError(
-            f"{owner}: with tiles= or client=, outputs must be a non-empty subset of {TILED_OUTPUTS}, got "
-            f"{names!r}{hint}. Pass e.g. outputs=('paper',)."
-        )
-    return tuple(dict.fromkeys(names))
+    def advice(unknown) -> str:
+        hint = " (the per-layer Grams would be depth + 1 tiled matrices; compute them on one machine)"
+        return f"{hint if 'layers' in unknown else ''}. Pass e.g. outputs=('paper',)."
+
+    return parse_outputs(outputs, owner=owner, allowed=TILED_OUTPUTS, context="with tiles= or client=, ",
+                         advice=advice)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- worker tasks

@@ -20,7 +20,6 @@ from ._options import ARCHS, data_label, slug, write_results
 
 __all__ = ["add_parser", "run"]
 
-BACKENDS = ("numba", "nt", "reference")
 JAX_PACKAGES = ("jax", "jaxlib")
 
 
@@ -38,6 +37,7 @@ def _int_list(text: str) -> list[int]:
 def add_parser(subparsers) -> None:
     """Register ``crosscheck`` on the top-level parser."""
     from .. import ACTIVATION_NAMES
+    from ..analytic import BACKEND_NAMES
     from ..data import BUILTIN_DATASETS, FILE_FORMATS, SYNTHETIC_DATASETS
 
     parser = subparsers.add_parser(
@@ -69,7 +69,7 @@ def add_parser(subparsers) -> None:
     data.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the subsample or sphere (default 0)")
     data.add_argument("--dim", type=int, metavar="D", help="dimension of the sphere data (default 10)")
     out = parser.add_argument_group("computation and output")
-    out.add_argument("--backend", choices=BACKENDS, default="numba",
+    out.add_argument("--backend", choices=BACKEND_NAMES, default="numba",
                      help="backend of the analytic Grams (default numba)")
     out.add_argument("--out", type=Path, default=Path("results"), metavar="DIR",
                      help="directory for the JSON result (default: results/)")

@@ -18,13 +18,13 @@ from ._options import ARCHS, build_arch, data_label, slug, write_results
 
 __all__ = ["add_parser", "run"]
 
-BACKENDS = ("numba", "nt", "reference")
 NT_PACKAGES = ("jax", "jaxlib", "neural-tangents")
 
 
 def add_parser(subparsers) -> None:
     """Register ``gram`` on the top-level parser."""
     from .. import ACTIVATION_NAMES
+    from ..analytic import BACKEND_NAMES
     from ..data import BUILTIN_DATASETS, FILE_FORMATS, SYNTHETIC_DATASETS
 
     parser = subparsers.add_parser(
@@ -58,7 +58,7 @@ def add_parser(subparsers) -> None:
     data.add_argument("--label-column", metavar="COL",
                       help="CSV only: the label column (header name or 0-based index); the rest are features")
     compute = parser.add_argument_group("computation and output")
-    compute.add_argument("--backend", choices=BACKENDS, default="numba",
+    compute.add_argument("--backend", choices=BACKEND_NAMES, default="numba",
                          help="numba (default, fast), nt (neural-tangents, for cross-checks), reference (slow oracle)")
     compute.add_argument("--out", type=Path, default=Path("results"), metavar="DIR",
                          help="directory for the result files (default: results/)")

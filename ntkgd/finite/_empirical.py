@@ -16,11 +16,11 @@ from typing import Iterable
 
 import numpy as np
 
-from ..analytic import OUTPUT_NAMES, Gram
+from ..analytic import OUTPUT_NAMES, Gram, parse_outputs
 from ..specs import ConvResNet, FullyConnected, ResNet, TwoLayer, check_architecture
 from ..core import check_fits_in_memory, validate_network_inputs
 
-__all__ = ["empirical_gram"]
+__all__ = ["empirical_gram", "network_plan"]
 
 #: Bytes of one block of generated weight rows. Wider layers are generated (and
 #: regenerated in the backward pass) this many bytes at a time.
@@ -47,17 +47,6 @@ def _check_seed(seed) -> int:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= _MAX_SEED:
         raise ValueError(f"empirical_gram: seed must be an integer in [0, 2**63 - 1], got {seed!r}.")
     return int(seed)
-
-
-def _check_outputs(outputs) -> frozenset:
-    if isinstance(outputs, str):
-        outputs = [outputs]
-    chosen = frozenset(outputs)
-    if not chosen or chosen - set(OUTPUT_NAMES):
-        raise ValueError(
-            f"empirical_gram: outputs must be a non-empty subset of {OUTPUT_NAMES}, got {tuple(outputs)!r}."
-        )
-    return chosen
 
 
 def _rows(max_fan_in: int, width: int) -> int:
@@ -128,7 +117,16 @@ def _memory_estimate(plan, shape: tuple) -> int:
     return 8 * (activations + grams + weights + pixel_blocks)
 
 
-def _plan(arch, X: np.ndarray, width: int, *, rows=None, keep=None, input_rows=None):
+def network_plan(arch, X: np.ndarray, width: int, *, rows=None, keep=None, input_rows=None):
+    """The static description of ``arch``'s width-``width`` network on inputs shaped like ``X``.
+
+    A :class:`~ntkgd.finite._dense_networks.DensePlan` or
+    :class:`~ntkgd.finite._conv_networks.ConvPlan` (the jit cache key): layer
+    shapes and how the weights are generated (``rows`` at a time; ``keep``
+    them all, or regenerate them in the backward pass). :func:`ntkgd.train`
+    uses the same plan with ``keep=True``, so it trains the network whose
+    Grams :func:`empirical_gram` returns.
+    """
     if isinstance(arch, ConvResNet):
         return _conv_plan(arch, X.shape, width, rows, keep, input_rows)
     return _dense_plan(arch, X.shape[1], width, rows, keep)
@@ -216,10 +214,10 @@ def empirical_gram(
     check_architecture(arch, "empirical_gram")
     width = _check_width(width)
     seed = _check_seed(seed)
-    wanted = _check_outputs(outputs)
+    wanted = frozenset(parse_outputs(outputs, owner="empirical_gram", advice=lambda unknown: "."))
     X = validate_network_inputs(X, convolutional=arch.convolutional, owner="empirical_gram")
     start = time.perf_counter()
-    plan = _plan(arch, X, width)
+    plan = network_plan(arch, X, width)
     needed = _memory_estimate(plan, X.shape)
     check_fits_in_memory(
         needed,
@@ -253,7 +251,7 @@ def network_weights(arch, input_shape: tuple, width: int, seed: int) -> dict:
     from ._dense_networks import materialize_dense_weights
 
     dummy = np.ones(input_shape)
-    plan = _plan(arch, dummy, width)
+    plan = network_plan(arch, dummy, width)
     with enable_x64():
         key = jax.random.key(seed)
         if isinstance(arch, ConvResNet):

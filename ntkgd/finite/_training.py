@@ -42,6 +42,7 @@ import numpy as np
 
 from ..core import DivergenceError
 from ..specs import ConvResNet, check_architecture
+from ._empirical import network_plan
 from ._trajectory import GramSeries, Trajectory, bound
 from ..core import check_fits_in_memory, check_int, check_step_size, check_targets, validate_network_inputs
 
@@ -211,12 +212,6 @@ def default_lr(ntk: np.ndarray) -> float:
 
 
 # --------------------------------------------------------------------------- setup
-
-
-def _plan(arch, X: np.ndarray, width: int):
-    from ._empirical import _plan as empirical_plan
-
-    return empirical_plan(arch, X, width, keep=True)
 
 
 def _memory_estimate(arch, X: np.ndarray, width: int) -> int:
@@ -414,7 +409,7 @@ def _run(arch, X, y, width, steps, lr, seed, track_every, progress) -> _Run:
     import jax
     import jax.numpy as jnp
 
-    plan = _plan(arch, X, width)
+    plan = network_plan(arch, X, width, keep=True)
     net = _Net(plan=plan, conv=isinstance(arch, ConvResNet), train_a=arch.trains_output_layer, relu=_is_relu(arch))
     Xj, yj, lrj = jnp.asarray(X), jnp.asarray(y), jnp.asarray(lr, dtype=jnp.float64)
     params = _initial_params(arch, plan, X, seed)
