@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from ._options import ARCHS, data_label, slug, write_results
+from ._options import ARCHS, build_arch, data_label, slug, write_results
 
 __all__ = ["add_parser", "run"]
 
@@ -75,22 +75,6 @@ def add_parser(subparsers) -> None:
                      help="directory for the JSON result (default: results/)")
     out.add_argument("--plot", type=Path, metavar="FILE.png", help="also draw log-log error against width")
     parser.set_defaults(run=run)
-
-
-def _build_arch(args):
-    import ntkgd
-
-    if args.arch == "two-layer":
-        if args.depth not in (None, 1):
-            raise ValueError(f"--arch two-layer has exactly one hidden layer; got --depth {args.depth} (omit it).")
-        return ntkgd.TwoLayer(activation=args.activation)
-    if args.depth is None:
-        raise ValueError(f"--arch {args.arch} needs --depth H (the number of hidden layers, H >= 1).")
-    if args.arch == "fc":
-        return ntkgd.FullyConnected(depth=args.depth, activation=args.activation)
-    if args.arch == "resnet":
-        return ntkgd.ResNet(depth=args.depth, activation=args.activation, c_res=args.c_res)
-    return ntkgd.ConvResNet(depth=args.depth, activation=args.activation, c_res=args.c_res, patch=args.patch)
 
 
 def _inputs(dataset, arch):
@@ -163,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     now = _dt.datetime.now(_dt.timezone.utc)
-    arch = _build_arch(args)
+    arch = build_arch(args.arch, args.depth, args.activation, args.c_res, args.patch)
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1 (the number of weight seeds per width), got {args.seeds}.")
     if any(m < 1 for m in args.widths):

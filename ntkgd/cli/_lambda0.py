@@ -302,7 +302,8 @@ def run(args: argparse.Namespace) -> int:
     depths = _depths(args)
     fractions = _fractions(args.label_noise)
     classes = parse_classes(args.classes)
-    archs = [build_arch(args.arch, depth, args.activation, args.c_res, args.patch) for depth in depths]
+    archs = [build_arch(args.arch, depth, args.activation, args.c_res, args.patch,
+                        depth_flags="--depth H or --depths H1,H2,...") for depth in depths]  # fmt: skip
     if args.plot is not None:
         if args.plot.suffix.lower() != ".png":
             raise ValueError(f"--plot writes a PNG; give a path ending in .png, got {os.fspath(args.plot)!r}.")

@@ -7,9 +7,12 @@ registering the commands (``ntkgd --help``) stays instant.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from pathlib import Path
+
+from ..specs import ARCHITECTURES
 
 __all__ = [
     "ARCHS",
@@ -25,7 +28,8 @@ __all__ = [
     "write_results",
 ]
 
-ARCHS = ("two-layer", "fc", "resnet", "convresnet")
+#: ``--arch`` choices: the specs' families, in the order of :data:`ntkgd.specs.ARCHITECTURES`.
+ARCHS = tuple(spec.family for spec in ARCHITECTURES)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -52,21 +56,23 @@ def parse_classes(text: str | None) -> list[float] | None:
     return values
 
 
-def build_arch(arch: str, depth: int | None, activation: str, c_res: float, patch: int):
-    """The spec for ``--arch`` (two-layer, fc, resnet, convresnet) with its options."""
-    import ntkgd
+def build_arch(arch: str, depth: int | None, activation: str, c_res: float, patch: int, *,
+               depth_flags: str = "--depth H"):  # fmt: skip
+    """The spec of family ``arch`` (an entry of :data:`ARCHS`), given the options it takes.
 
-    if arch == "two-layer":
+    Each spec takes the options among ``depth``, ``activation``, ``c_res`` and
+    ``patch`` that are fields of its dataclass; ``depth_flags`` names the
+    command's depth options in the message when a deep network has none.
+    """
+    spec = next(spec for spec in ARCHITECTURES if spec.family == arch)
+    fields = {field.name for field in dataclasses.fields(spec) if field.init}
+    if "depth" not in fields:
         if depth not in (None, 1):
-            raise ValueError(f"--arch two-layer has exactly one hidden layer; got --depth {depth} (omit it).")
-        return ntkgd.TwoLayer(activation=activation)
-    if depth is None:
-        raise ValueError(f"--arch {arch} needs --depth H or --depths H1,H2,... (hidden layers, H >= 1).")
-    if arch == "fc":
-        return ntkgd.FullyConnected(depth=depth, activation=activation)
-    if arch == "resnet":
-        return ntkgd.ResNet(depth=depth, activation=activation, c_res=c_res)
-    return ntkgd.ConvResNet(depth=depth, activation=activation, c_res=c_res, patch=patch)
+            raise ValueError(f"--arch {arch} has exactly one hidden layer; got --depth {depth} (omit it).")
+    elif depth is None:
+        raise ValueError(f"--arch {arch} needs {depth_flags} (the number of hidden layers, H >= 1).")
+    options = {"depth": depth, "activation": activation, "c_res": c_res, "patch": patch}
+    return spec(**{name: value for name, value in options.items() if name in fields})
 
 
 # --------------------------------------------------------------------------- output
