@@ -60,7 +60,7 @@ import numpy as np
 from ._atan import atan2_upper
 from ._config import JIT, PARALLEL_JIT
 from ._dense import mirror_lower
-from ._gaussian import CODE_ERF, CODE_MEHLER, CODE_RELU, erf_pair, gap
+from ._gaussian import CODE_MEHLER, CODE_RELU, erf_pair, gap
 
 __all__ = [
     "conv_grams",

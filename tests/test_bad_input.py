@@ -98,3 +98,12 @@ def test_lambda_min_rejects_non_gram_input():
         ntkgd.lambda_min(np.array([[1.0, 2.0], [0.0, 1.0]]))
     with pytest.raises(ValueError, match="NaN or inf"):
         ntkgd.lambda_min(np.array([[np.nan]]))
+
+
+def test_a_wrong_typed_backend_gets_a_one_line_message():
+    X = np.eye(30)
+    with pytest.raises(TypeError) as error:
+        ntkgd.analytic_gram(ntkgd.FullyConnected(2, "relu"), X, X)
+    message = str(error.value)
+    assert "\n" not in message and len(message) < 300
+    assert "backend must be one of 'numba', 'nt', 'reference' (a string), got a ndarray of shape (30, 30)" in message

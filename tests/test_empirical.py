@@ -415,7 +415,6 @@ CONV_LIMIT_CASES = [
 
 @pytest.mark.parametrize("arch,shape", CONV_LIMIT_CASES)
 def test_conv_limit_is_the_analytic_gram(arch, shape, rng):
-    pytest.importorskip("ntkgd.analytic._numba_conv", reason="the analytic ConvResNet Grams have not landed yet")
     X = rng.standard_normal(shape)
     X /= np.sqrt((X**2).reshape(len(X), -1).sum(axis=1)).reshape(-1, *([1] * (X.ndim - 1)))
     widths = (64, 256, 1024)

@@ -1,6 +1,5 @@
 """The Numba kernels agree with the slow oracle on every output (docs/math.md §2, §5)."""
 
-import numpy as np
 import pytest
 
 import ntkgd

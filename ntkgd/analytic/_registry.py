@@ -129,7 +129,18 @@ TILED_BACKEND = Backend.NUMBA
 
 
 def parse_backend(backend, owner: str = "analytic_gram") -> Backend:
-    """``backend`` as a :class:`Backend`; ``ValueError`` naming the valid ones otherwise."""
+    """``backend`` as a :class:`Backend`; ``ValueError`` naming the valid ones otherwise.
+
+    Anything but a string is refused in one line (``TypeError``), however it
+    prints: an array passed as a third positional argument, for instance.
+    """
+    if not isinstance(backend, str):
+        valid = ", ".join(repr(name) for name in BACKEND_NAMES)
+        shape = f" of shape {backend.shape}" if hasattr(backend, "shape") else ""
+        raise TypeError(
+            f"{owner}: backend must be one of {valid} (a string), got a {type(backend).__name__}{shape}. "
+            "The Grams are of one set of inputs X: analytic_gram(arch, X, backend='numba')."
+        )
     try:
         return Backend(backend)
     except ValueError:

@@ -29,11 +29,12 @@ from ._options import (
     write_results,
 )
 
+from ..data import ENCODINGS
+from ..linalg import DENSE_MAX_N, METHODS
+
 __all__ = ["add_parser", "run"]
 
 KERNELS = ("paper", "ntk")
-METHODS = ("auto", "krylov", "dense")
-ENCODINGS = ("auto", "pm1", "onehot", "raw")
 
 
 def add_parser(subparsers) -> None:
@@ -94,7 +95,7 @@ def add_parser(subparsers) -> None:
     compute = parser.add_argument_group("computation and output")
     compute.add_argument("--method", choices=METHODS, default="auto",
                          help="lambda_min solver: krylov (Cholesky + shift-invert Lanczos), dense (LAPACK subset), "
-                         "auto (dense up to n = 2000; default)")
+                         f"auto (dense up to n = {DENSE_MAX_N}; default)")
     compute.add_argument("--full-spectrum", action="store_true",
                          help="all eigenvalues and the label projections (v_i^T y)^2 (O(n^3); saved to an .npz)")
     compute.add_argument("--plot", type=Path, metavar="PNG",

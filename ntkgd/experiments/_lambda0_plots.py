@@ -44,10 +44,7 @@ def plot_lambda0(path, runs: list[dict], *, title: str) -> str:
     title : str
         Figure title (data set, n, architecture).
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # no pyplot, no global backend switch: PNG through Agg
 
     from ..core import write_atomic
 

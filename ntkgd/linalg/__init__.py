@@ -17,7 +17,7 @@ _iterative
 """
 
 from ._iterative import IterativeResult, iterative_lambda_min
-from ._lambda_min import METHODS, lambda_min
+from ._lambda_min import DENSE_MAX_N, METHODS, lambda_min
 from ._parallel import parallel_rows
 from ._spectrum import (
     SingularGramError,
@@ -29,6 +29,7 @@ from ._spectrum import (
 )
 
 __all__ = [
+    "DENSE_MAX_N",
     "METHODS",
     "IterativeResult",
     "SingularGramError",
