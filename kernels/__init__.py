@@ -11,6 +11,7 @@ from ._dense import CARRY as CARRY
 from ._dense import CROSS as CROSS
 from ._dense import SCALE_DD as SCALE_DD
 from ._dense import SCALE_SS as SCALE_SS
+from ._dense import column_block as column_block
 from ._dense import dense_block as dense_block
 from ._dense import dense_grams as dense_grams
 from ._dense import diagonal_moments as diagonal_moments
