@@ -135,3 +135,13 @@ def test_both_cholesky_routes_agree(monkeypatch):
         assert _safe_blas.cholesky_inplace(work) == 0
         results.append(np.tril(work))
     assert np.abs(results[0] - results[1]).max() <= 1e-12 * np.abs(results[0]).max()
+
+
+def test_lower_gram_keeps_non_finite_values_above_the_diagonal_without_warnings():
+    # np.empty buffers may hold NaN/inf; they must be kept as they are, not added to.
+    X = np.random.default_rng(2).standard_normal((50, 4))
+    out = np.full((50, 50), np.nan)
+    out[0, 1] = np.inf
+    lower_gram(X, out)
+    assert np.isinf(out[0, 1]) and np.isnan(out[0, 2])
+    np.testing.assert_allclose(np.tril(out), np.tril(X @ X.T.copy()), rtol=1e-12, atol=1e-12)

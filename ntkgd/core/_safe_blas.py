@@ -68,10 +68,10 @@ def lower_gram(X: np.ndarray, out: np.ndarray) -> np.ndarray:
     for r0 in range(0, n, _GRAM_BLOCK):
         r1 = min(n, r0 + _GRAM_BLOCK)
         right = X[:r1] if r0 > 0 else X[:r1].copy()
-        upper = np.triu(out[r0:r1, r0:r1], 1)
+        above = np.triu_indices(r1 - r0, 1)
+        kept = out[r0:r1, r0:r1][above]  # copied, not added: a fresh buffer may hold NaN or inf there
         np.matmul(X[r0:r1], right.T, out=out[r0:r1, :r1])
-        block = out[r0:r1, r0:r1]
-        block[...] = np.tril(block) + upper
+        out[r0:r1, r0:r1][above] = kept
     return out
 
 
