@@ -87,7 +87,7 @@ def analytic_gram(
     chosen = parse_backend(backend)
     if tiles is not None or client is not None or store is not None:
         return _tiled_gram(arch, X, chosen, outputs, tiles, client, store, progress)
-    wanted = frozenset(parse_outputs(outputs, owner="analytic_gram", advice=lambda unknown: "."))
+    wanted = frozenset(parse_outputs(outputs, owner="analytic_gram"))
     X = validate_network_inputs(X, convolutional=arch.convolutional, owner="analytic_gram")
     start = time.perf_counter()
     values = grams_implementation(arch, chosen)(arch, X, wanted, memory_limit)

@@ -13,7 +13,7 @@ OUTPUT_NAMES = ("paper", "ntk", "layers", "nngp")
 
 
 def parse_outputs(outputs, *, owner: str, allowed: tuple[str, ...] = OUTPUT_NAMES, context: str = "",
-                  advice=lambda unknown: "") -> tuple[str, ...]:  # fmt: skip
+                  advice=lambda unknown: ".") -> tuple[str, ...]:  # fmt: skip
     """The ``outputs=`` argument as a tuple of distinct names, in the order given, or a ValueError.
 
     Parameters
@@ -27,7 +27,7 @@ def parse_outputs(outputs, *, owner: str, allowed: tuple[str, ...] = OUTPUT_NAME
     context : str
         Said before "outputs must ..." (e.g. "with tiles= or client=, ").
     advice : callable
-        ``advice(unknown names) -> str``, appended to the message.
+        ``advice(unknown names) -> str``, appended to the message (default: the full stop).
     """
     names = (outputs,) if isinstance(outputs, str) else tuple(outputs)
     unknown = [name for name in names if name not in allowed]

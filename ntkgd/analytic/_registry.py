@@ -149,8 +149,8 @@ def parse_backend(backend, owner: str = "analytic_gram") -> Backend:
 
 
 def spec_family(arch) -> str:
-    """``"conv"`` for a ConvResNet, ``"dense"`` for every other spec."""
-    return "conv" if isinstance(arch, ConvResNet) else "dense"
+    """``"conv"`` for a convolutional spec (ConvResNet), ``"dense"`` for every other one."""
+    return "conv" if arch.convolutional else "dense"
 
 
 def unsupported_reason(arch, backend) -> str | None:

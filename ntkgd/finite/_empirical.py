@@ -214,7 +214,7 @@ def empirical_gram(
     check_architecture(arch, "empirical_gram")
     width = _check_width(width)
     seed = _check_seed(seed)
-    wanted = frozenset(parse_outputs(outputs, owner="empirical_gram", advice=lambda unknown: "."))
+    wanted = frozenset(parse_outputs(outputs, owner="empirical_gram"))
     X = validate_network_inputs(X, convolutional=arch.convolutional, owner="empirical_gram")
     start = time.perf_counter()
     plan = network_plan(arch, X, width)
