@@ -16,7 +16,7 @@ import pytest
 
 from ntkgd.experiments._bench import BenchConfig, measure, plan
 
-#: The child follows this process's Numba cache setting (CI turns the cache off).
+#: The child follows this process's Numba cache setting (NTKGD_NUMBA_CACHE).
 _NUMBA_CACHE = os.environ.get("NTKGD_NUMBA_CACHE", "1") != "0"
 
 CONFIGS = [

@@ -1,14 +1,12 @@
-"""Test configuration: no Numba disk cache (stale kernels), deterministic randomness."""
+"""Test configuration: deterministic randomness.
 
-import os
+The tests use Numba's disk cache: it is keyed by the hash of the kernels' sources
+(``kernels/_config.py``), so an edited kernel is always compiled afresh.
+"""
 
-# Must precede any import of ntkgd.kernels: Numba does not invalidate a cached
-# kernel when a function it calls from another file changes (docs/contributing.md).
-os.environ.setdefault("NTKGD_NUMBA_CACHE", "0")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from hypothesis import settings  # noqa: E402
+import numpy as np
+import pytest
+from hypothesis import settings
 
 settings.register_profile("ntkgd", derandomize=True, deadline=None, max_examples=25, print_blob=True)
 settings.load_profile("ntkgd")
@@ -18,4 +16,3 @@ settings.load_profile("ntkgd")
 def rng():
     """A seeded generator; tests never touch NumPy's global RNG."""
     return np.random.default_rng(20190101)
-

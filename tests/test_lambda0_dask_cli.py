@@ -57,7 +57,7 @@ def test_bad_distributed_options_are_clear_errors_and_start_nothing(case, tmp_pa
 @pytest.mark.slow  # about a minute: three LocalCluster starts and a single-machine run for reference
 def test_local_cluster_store_then_resume_and_matrix_free(tmp_path, capsys, monkeypatch):
     # The command's worker processes inherit this: plain-Python kernels, no minute of JIT per worker
-    # (the suite keeps Numba's disk cache off; the jitted tiles are checked in tests/test_tiled.py).
+    # (whatever the disk cache holds; the jitted tiles are checked in tests/test_tiled.py).
     monkeypatch.setenv("NUMBA_DISABLE_JIT", "1")
     out = tmp_path / "out"
     store = tmp_path / "g.zarr"

@@ -23,10 +23,9 @@ ITERATIVE = tolerance("iterative-vs-dense", "lambda_min")
 def client():
     """Two worker processes with one thread each and little memory; shut down after the module.
 
-    The workers run the kernels as plain Python (NUMBA_DISABLE_JIT=1): the
-    suite keeps Numba's disk cache off (docs/contributing.md), so each worker would
-    otherwise compile the kernels for a minute, and these tests are about the
-    tiling, stores, faults and solvers. The jitted block kernel itself is
+    The workers run the kernels as plain Python (NUMBA_DISABLE_JIT=1): a worker
+    would otherwise compile, for a minute, every signature the disk cache does not
+    hold yet, and these tests are about the tiling, stores, faults and solvers. The jitted block kernel itself is
     checked in this process (test_jitted_tiles_equal_single_machine_bit_for_bit).
     """
     from ntkgd.analytic._tiled import local_cluster
@@ -83,9 +82,10 @@ def test_jitted_tiles_equal_single_machine_bit_for_bit(arch):
     assert_close(problem.compute(slice(0, 53), landmarks, "paper"), single.paper[:, landmarks], TILED, "columns")
 
 
-def test_zarr_store_is_resumed_and_never_read_incomplete(client, tmp_path):
+def test_zarr_store_is_resumed_and_never_read_incomplete(client, tmp_path, monkeypatch):
     import zarr
 
+    import ntkgd.kernels as kernels
     from ntkgd.analytic._tiled import store_status, tiled_grams
 
     arch = ntkgd.FullyConnected(2, "relu")
@@ -113,6 +113,10 @@ def test_zarr_store_is_resumed_and_never_read_incomplete(client, tmp_path):
     # The same store for other inputs is refused, not silently mixed.
     with pytest.raises(ValueError, match="holds a different Gram"):
         tiled_grams(arch, X[::-1], tiles=16, client=client, store=store, progress=False)
+    # ... and so are the same inputs after an edit of the kernels' sources (another SOURCE_HASH).
+    monkeypatch.setattr(kernels, "SOURCE_HASH", "0" * 16)
+    with pytest.raises(ValueError, match="with kernels 0000000000000000"):
+        tiled_grams(arch, X, tiles=16, client=client, store=store, progress=False)
 
 
 def test_worker_killed_mid_run_is_recomputed(client):

@@ -3,8 +3,8 @@
 With ``analytic_gram(..., store=path)`` every lower tile is written to a Zarr
 array ``<output>`` chunked by tiles, then a one-byte completion marker for
 that tile to ``<output>_done``. The group's ``ntkgd`` attributes carry the
-:func:`fingerprint` of the spec, the inputs and the tile size: a later call
-with the same three computes only the tiles without a marker (an interrupted
+:func:`fingerprint` of ntkgd's version, the kernels' sources, the spec, the
+inputs and the tile size: a later call with the same five computes only the tiles without a marker (an interrupted
 run is resumed), and :func:`open_gram_store` refuses a store with missing
 markers (:class:`IncompleteStoreError`).
 """
@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from ntkgd.core import package_versions
 
 from ._tile_grid import TileGrid, assemble_lower_tiles
 
@@ -38,9 +40,20 @@ class IncompleteStoreError(RuntimeError):
     """A Zarr Gram store lacks completion markers for some tiles (an interrupted run)."""
 
 
+def _version() -> str | None:
+    return package_versions(["ntkgd"])["ntkgd"]
+
+
 def fingerprint(arch, problem) -> str:
-    """sha256 of the spec, the inputs and the tile size: what a stored Gram depends on."""
+    """sha256 of what a stored Gram depends on: ntkgd's version, the kernels' sources, spec, inputs and tile.
+
+    The version and :data:`ntkgd.kernels.SOURCE_HASH` keep a resumed store from
+    mixing tiles computed by two versions of a kernel.
+    """
+    from ntkgd.kernels import SOURCE_HASH
+
     digest = hashlib.sha256()
+    digest.update(f"ntkgd {_version()} kernels {SOURCE_HASH}".encode())
     digest.update(json.dumps(arch.describe(), sort_keys=True).encode())
     digest.update(f"{problem.X.shape}:{problem.tile}".encode())
     digest.update(problem.X.tobytes())
@@ -68,9 +81,13 @@ def _read_tile(path: str, output: str, rows: slice, cols: slice) -> np.ndarray:
 
 
 def _store_attributes(arch, problem, names, digest: str) -> dict:
+    from ntkgd.kernels import SOURCE_HASH
+
     return {
         "format": STORE_FORMAT,
         "fingerprint": digest,
+        "ntkgd_version": _version(),
+        "kernels": SOURCE_HASH,
         "n": problem.n,
         "d": int(problem.X.shape[1]),
         "tile": problem.tile,
@@ -95,10 +112,15 @@ def open_or_create_store(path: str, arch, problem, names, digest: str) -> dict:
         group.attrs["ntkgd"] = _store_attributes(arch, problem, names, digest)
         meta = group.attrs["ntkgd"]
     elif meta.get("fingerprint") != digest:
+        from ntkgd.kernels import SOURCE_HASH
+
         raise ValueError(
-            f"analytic_gram: store {path!r} holds a different Gram (spec {meta.get('arch')}, n = {meta.get('n')}, "
-            f"tile {meta.get('tile')}); this call asks for {arch.describe()}, n = {problem.n}, tile {problem.tile} "
-            "on other inputs. Use another store path, or delete that one to recompute."
+            f"analytic_gram: store {path!r} holds a different Gram: spec {meta.get('arch')}, n = {meta.get('n')}, "
+            f"tile {meta.get('tile')}, written by ntkgd {meta.get('ntkgd_version')} with kernels "
+            f"{meta.get('kernels')}; this call asks for {arch.describe()}, n = {problem.n}, tile {problem.tile}, "
+            f"ntkgd {_version()} with kernels {SOURCE_HASH}, and the fingerprint covers the inputs too (the "
+            "store is never mixed from another version of ntkgd or of its kernels). Use another store path, or "
+            "delete that one to recompute."
         )
     markers = {}
     for name in names:
