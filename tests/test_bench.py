@@ -193,7 +193,7 @@ def test_bench_command_writes_json_and_plot(tmp_path, capsys):
 
 def test_bench_command_skips_and_explains_without_running(tmp_path, capsys):
     argv = ["bench", "--arch", "resnet", "--depth", "2", "--n", "50", "--backends", "numba,nt,numpy",
-            "--activation", "softplus", "--memory-cap", "1kB", "--out", str(tmp_path), "--no-progress"]  # fmt: skip
+            "--activation", "softplus", "--memory-limit", "1kB", "--out", str(tmp_path), "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "skipped: needs ~" in printed and "> cap 1.00 kB" in printed
@@ -211,11 +211,11 @@ def test_bench_command_skips_and_explains_without_running(tmp_path, capsys):
         (["--n", "100,100"], "repeated entries"),
         (["--depth", "0"], "argument --depth: expected a comma-separated list of integers >= 1"),
         (["--backends", "numba,foo"], "unknown backend(s) 'foo'"),
-        (["--memory-cap", "lots"], "expected a memory size such as 8GB"),
+        (["--memory-limit", "lots"], "expected a memory size such as 8GB"),
         (["--repeats", "0"], "expected a positive int"),
         (["--activation", "swish"], "unknown activation 'swish'"),
         (["--arch", "two-layer", "--depth", "3"], "exactly one hidden layer"),
-        (["--plot", "bench.jpg"], "--plot must end in .png, .pdf or .svg"),
+        (["--plot", "bench.jpg"], r"--plot writes .png, .pdf, .svg files"),
     ],
 )
 def test_bench_command_bad_input_exits_2(extra, message, tmp_path, capsys):

@@ -3,9 +3,11 @@
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,7 +70,7 @@ def test_gram_on_digits_subsample(tmp_path):
     argv = ["gram", "--arch", "two-layer", "--activation", "relu", "--data", "digits", "--n", "50", "--seed", "2"]
     assert main([*argv, "--out", str(out)]) == 0
     record = json.loads(only_match(out, "gram-two-layer-relu-H1-*.json").read_text())
-    data = load_data("digits", n=50, seed=2)
+    data = load_data("digits", n=50, seed=2, stratify=None)  # every command subsamples stratified by class
     g = ntkgd.analytic_gram(ntkgd.TwoLayer("relu"), data.X, outputs=("paper",))
     assert record["lambda_0"] == pytest.approx(ntkgd.lambda_min(g.paper), rel=1e-12)
     assert record["data"]["subsample"]["seed"] == 2 and record["data"]["subsample"]["of"] == 1797
@@ -97,7 +99,7 @@ def test_gram_convresnet_on_digit_images(tmp_path, capsys):
     assert main([*argv, "--data", "digits", "--n", "12", "--out", str(out)]) == 0
     record = json.loads(only_match(out, "gram-convresnet-relu-H2-*.json").read_text())
     assert record["arch"] == {"arch": "convresnet", "depth": 2, "activation": "relu", "c_res": 1.0, "patch": 3}
-    images = load_data("digits", n=12, seed=0).signals()
+    images = load_data("digits", n=12, seed=0, stratify=None).signals()
     assert images.shape == (12, 1, 8, 8)  # the convolution sees 8 x 8 images, not rows
     g = ntkgd.analytic_gram(ntkgd.ConvResNet(2, "relu", c_res=1.0, patch=3), images, outputs=("paper",))
     assert record["lambda_0"] == pytest.approx(ntkgd.lambda_min(g.paper), rel=1e-12)
@@ -111,7 +113,7 @@ def test_save_grams_writes_an_npz_next_to_the_json(npy_file, tmp_path):
     assert npz.stem == only_match(out, "*.json").stem
     assert record["files"]["grams"]["path"] == npz.name
     assert record["files"]["grams"]["sha256"] == hashlib.sha256(npz.read_bytes()).hexdigest()
-    data = load_data(npy_file, n=10)
+    data = load_data(npy_file, n=10, stratify=None)
     g = ntkgd.analytic_gram(ntkgd.FullyConnected(2, "relu"), data.X)
     with np.load(npz) as arrays:
         assert set(arrays.files) == {"X", "paper", "ntk", "nngp", "layer_0", "layer_1", "layer_2"}
@@ -205,28 +207,70 @@ def test_help_is_fast_and_imports_nothing_heavy():
     assert done.stdout.strip() == "[]"
 
 
-def test_cache_clear_removes_only_numba_files(tmp_path, monkeypatch, capsys):
+def test_cache_clear_removes_keyed_folders_and_old_loose_files(tmp_path, monkeypatch, capsys):
     from ntkgd.cli import _cache
 
     cache = tmp_path / "__pycache__"
-    cache.mkdir()
+    (cache / "numba-0123456789abcdef" / "kernels_x").mkdir(parents=True)
+    (cache / "numba-0123456789abcdef" / "kernels_x" / "_dense.f-1.py311.nbi").write_bytes(b"x")
     for name in ("_fc.fc_grams-98.py311.nbi", "_fc.fc_grams-98.py311.1.nbc", "_fc.cpython-311.pyc"):
         (cache / name).write_bytes(b"x")
-    monkeypatch.setattr(_cache, "kernel_cache_dirs", lambda: [cache, tmp_path / "absent"])
+    (cache / "other").mkdir()
+    monkeypatch.setattr(_cache, "cache_roots", lambda: ([cache, tmp_path / "absent"], "numba-"))
     assert main(["cache-clear"]) == 0
-    assert [p.name for p in cache.iterdir()] == ["_fc.cpython-311.pyc"]
+    assert sorted(p.name for p in cache.iterdir()) == ["_fc.cpython-311.pyc", "other"]
     out = capsys.readouterr().out
-    assert "removed 2 Numba cache file(s)" in out and "_fc.fc_grams-98.py311.nbi" in out
+    assert "removed 3 Numba cache entries" in out and "numba-0123456789abcdef" in out
     assert main(["cache-clear"]) == 0
-    assert "no Numba cache files" in capsys.readouterr().out
+    assert "no Numba cache" in capsys.readouterr().out
 
 
-def test_cache_dirs_point_at_the_installed_kernels_package():
-    from ntkgd.cli import _cache
+def test_cache_roots_include_the_installed_kernels_package_and_avoid_numba():
+    probe = (
+        "import sys; from ntkgd.cli import _cache; roots, prefix = _cache.cache_roots(); "
+        "print(prefix, roots[0].name, (roots[0].parent / '_config.py').is_file(), 'numba' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["numba-", "__pycache__", "True", "False"]
 
-    (directory,) = _cache.kernel_cache_dirs()
-    assert directory.name == "__pycache__"
-    assert (directory.parent / "__init__.py").is_file() and (directory.parent / "_config.py").is_file()
+
+def test_compiled_kernels_land_in_the_keyed_folder():
+    import ntkgd.kernels as kernels
+
+    if not kernels.CACHE:
+        pytest.skip("Numba caching is off (NTKGD_NUMBA_CACHE=0)")
+    ntkgd.analytic_gram(ntkgd.FullyConnected(2), unequal_norms(np.random.default_rng(0), 4, 3))
+    assert kernels.CACHE_DIR.name == f"numba-{kernels.SOURCE_HASH}"
+    assert any(kernels.CACHE_DIR.rglob("_dense.*.nbi"))
+
+
+def test_kernel_cache_is_keyed_by_the_hash_of_every_kernel_source(tmp_path):
+    """Editing any kernel file selects another cache folder (a copy of the package, one file edited)."""
+    import ntkgd.kernels as kernels
+
+    copy = tmp_path / "kernels"
+    shutil.copytree(Path(kernels.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    probe = (
+        "import importlib.util, sys; spec = importlib.util.spec_from_file_location('c', sys.argv[1]); "
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); print(m.SOURCE_HASH, m.CACHE_DIR)"
+    )
+    env = {**os.environ, "NTKGD_NUMBA_CACHE": "1"}
+    env.pop("NUMBA_CACHE_DIR", None)
+
+    def key():
+        done = subprocess.run([sys.executable, "-c", probe, str(copy / "_config.py")], capture_output=True,
+                              text=True, env=env, check=True)  # fmt: skip
+        return done.stdout.split()
+
+    source_hash, folder = key()
+    assert source_hash == kernels.SOURCE_HASH
+    assert folder == str(copy / "__pycache__" / f"numba-{source_hash}")
+    with open(copy / "_gaussian.py", "a") as handle:
+        handle.write("\n# an edit\n")
+    edited_hash, edited_folder = key()
+    assert edited_hash != source_hash and edited_folder.endswith(f"numba-{edited_hash}")
 
 
 def test_reference_backend_on_sphere_points(tmp_path, capsys):

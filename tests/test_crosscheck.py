@@ -177,7 +177,7 @@ def test_cli_conv_resnet_on_signals(tmp_path, capsys):
         (["--arch", "two-layer", "--depth", "3"], "exactly one hidden layer"),
         (["--arch", "fc", "--depth", "2", "--seeds", "0"], "--seeds must be >= 1"),
         (["--arch", "fc", "--depth", "2", "--widths", "0,8"], "--widths must all be >= 1"),
-        (["--arch", "fc", "--depth", "2", "--plot", "out.pdf"], "ending in .png"),
+        (["--arch", "fc", "--depth", "2", "--plot", "out.jpg"], r"--plot writes .png, .pdf, .svg files"),
         (["--arch", "fc", "--depth", "2", "--activation", "swish"], "unknown activation"),
     ],
 )

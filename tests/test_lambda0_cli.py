@@ -192,8 +192,8 @@ BAD = {
     "bad noise": (["--data", "iris", "--label-noise", "0,1.5", *FC1], r"fractions must lie in \[0, 1\]"),
     "bad kernel": (["--data", "iris", "--kernel", "paper,nngp", *FC1], r"unknown kernel\(s\) 'nngp'"),
     "plot without sweep": (["--data", "iris", "--plot", "{tmp}/a.png", *FC1], r"--plot needs something to plot"),
-    "plot not png": (["--data", "iris", "--arch", "fc", "--depths", "1,2", "--plot", "{tmp}/a.pdf"],
-                     r"--plot writes a PNG"),
+    "plot not png": (["--data", "iris", "--arch", "fc", "--depths", "1,2", "--plot", "{tmp}/a.jpg"],
+                     r"--plot writes .png, .pdf, .svg files"),
     "memory": (["--data", "digits", "--memory-limit", "0.000001", *FC1],
                r"n = 1797 needs about .* but only 1.00 kB may be used\. Use --n \d+ or less"),
 }

@@ -241,6 +241,39 @@ def test_encode_labels():
         encode_labels([0, 1], "binary")
     Y, _, _ = encode_labels([1.0, 1.0], "pm1", classes=[0.0, 1.0])  # encoded against the original classes
     assert Y.tolist() == [1.0, 1.0]
+    Y, used, _ = encode_labels([1.0, 2.0, 6.0], "standardize")
+    assert used == "standardize" and Y == pytest.approx((np.array([1, 2, 6]) - 3) / np.std([1, 2, 6]), rel=1e-15)
+    with pytest.raises(ValueError, match="'gaussian' targets ignore the labels"):
+        encode_labels([0, 1], "gaussian")
+
+
+def test_one_label_vocabulary_for_training_targets():
+    """train/sweep take ENCODINGS too: raw and standardize as numbers, onehot refused (one output)."""
+    from ntkgd.data import ENCODINGS, training_targets
+
+    assert set(ENCODINGS) == {"auto", "pm1", "onehot", "raw", "standardize", "gaussian"}
+    assert training_targets([3, 5, 9], "raw", 0, 3)[0].tolist() == [3.0, 5.0, 9.0]
+    y, _ = training_targets([3, 5, 10], "auto", 0, 3)
+    assert y == pytest.approx((np.array([3, 5, 10]) - 6) / np.sqrt(26 / 3), rel=1e-14)  # three classes: standardize
+    with pytest.raises(ValueError, match="one output per class"):
+        training_targets([0, 1, 2], "onehot", 0, 3)
+
+
+def test_gaussian_targets_are_independent_of_the_sphere_points():
+    """The ICLR Figure-1 setting (n = 100, d = 50): with the data's own stream the targets were the first
+    100 numbers of the draw that made X, i.e. the coordinates of the inputs x_0 and x_1 (correlation 1)."""
+    from ntkgd.data import load_data, training_targets
+
+    data = load_data("sphere", n=100, d=50, seed=0)
+
+    def largest_correlation(y):
+        return max(abs(np.corrcoef(y[:50], data.X[0])[0, 1]), abs(np.corrcoef(y[50:], data.X[1])[0, 1]))
+
+    y, text = training_targets(None, "gaussian", 0, 100)
+    assert "seed 0" in text
+    # Independent N(0, 1): |r| of 50 pairs exceeds 0.45 with probability < 1e-3.
+    assert largest_correlation(y) < 0.45
+    assert largest_correlation(np.random.default_rng(0).standard_normal(100)) > 0.999  # the old defect
 
 
 def test_corrupt_labels_is_seeded_and_counts():

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 import ntkgd
+from ntkgd.data import TARGET_STREAM
 from ntkgd.cli import main
 
 from .helpers import assert_no_temp_files, only_match
 
-SPHERE = ["--data", "sphere", "--n", "8", "--d", "4", "--arch", "two-layer", "--no-progress"]
+SPHERE = ["--data", "sphere", "--n", "8", "--dim", "4", "--arch", "two-layer", "--no-progress"]
 
 
 def test_train_writes_what_the_library_computes(tmp_path, capsys):
@@ -23,7 +24,8 @@ def test_train_writes_what_the_library_computes(tmp_path, capsys):
     record = json.loads(only_match(out, "train-two-layer-relu-H1-m256-*.json").read_text())
     assert_no_temp_files(out)
     data = ntkgd.load_data("sphere", n=8, d=4)
-    y = np.random.default_rng(0).standard_normal(8)
+    # The targets come from a stream independent of the sphere points' default_rng(0).
+    y = np.random.default_rng([0, TARGET_STREAM]).standard_normal(8)
     t = ntkgd.train(ntkgd.TwoLayer("relu"), data.X, y, width=256, steps=30, seed=2, track_every=10)
     run = record["runs"]["run"]
     assert run["loss_final"] == pytest.approx(t.loss[-1], rel=1e-9, abs=1e-15)
@@ -59,9 +61,9 @@ def test_train_divergence_keeps_the_partial_run(tmp_path, capsys):
 
 
 def test_sweep_resumes_and_fits_slopes(tmp_path, capsys):
-    out, figs = tmp_path / "sweep", tmp_path / "figs"
+    out, figs = tmp_path / "sweep", tmp_path / "figs" / "sweep.pdf"
     args = ["sweep", *SPHERE, "--widths", "64,1024", "--seeds", "2", "--steps", "40", "--track-every", "20",
-            "--out", str(out), "--plot-dir", str(figs)]  # fmt: skip
+            "--out", str(out), "--plot", str(figs)]  # fmt: skip
     assert main(args) == 0
     first = capsys.readouterr().out
     assert "resumed       none" in first
@@ -70,8 +72,8 @@ def test_sweep_resumes_and_fits_slopes(tmp_path, capsys):
     assert quantities["gram_change_ntk"]["slope"] < -0.25  # theory -0.5
     assert abs(quantities["weight_change"]["slope"]) < 0.2  # theory 0: ||W(T) - W(0)||_F = O(1)
     assert summary["files"]["widths"] == ["width-64.json", "width-1024.json"]
-    for name in ("dynamics.png", "gram_change.png", "width_scaling.png"):
-        assert (figs / name).read_bytes()[:4] == b"\x89PNG"
+    for name in ("sweep-dynamics.pdf", "sweep-gram-change.pdf", "sweep-width.pdf"):
+        assert (figs.parent / name).read_bytes()[:5] == b"%PDF-"
     assert_no_temp_files(out)
     stamp = (out / "width-64.npz").stat().st_mtime_ns
 
@@ -94,7 +96,8 @@ def test_sweep_resumes_and_fits_slopes(tmp_path, capsys):
         (["--steps", "-3"], "--steps must be >= 0"),
         (["--track-every", "0"], "--track-every must be >= 1"),
         (["--lr", "-1"], "--lr must be > 0"),
-        (["--plot", "x.pdf"], "--plot writes a PNG"),
+        (["--plot", "x.jpg"], "--plot writes .png, .pdf, .svg files"),
+        (["--labels", "onehot"], "--labels onehot needs one output per class"),
         (["--labels", "pm1"], "--labels pm1 needs labels"),
         (["--random-labels"], "--random-labels needs labels"),
         (["--with-random-labels"], "--with-random-labels needs labels"),

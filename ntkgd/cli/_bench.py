@@ -10,15 +10,14 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import os
-import re
 import sys
 from pathlib import Path
+
+from ._options import add_output_arguments, check_plot
 
 __all__ = ["add_parser", "run"]
 
 NT_PACKAGES = ("jax", "jaxlib", "neural-tangents")
-_SIZE_UNITS = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9,
-               "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "T": 10**12, "TB": 10**12}  # fmt: skip
 
 
 def _int_list(minimum: int, example: str):
@@ -54,15 +53,6 @@ def _backend_list(text: str) -> list[str]:
     if len(set(values)) != len(values):
         raise argparse.ArgumentTypeError(f"repeated entries in {text!r}")
     return values
-
-
-def _size(text: str) -> int:
-    """An argparse type: a memory size such as ``8GB``, ``512M`` or ``2GiB`` (decimal units unless ``iB``)."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([A-Za-z]*)\s*", text)
-    unit = match.group(2).upper() if match else None
-    if not match or unit not in _SIZE_UNITS or float(match.group(1)) <= 0:
-        raise argparse.ArgumentTypeError(f"expected a memory size such as 8GB, 512MB or 2GiB, got {text!r}")
-    return int(float(match.group(1)) * _SIZE_UNITS[unit])
 
 
 def _positive(kind):
@@ -112,8 +102,6 @@ def add_parser(subparsers) -> None:
                      help="stop repeating a configuration after about S seconds (default 60; at least one repeat)")
     how.add_argument("--timeout", type=_positive(float), default=900.0, metavar="S",
                      help="give up on a configuration after S seconds of wall time (default 900)")
-    how.add_argument("--memory-cap", type=_size, metavar="SIZE",
-                     help="skip configurations estimated to need more (e.g. 8GB; default 75%% of available memory)")
     how.add_argument("--nt-rows", type=_positive(int), default=16, metavar="R",
                      help="neural-tangents with a quadrature activation (softplus, tanh, sigmoid): measure R rows "
                      "against all n and scale by the number of pairs (default 16)")
@@ -123,13 +111,11 @@ def add_parser(subparsers) -> None:
     how.add_argument("--numba-cache", action="store_true",
                      help="let numba load compiled kernels from its disk cache (the first call then measures "
                      "loading, not compiling)")
-    how.add_argument("--no-progress", dest="progress", action="store_false", default=None,
-                     help="no progress bar (default: one on stderr when it is a terminal)")
-    out = parser.add_argument_group("output")
-    out.add_argument("--out", type=Path, default=Path("results"), metavar="DIR",
-                     help="directory for the JSON result file (default: results/)")
-    out.add_argument("--plot", type=Path, metavar="FILE",
-                     help="also write a log-log plot of time against n (.png, .pdf or .svg)")
+    add_output_arguments(
+        parser, plot="also write a log-log plot of time against n",
+        memory_help="skip configurations estimated to need more, e.g. 8GB (default: 75%% of the memory "
+        "available before each configuration)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -287,16 +273,15 @@ def run(args: argparse.Namespace) -> int:
 
     now = _dt.datetime.now(_dt.timezone.utc)
     depths = args.depth if args.depth is not None else ([1] if args.arch == "two-layer" else [3])
-    if args.plot is not None and args.plot.suffix.lower() not in (".png", ".pdf", ".svg"):
-        raise ValueError(f"--plot must end in .png, .pdf or .svg, got {os.fspath(args.plot)!r}.")
+    check_plot(args.plot)
     configs = make_configs(args.arch, depths, args.n, args.backends, args.activation, d=args.dim,
                            c_res=args.c_res, seed=args.seed)  # fmt: skip
     spec = configs[0].spec().describe()
     args.out.mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after the measurements
     load_before = os.getloadavg()[0]
     results = run_benchmarks(
-        configs, repeats=args.repeats, max_seconds=args.max_seconds, timeout=args.timeout, memory_cap=args.memory_cap,
-        nt_rows=args.nt_rows, nt_degree=args.nt_degree, numba_cache=args.numba_cache, progress=args.progress,
+        configs, repeats=args.repeats, max_seconds=args.max_seconds, timeout=args.timeout, memory_cap=args.memory_limit,
+        nt_rows=args.nt_rows, nt_degree=args.nt_degree, numba_cache=args.numba_cache, progress=False if args.no_progress else None,
     )  # fmt: skip
     host = machine()
     extras = "".join(f", {key}={spec[key]}" for key in ("c_res",) if key in spec)
@@ -313,7 +298,7 @@ def run(args: argparse.Namespace) -> int:
         "repeats": args.repeats,
         "max_seconds": args.max_seconds,
         "timeout_s": args.timeout,
-        "memory_cap_bytes": args.memory_cap,  # None: 75% of the memory available before each configuration
+        "memory_cap_bytes": args.memory_limit,  # None: 75% of the memory available before each configuration
         "nt_rows": args.nt_rows,
         "nt_degree": args.nt_degree,
         "numba_cache": args.numba_cache,

@@ -3,7 +3,7 @@
 A thin layer over :func:`ntkgd.experiments._crosscheck.crosscheck`: prints, for every
 quantity, the mean and spread of the relative Frobenius error at each width and
 the fitted log-log slope (theory: -0.5); writes a JSON result file with
-provenance and, with ``--plot``, a PNG.
+provenance and, with ``--plot``, a figure (.png, .pdf or .svg).
 """
 
 from __future__ import annotations
@@ -14,9 +14,19 @@ import math
 import os
 import sys
 import time
-from pathlib import Path
 
-from ._options import ARCHS, build_arch, data_label, slug, write_results
+from ._options import (
+    add_data_arguments,
+    add_network_arguments,
+    add_output_arguments,
+    build_arch,
+    check_plot,
+    data_label,
+    load_dataset,
+    network_inputs,
+    slug,
+    write_results,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -36,9 +46,7 @@ def _int_list(text: str) -> list[int]:
 
 def add_parser(subparsers) -> None:
     """Register ``crosscheck`` on the top-level parser."""
-    from .. import ACTIVATION_NAMES
     from ..analytic import BACKEND_NAMES
-    from ..data import BUILTIN_DATASETS, FILE_FORMATS, SYNTHETIC_DATASETS
 
     parser = subparsers.add_parser(
         "crosscheck",
@@ -48,40 +56,18 @@ def add_parser(subparsers) -> None:
         "infinite-width limit: relative Frobenius error per width (mean and spread over seeds) and the "
         "fitted log-log slope, whose theoretical value is -0.5.",
     )
-    net = parser.add_argument_group("network")
-    net.add_argument("--arch", required=True, choices=ARCHS,
-                     help="two-layer (ICLR 2019, only W trained), fc, resnet, convresnet (1-D signals or images)")
-    net.add_argument("--depth", type=int, metavar="H", help="number of hidden layers H >= 1 (not for two-layer)")
-    net.add_argument("--activation", required=True, metavar="NAME", help=f"one of {', '.join(ACTIVATION_NAMES)}")
-    net.add_argument("--c-res", type=float, default=0.5, metavar="C",
-                     help="resnet/convresnet: residual scaling c_res > 0 (default 0.5)")
-    net.add_argument("--patch", type=int, default=3, metavar="Q", help="convresnet: odd patch size (default 3)")
+    add_data_arguments(parser)
+    add_network_arguments(parser)
     sweep = parser.add_argument_group("sweep")
     sweep.add_argument("--widths", type=_int_list, default=[256, 1024, 4096], metavar="M1,M2,...",
                        help="comma-separated hidden widths (default 256,1024,4096)")
     sweep.add_argument("--seeds", type=int, default=3, metavar="S",
                        help="number of weight seeds per width, 0..S-1 (default 3)")
-    data = parser.add_argument_group("data")
-    sources = ", ".join([*BUILTIN_DATASETS, *SYNTHETIC_DATASETS])
-    data.add_argument("--data", required=True, metavar="SOURCE",
-                      help=f"a built-in name ({sources}) or a {'/'.join(FILE_FORMATS)} file")
-    data.add_argument("--n", type=int, metavar="N", help="keep N rows drawn at random (default: all)")
-    data.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the subsample or sphere (default 0)")
-    data.add_argument("--dim", type=int, metavar="D", help="dimension of the sphere data (default 10)")
-    out = parser.add_argument_group("computation and output")
-    out.add_argument("--backend", choices=BACKEND_NAMES, default="numba",
-                     help="backend of the analytic Grams (default numba)")
-    out.add_argument("--out", type=Path, default=Path("results"), metavar="DIR",
-                     help="directory for the JSON result (default: results/)")
-    out.add_argument("--plot", type=Path, metavar="FILE.png", help="also draw log-log error against width")
+    compute = parser.add_argument_group("computation")
+    compute.add_argument("--backend", choices=BACKEND_NAMES, default="numba",
+                         help="backend of the analytic Grams (default numba)")
+    add_output_arguments(parser, plot="also draw the error against width (log-log)")
     parser.set_defaults(run=run)
-
-
-def _inputs(dataset, arch):
-    """The data as the network takes it: rows, or (n, channels, ...) for the conv ResNet (images keep their shape)."""
-    import ntkgd
-
-    return dataset.signals() if isinstance(arch, ntkgd.ConvResNet) else dataset.X
 
 
 def _table(result) -> list[str]:
@@ -142,7 +128,6 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..experiments import crosscheck, plot_crosscheck
-    from ..data import load_data
     from ..core import CORE_PACKAGES, provenance, timestamp
 
     started = time.perf_counter()
@@ -152,18 +137,18 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--seeds must be >= 1 (the number of weight seeds per width), got {args.seeds}.")
     if any(m < 1 for m in args.widths):
         raise ValueError(f"--widths must all be >= 1, got {','.join(map(str, args.widths))}.")
-    if args.plot is not None and args.plot.suffix.lower() != ".png":
-        raise ValueError(f"--plot writes a PNG; give a file name ending in .png, got {os.fspath(args.plot)!r}.")
+    check_plot(args.plot)
 
     t0 = time.perf_counter()
-    dataset = load_data(args.data, n=args.n, seed=args.seed, d=args.dim)
-    X = _inputs(dataset, arch)
+    dataset = load_dataset(args)
+    X = network_inputs(args, dataset)
     t_data = time.perf_counter() - t0
     args.out.mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after a long sweep
     if args.plot is not None:
         args.plot.resolve().parent.mkdir(parents=True, exist_ok=True)
 
-    result = crosscheck(arch, X, args.widths, range(args.seeds), backend=args.backend, progress=True)
+    result = crosscheck(arch, X, args.widths, range(args.seeds), backend=args.backend,
+                        memory_limit=args.memory_limit, progress=not args.no_progress)
     timings = {
         "data": t_data,
         "analytic": result.analytic_seconds,

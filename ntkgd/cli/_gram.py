@@ -12,9 +12,18 @@ import datetime as _dt
 import os
 import sys
 import time
-from pathlib import Path
 
-from ._options import ARCHS, build_arch, data_label, slug, write_results
+from ._options import (
+    add_data_arguments,
+    add_network_arguments,
+    add_output_arguments,
+    build_arch,
+    data_label,
+    load_dataset,
+    network_inputs,
+    slug,
+    write_results,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -23,9 +32,7 @@ NT_PACKAGES = ("jax", "jaxlib", "neural-tangents")
 
 def add_parser(subparsers) -> None:
     """Register ``gram`` on the top-level parser."""
-    from .. import ACTIVATION_NAMES
     from ..analytic import BACKEND_NAMES
-    from ..data import BUILTIN_DATASETS, FILE_FORMATS, SYNTHETIC_DATASETS
 
     parser = subparsers.add_parser(
         "gram",
@@ -33,37 +40,14 @@ def add_parser(subparsers) -> None:
         description="Compute the infinite-width Gram matrices of a network on a data set, print their smallest "
         "and largest eigenvalues, and write a JSON result file with provenance.",
     )
-    net = parser.add_argument_group("network")
-    net.add_argument("--arch", required=True, choices=ARCHS,
-                     help="two-layer: the ICLR 2019 net (only W trained); fc: the deep fully connected net; "
-                     "resnet: the paper's ResNet; convresnet: the convolutional ResNet (images keep their shape, "
-                     "tabular rows become one-channel signals)")
-    net.add_argument("--depth", type=int, metavar="H",
-                     help="number of hidden layers H >= 1 (required for fc; two-layer has H = 1)")
-    net.add_argument("--activation", required=True, metavar="NAME",
-                     help=f"one of {', '.join(ACTIVATION_NAMES)}")
-    net.add_argument("--c-res", type=float, default=0.5, metavar="C",
-                     help="resnet/convresnet: residual scaling c_res > 0 (the theory asks 0 < c_res < 1; default 0.5)")
-    net.add_argument("--patch", type=int, default=3, metavar="Q", help="convresnet: odd patch size q (default 3)")
-    data = parser.add_argument_group("data")
-    sources = ", ".join([*BUILTIN_DATASETS, *SYNTHETIC_DATASETS])
-    data.add_argument("--data", required=True, metavar="SOURCE",
-                      help=f"a built-in name ({sources}) or a {'/'.join(FILE_FORMATS)} file")
-    data.add_argument("--n", type=int, metavar="N",
-                      help="keep N rows drawn at random (default: all; required for sphere)")
-    data.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the subsample or sphere (default 0)")
-    data.add_argument("--no-normalize", action="store_true",
-                      help="keep the raw rows (default: scale every row to unit norm, the paper's assumption)")
-    data.add_argument("--dim", type=int, metavar="D", help="dimension of the sphere data (default 10)")
-    data.add_argument("--label-column", metavar="COL",
-                      help="CSV only: the label column (header name or 0-based index); the rest are features")
-    compute = parser.add_argument_group("computation and output")
+    add_data_arguments(parser)
+    add_network_arguments(parser)
+    compute = parser.add_argument_group("computation")
     compute.add_argument("--backend", choices=BACKEND_NAMES, default="numba",
                          help="numba (default, fast), nt (neural-tangents, for cross-checks), reference (slow oracle)")
-    compute.add_argument("--out", type=Path, default=Path("results"), metavar="DIR",
-                         help="directory for the result files (default: results/)")
     compute.add_argument("--save-grams", action="store_true",
                          help="also write every Gram (paper, ntk, per-layer, nngp) and X to an .npz next to the JSON")
+    add_output_arguments(parser, plot=None, progress=False)
     parser.set_defaults(run=run)
 
 
@@ -120,7 +104,6 @@ def run(args: argparse.Namespace) -> int:
 
     import ntkgd
 
-    from ..data import load_data
     from ..core import CORE_PACKAGES, provenance, timestamp
 
     started = time.perf_counter()
@@ -129,18 +112,15 @@ def run(args: argparse.Namespace) -> int:
     arch = build_arch(args.arch, args.depth, args.activation, args.c_res, args.patch)
 
     t0 = time.perf_counter()
-    dataset = load_data(
-        args.data, n=args.n, seed=args.seed, normalize=not args.no_normalize, d=args.dim,
-        label_column=args.label_column,
-    )
+    dataset = load_dataset(args)
     t_data = time.perf_counter() - t0
 
     args.out.mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after a long computation
 
     outputs = ("paper", "ntk", "layers", "nngp") if args.save_grams else ("paper", "ntk")
     t0 = time.perf_counter()
-    inputs = dataset.signals() if args.arch == "convresnet" else dataset.X
-    gram = ntkgd.analytic_gram(arch, inputs, backend=args.backend, outputs=outputs)
+    inputs = network_inputs(args, dataset)
+    gram = ntkgd.analytic_gram(arch, inputs, backend=args.backend, outputs=outputs, memory_limit=args.memory_limit)
     t_gram = time.perf_counter() - t0
     for name in gram.available():
         values = getattr(gram, name)

@@ -19,17 +19,20 @@ import time
 from pathlib import Path
 
 from ._options import (
-    ARCHS,
+    add_data_arguments,
+    add_label_arguments,
+    add_network_arguments,
+    add_output_arguments,
     build_arch,
+    check_plot,
     data_label,
     describe_arch,
-    parse_classes,
+    load_dataset,
     slug,
     split_list,
     write_results,
 )
 
-from ..data import ENCODINGS
 from ..linalg import DENSE_MAX_N, METHODS
 
 __all__ = ["add_parser", "run"]
@@ -39,9 +42,6 @@ KERNELS = ("paper", "ntk")
 
 def add_parser(subparsers) -> None:
     """Register ``lambda0`` on the top-level parser."""
-    from .. import ACTIVATION_NAMES
-    from ..data import BUILTIN_DATASETS, FILE_FORMATS, PACKAGED_DATASETS, SYNTHETIC_DATASETS
-
     parser = subparsers.add_parser(
         "lambda0",
         help="lambda_0 of a data set, y^T H^-1 y and the generalisation measure, with label-noise and depth sweeps",
@@ -49,63 +49,27 @@ def add_parser(subparsers) -> None:
         "lambda_max, the condition number, and, when the data has labels, y^T H^-1 y and Arora et al.'s "
         "generalisation measure sqrt(2 y^T H^-1 y / n). Prints a table and writes a JSON result with provenance.",
     )
-    data = parser.add_argument_group("data")
-    sources = ", ".join([*BUILTIN_DATASETS, *PACKAGED_DATASETS, *SYNTHETIC_DATASETS])
-    data.add_argument("--data", required=True, metavar="SOURCE",
-                      help=f"a built-in name ({sources}) or a {'/'.join(FILE_FORMATS)} file")
-    data.add_argument("--n", type=int, metavar="N",
-                      help="keep N rows, drawn at random and stratified by class when there are labels "
-                      "(default: all; required for sphere)")
-    data.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the subsample or sphere (default 0)")
-    data.add_argument("--classes", metavar="LIST",
-                      help="keep only these labels, e.g. 0,1 for a binary subset as in Arora et al. (2019)")
-    data.add_argument("--no-normalize", action="store_true",
-                      help="keep the raw rows (default: scale every row to unit norm, the paper's assumption)")
-    data.add_argument("--no-stratify", action="store_true", help="plain random subsample instead of stratified")
-    data.add_argument("--dim", type=int, metavar="D", help="dimension of the sphere data (default 10)")
-    data.add_argument("--label-column", metavar="COL",
-                      help="CSV only: the label column (header name or 0-based index); the rest are features")
-    data.add_argument("--flatten", action="store_true",
-                      help=".npy/.npz only: accept images (n, ...) and flatten each to a row")
-    net = parser.add_argument_group("network")
-    net.add_argument("--arch", required=True, choices=ARCHS,
-                     help="two-layer: the ICLR 2019 net; fc: deep fully connected; resnet; convresnet (images are "
-                     "kept as channels x pixels)")
-    depth = net.add_mutually_exclusive_group()
-    depth.add_argument("--depth", type=int, metavar="H", help="number of hidden layers H >= 1 (two-layer: 1)")
-    depth.add_argument("--depths", metavar="LIST", help="several depths, e.g. 1,2,4,8: one row (and Gram) per depth")
-    net.add_argument("--activation", default="relu", metavar="NAME",
-                     help=f"one of {', '.join(ACTIVATION_NAMES)} (default relu)")
-    net.add_argument("--c-res", type=float, default=0.5, metavar="C",
-                     help="resnet/convresnet: residual scaling c_res > 0 (default 0.5)")
-    net.add_argument("--patch", type=int, default=3, metavar="Q", help="convresnet: odd patch size q (default 3)")
+    add_data_arguments(parser)
+    add_network_arguments(parser, several_depths=True)
     labels = parser.add_argument_group("kernels and labels")
     labels.add_argument("--kernel", default="paper", metavar="LIST",
                         help="which Grams: paper (K^(H), whose lambda_min is lambda_0), ntk (the full NTK), or "
                         "paper,ntk (default paper)")
-    labels.add_argument("--labels", choices=ENCODINGS, default="auto", dest="encoding",
-                        help="label encoding for y^T H^-1 y: pm1 (two classes -> -1/+1), onehot (k classes: "
-                        "trace(Y^T H^-1 Y)), raw (regression targets); auto picks pm1, onehot or raw (default)")
-    labels.add_argument("--random-labels", action="store_true",
-                        help="replace every label by a uniformly random class (Zhang et al. 2017)")
+    add_label_arguments(labels, auto="pm1 for two classes, onehot for integer classes, raw otherwise")
     labels.add_argument("--label-noise", metavar="LIST",
                         help="fractions of corrupted labels, e.g. 0,0.2,0.4,0.6,0.8,1: y^T H^-1 y for each "
                         "(same factorisation)")
     labels.add_argument("--label-seed", type=int, metavar="S", help="seed of the label corruption (default: --seed)")
-    compute = parser.add_argument_group("computation and output")
+    compute = parser.add_argument_group("computation")
     compute.add_argument("--method", choices=METHODS, default="auto",
                          help="lambda_min solver: krylov (Cholesky + shift-invert Lanczos), dense (LAPACK subset), "
                          f"auto (dense up to n = {DENSE_MAX_N}; default)")
     compute.add_argument("--full-spectrum", action="store_true",
                          help="all eigenvalues and the label projections (v_i^T y)^2 (O(n^3); saved to an .npz)")
-    compute.add_argument("--plot", type=Path, metavar="PNG",
-                         help="write a figure: lambda_min against depth (--depths), y^T H^-1 y against label noise "
-                         "(--label-noise), label projections (--full-spectrum)")
-    compute.add_argument("--memory-limit", type=float, metavar="GB",
-                         help="memory the run may use (default: 90%% of the available memory)")
-    compute.add_argument("--out", type=Path, default=Path("results"), metavar="DIR",
-                         help="directory for the result files (default: results/)")
-    compute.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_output_arguments(
+        parser, plot="write a figure: lambda_min against depth (--depths), y^T H^-1 y against label noise "
+        "(--label-noise), label projections (--full-spectrum)",
+    )
     _add_distributed_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -293,7 +257,6 @@ def run(args: argparse.Namespace) -> int:
     """Execute ``ntkgd lambda0``; returns the exit code."""
     from ..core import CORE_PACKAGES, provenance, timestamp
     from ..core import format_bytes
-    from ..data import load_data
     from ..experiments import check_labels, lambda0_study
 
     started = time.perf_counter()
@@ -302,26 +265,18 @@ def run(args: argparse.Namespace) -> int:
     kernels = _kernels(args.kernel)
     depths = _depths(args)
     fractions = _fractions(args.label_noise)
-    classes = parse_classes(args.classes)
     archs = [build_arch(args.arch, depth, args.activation, args.c_res, args.patch,
                         depth_flags="--depth H or --depths H1,H2,...") for depth in depths]  # fmt: skip
+    check_plot(args.plot)
     if args.plot is not None:
-        if args.plot.suffix.lower() != ".png":
-            raise ValueError(f"--plot writes a PNG; give a path ending in .png, got {os.fspath(args.plot)!r}.")
         if len(depths) < 2 and not fractions and not args.full_spectrum:
             raise ValueError(
                 "--plot needs something to plot: several --depths, a --label-noise sweep, or --full-spectrum."
             )
-    if args.memory_limit is not None and not args.memory_limit > 0:
-        raise ValueError(f"--memory-limit must be a positive number of GB, got {args.memory_limit}.")
     _check_distributed_options(args)
 
     t0 = time.perf_counter()
-    dataset = load_data(
-        args.data, n=args.n, seed=args.seed, normalize=not args.no_normalize, d=args.dim,
-        label_column=args.label_column, classes=classes, stratify=False if args.no_stratify else None,
-        flatten=args.flatten,
-    )
+    dataset = load_dataset(args)
     load_seconds = time.perf_counter() - t0
     if args.scheduler is not None:
         return _run_distributed(args, dataset, archs, kernels, started=started, now=now, load_seconds=load_seconds)
@@ -331,9 +286,9 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None and args.plot.parent != Path(""):
         args.plot.parent.mkdir(parents=True, exist_ok=True)
     study = lambda0_study(
-        dataset, archs, kernels, encoding=args.encoding, random_labels=args.random_labels, label_noise=fractions,
+        dataset, archs, kernels, encoding=args.labels, random_labels=args.random_labels, label_noise=fractions,
         label_seed=args.seed if args.label_seed is None else args.label_seed, full_spectrum=args.full_spectrum,
-        method=args.method, memory_limit=None if args.memory_limit is None else int(args.memory_limit * 1e9),
+        method=args.method, memory_limit=args.memory_limit,
         progress=not args.no_progress, load_seconds=load_seconds,
     )  # fmt: skip
 

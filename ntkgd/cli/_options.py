@@ -7,6 +7,7 @@ registering the commands (``ntkgd --help``) stays instant.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import re
@@ -16,12 +17,21 @@ from ..specs import ARCHITECTURES
 
 __all__ = [
     "ARCHS",
+    "PLOT_FORMATS",
+    "add_data_arguments",
+    "add_label_arguments",
+    "add_network_arguments",
+    "add_output_arguments",
     "add_problem_arguments",
     "build_arch",
     "check_common",
+    "check_plot",
     "data_label",
     "describe_arch",
+    "load_dataset",
     "load_problem",
+    "memory_size",
+    "network_inputs",
     "parse_classes",
     "slug",
     "split_list",
@@ -30,6 +40,11 @@ __all__ = [
 
 #: ``--arch`` choices: the specs' families, in the order of :data:`ntkgd.specs.ARCHITECTURES`.
 ARCHS = tuple(spec.family for spec in ARCHITECTURES)
+#: What ``--plot FILE`` may write (matplotlib picks the format from the suffix).
+PLOT_FORMATS = (".png", ".pdf", ".svg")
+#: ``--memory-limit`` units: decimal unless ``iB``; a plain number is GB.
+SIZE_UNITS = {"": 10**9, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9,
+              "T": 10**12, "TB": 10**12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}  # fmt: skip
 
 
 # --------------------------------------------------------------------------- parsing
@@ -130,13 +145,32 @@ def write_results(out: Path, stem: str, record: dict, arrays: dict | None) -> li
     raise FileExistsError(f"could not find a free result file name for {out / stem}.json")
 
 
-# --------------------------------------------------------------------------- train and sweep
+# --------------------------------------------------------------------------- shared option groups
 
 
-def add_problem_arguments(parser, command: str) -> None:
-    """The data, label and network options of ``train`` and ``sweep``."""
-    from .. import ACTIVATION_NAMES
-    from ..data import TRAINING_ENCODINGS
+def memory_size(text: str) -> int:
+    """An argparse type: a memory size such as ``8GB``, ``512MB`` or ``2GiB`` (a plain number is GB)."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([A-Za-z]*)\s*", text)
+    unit = match.group(2).upper() if match else None
+    if not match or unit not in SIZE_UNITS or not float(match.group(1)) > 0:
+        raise argparse.ArgumentTypeError(f"expected a memory size such as 8GB, 512MB or 2GiB, got {text!r}")
+    return int(float(match.group(1)) * SIZE_UNITS[unit])
+
+
+def check_plot(path: Path | None) -> None:
+    """Refuse a ``--plot`` file whose format matplotlib is not asked to write (.png, .pdf, .svg)."""
+    if path is not None and path.suffix.lower() not in PLOT_FORMATS:
+        raise ValueError(
+            f"--plot writes {', '.join(PLOT_FORMATS)} files, chosen by the suffix; got {os.fspath(path)!r}. "
+            "Give e.g. figure.pdf."
+        )
+
+
+def add_data_arguments(parser) -> None:
+    """``--data``, ``--n``, ``--seed``, ``--classes``, ``--no-normalize``, ``--no-stratify``, ``--dim``, ...
+
+    The same group in every command that loads a data set; :func:`load_dataset` reads it.
+    """
     from ..data import BUILTIN_DATASETS, FILE_FORMATS, PACKAGED_DATASETS, SYNTHETIC_DATASETS
 
     data = parser.add_argument_group("data")
@@ -150,29 +184,99 @@ def add_problem_arguments(parser, command: str) -> None:
                       help="seed of the subsample, the sphere points and the generated labels (default 0)")
     data.add_argument("--classes", metavar="LIST",
                       help="keep only these labels, e.g. 0,1 for a binary subset as in Arora et al. (2019)")
-    data.add_argument("--dim", "--d", dest="dim", type=int, metavar="D", help="dimension of the sphere data (default 10)")
+    data.add_argument("--no-normalize", action="store_true",
+                      help="keep the raw rows (default: scale every row to unit norm, the paper's assumption)")
+    data.add_argument("--no-stratify", action="store_true", help="plain random subsample instead of stratified")
+    data.add_argument("--dim", type=int, metavar="D", help="dimension of the sphere data (default 10)")
     data.add_argument("--label-column", metavar="COL",
                       help="CSV only: the label column (header name or 0-based index); the rest are features")
-    labels = parser.add_argument_group("targets (the network has one output)")
-    labels.add_argument("--labels", choices=TRAINING_ENCODINGS, default="auto",
-                        help="pm1: two classes -> -1/+1; standardize: the labels as numbers, centred and scaled to "
-                        "unit variance; gaussian: y_i ~ N(0, 1) drawn with --seed (the ICLR 2019 Figure 1 setting); "
-                        "auto (default): pm1 for two classes, standardize for more, gaussian without labels")
-    labels.add_argument("--random-labels", action="store_true",
-                        help="replace every label by a uniformly random class before encoding (Zhang et al. 2017)")
-    if command == "train":
-        labels.add_argument("--with-random-labels", action="store_true",
-                            help="also train the same network on random labels and compare (Arora et al. 2019)")
+    data.add_argument("--flatten", action="store_true",
+                      help=".npy/.npz only: accept images (n, ...) and flatten each to a row")
+
+
+def load_dataset(args):
+    """The :class:`ntkgd.data.Dataset` that :func:`add_data_arguments`' options describe."""
+    from ..data import load_data
+
+    return load_data(
+        args.data, n=args.n, seed=args.seed, normalize=not args.no_normalize, d=args.dim,
+        label_column=args.label_column, classes=parse_classes(args.classes),
+        stratify=False if args.no_stratify else None, flatten=args.flatten,
+    )  # fmt: skip
+
+
+def add_network_arguments(parser, *, several_depths: bool = False) -> None:
+    """``--arch``, ``--depth`` (and ``--depths``), ``--activation`` (default relu), ``--c-res``, ``--patch``."""
+    from .. import ACTIVATION_NAMES
+
     net = parser.add_argument_group("network")
     net.add_argument("--arch", required=True, choices=ARCHS,
                      help="two-layer: the ICLR 2019 net (a = +-1 fixed, only W trained); fc, resnet, convresnet: "
-                     "the deep nets of Du et al. (2019), every layer trained")
-    net.add_argument("--depth", type=int, metavar="H", help="number of hidden layers H >= 1 (two-layer: 1)")
+                     "the deep nets of Du et al. (2019), every layer trained (convresnet keeps images as "
+                     "channels x pixels)")
+    depth = net.add_mutually_exclusive_group() if several_depths else net
+    depth.add_argument("--depth", type=int, metavar="H", help="number of hidden layers H >= 1 (two-layer: 1)")
+    if several_depths:
+        depth.add_argument("--depths", metavar="LIST",
+                           help="several depths, e.g. 1,2,4,8: one row (and Gram) per depth")
     net.add_argument("--activation", default="relu", metavar="NAME",
                      help=f"one of {', '.join(ACTIVATION_NAMES)} (default relu)")
     net.add_argument("--c-res", type=float, default=0.5, metavar="C",
                      help="resnet/convresnet: residual scaling c_res > 0 (default 0.5)")
     net.add_argument("--patch", type=int, default=3, metavar="Q", help="convresnet: odd patch size q (default 3)")
+
+
+def network_inputs(args, dataset):
+    """The inputs a network of ``--arch`` takes: the signals (channels x pixels) of images for convresnet."""
+    return dataset.signals() if args.arch == "convresnet" else dataset.X
+
+
+def add_label_arguments(group, *, auto: str) -> None:
+    """``--labels`` (the one vocabulary :data:`ntkgd.data.ENCODINGS`) and ``--random-labels``.
+
+    ``auto`` says what ``auto`` resolves to in this command.
+    """
+    from ..data import ENCODINGS
+
+    group.add_argument("--labels", choices=ENCODINGS, default="auto", metavar="{" + ",".join(ENCODINGS) + "}",
+                       help="pm1: two classes -> -1/+1; onehot: k classes -> k outputs (y^T H^-1 y is then "
+                       "trace(Y^T H^-1 Y)); raw: the labels as numbers; standardize: the labels centred and scaled "
+                       "to unit variance; gaussian: y_i ~ N(0, 1) drawn from --seed (a stream independent of the "
+                       f"data's), the labels ignored; auto (default): {auto}")
+    group.add_argument("--random-labels", action="store_true",
+                       help="replace every label by a uniformly random class before encoding (Zhang et al. 2017)")
+
+
+def add_output_arguments(parser, *, plot: str | None, out_default: Path | None = Path("results"),
+                         out_help: str = "directory for the result files (default: results/)",
+                         progress: bool = True, title: str = "output and resources",
+                         memory_help: str = "memory the run may use, e.g. 8GB or 512MB (default: 90%% of the "
+                         "available memory)") -> None:  # fmt: skip
+    """``--out``, ``--plot FILE`` (.png, .pdf or .svg), ``--memory-limit SIZE`` and ``--no-progress``.
+
+    ``plot`` is the help of ``--plot`` (None: the command draws nothing).
+    """
+    out = parser.add_argument_group(title)
+    out.add_argument("--out", type=Path, default=out_default, metavar="DIR", help=out_help)
+    if plot is not None:
+        out.add_argument("--plot", type=Path, metavar="FILE", help=f"{plot} ({', '.join(PLOT_FORMATS)}, by suffix)")
+    out.add_argument("--memory-limit", type=memory_size, metavar="SIZE", help=memory_help)
+    if progress:
+        out.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+# --------------------------------------------------------------------------- train and sweep
+
+
+def add_problem_arguments(parser, command: str) -> None:
+    """The data, label, network and gradient-descent options of ``train`` and ``sweep``."""
+    add_data_arguments(parser)
+    labels = parser.add_argument_group("targets (the network has one output)")
+    add_label_arguments(labels, auto="pm1 for two classes, standardize for more, gaussian without labels")
+    if command == "train":
+        labels.add_argument("--with-random-labels", action="store_true",
+                            help="also train the same network on random labels and compare (Arora et al. 2019)")
+    add_network_arguments(parser)
     gd = parser.add_argument_group("gradient descent")
     gd.add_argument("--steps", type=int, default=500, metavar="T", help="GD steps (default 500)")
     gd.add_argument("--lr", type=float, metavar="ETA",
@@ -189,9 +293,7 @@ def check_common(args) -> None:
         raise ValueError(f"--track-every must be >= 1, got {args.track_every}.")
     if args.lr is not None and not args.lr > 0:
         raise ValueError(f"--lr must be > 0 (the GD step size), got {args.lr}; omit it for the default.")
-    plot = getattr(args, "plot", None)
-    if plot is not None and plot.suffix.lower() != ".png":
-        raise ValueError(f"--plot writes a PNG; give a file name ending in .png, got {os.fspath(plot)!r}.")
+    check_plot(getattr(args, "plot", None))
 
 
 def load_problem(args) -> tuple:
@@ -202,13 +304,10 @@ def load_problem(args) -> tuple:
     import numpy as np
 
     from ..data import training_targets
-    from ..data import load_data
 
     arch = build_arch(args.arch, args.depth, args.activation, args.c_res, args.patch)
-    classes = parse_classes(args.classes)
-    dataset = load_data(args.data, n=args.n, seed=args.seed, d=args.dim, label_column=args.label_column,
-                        classes=classes, stratify=None)  # fmt: skip
-    X = dataset.signals() if args.arch == "convresnet" else dataset.X
+    dataset = load_dataset(args)
+    X = network_inputs(args, dataset)
     y, text = training_targets(dataset.y, args.labels, args.seed, dataset.n, random=args.random_labels)
     y_random = None
     if getattr(args, "with_random_labels", False):

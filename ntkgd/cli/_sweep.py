@@ -4,7 +4,7 @@ A thin layer over :func:`ntkgd.experiments._sweep.sweep`: per-width result files
 ``--out`` (written atomically as each width finishes; a rerun with the same
 settings skips the finished widths), a table of each summary quantity per
 width with its fitted log-log slope, a JSON summary with provenance and, with
-``--plot-dir``, the figures of :func:`ntkgd.experiments._dynamics_plots.plot_sweep`.
+``--plot``, the figures of :func:`ntkgd.experiments._dynamics_plots.plot_sweep`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from ._options import add_problem_arguments, check_common, data_label, load_problem, slug
+from ._options import add_output_arguments, add_problem_arguments, check_common, data_label, load_problem, slug
 
 __all__ = ["add_parser", "run"]
 
@@ -47,14 +47,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--widths", type=_int_list, required=True, metavar="M1,M2,...",
                         help="comma-separated hidden widths, e.g. 64,256,1024,4096")
     parser.add_argument("--seeds", type=int, default=3, metavar="S", help="weight seeds 0..S-1 per width (default 3)")
-    out = parser.add_argument_group("output")
-    out.add_argument("--out", type=Path, metavar="DIR",
-                     help="directory of the per-width result files and the summary (default: "
-                     "results/sweep-<arch>-<activation>-H<depth>-<data>-n<n>)")
-    out.add_argument("--plot-dir", type=Path, metavar="DIR",
-                     help="write dynamics.png, gram_change.png and width_scaling.png here")
-    out.add_argument("--memory-limit", type=float, metavar="GB", help="memory one run may use (default 90%% free)")
-    out.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_output_arguments(
+        parser, plot="write three figures named after FILE: FILE-dynamics, FILE-gram-change and FILE-width",
+        out_default=None, out_help="directory of the per-width result files and the summary (default: "
+        "results/sweep-<arch>-<activation>-H<depth>-<data>-n<n>)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -116,18 +113,17 @@ def run(args: argparse.Namespace) -> int:
         "targets": label_text,
         "dtype": "float64",
     }  # fmt: skip
-    limit = None if args.memory_limit is None else int(args.memory_limit * 1e9)
     result = sweep(arch, X, y, args.widths, range(args.seeds), steps=args.steps, lr=args.lr,
                    track_every=args.track_every, out_dir=out, record=base, progress=not args.no_progress,
-                   memory_limit=limit)  # fmt: skip
+                   memory_limit=args.memory_limit)  # fmt: skip
     files = {"widths": [os.path.basename(path) for path in result.files]}
     plots = []
-    if args.plot_dir is not None:
+    if args.plot is not None:
         from ..experiments import plot_sweep
 
         title = (f"{dataset.name}, n = {dataset.n}, {spec['arch']} H={arch.depth} {spec['activation']}, "
                  f"eta = {result.lr:.4g}")  # fmt: skip
-        plots = plot_sweep(result, args.plot_dir, title=title)
+        plots = plot_sweep(result, args.plot, title=title)
         files["plots"] = plots
     diverged = sorted(key for key, run in result.runs.items() if run["diverged"])
     summary = {

@@ -3,7 +3,7 @@
 A thin layer over :func:`ntkgd.train`: loads the data and targets, trains
 (optionally a second time on random labels, same network and step size),
 prints a table of the tracked quantities, and writes a JSON result with
-provenance, an ``.npz`` of every tracked array and, with ``--plot``, a PNG.
+provenance, an ``.npz`` of every tracked array and, with ``--plot``, a figure (.png, .pdf or .svg).
 The data and label options are shared with ``ntkgd sweep`` (:mod:`ntkgd.cli._options`).
 """
 
@@ -14,9 +14,8 @@ import datetime as _dt
 import os
 import sys
 import time
-from pathlib import Path
 
-from ._options import add_problem_arguments, check_common, data_label, load_problem, slug
+from ._options import add_output_arguments, add_problem_arguments, check_common, data_label, load_problem, slug
 
 __all__ = ["add_parser", "run"]
 
@@ -36,13 +35,8 @@ def add_parser(subparsers) -> None:
     add_problem_arguments(parser, "train")
     parser.add_argument("--width", type=int, default=1024, metavar="M", help="hidden width m (default 1024)")
     parser.add_argument("--init-seed", type=int, default=0, metavar="S", help="seed of the weights (default 0)")
-    out = parser.add_argument_group("output")
-    out.add_argument("--out", type=Path, default=Path("results"), metavar="DIR",
-                     help="directory for the result files (default: results/)")
-    out.add_argument("--plot", type=Path, metavar="FILE.png", help="also draw the tracked quantities against k")
-    out.add_argument("--rows", type=int, default=12, metavar="R", help="rows of the printed table (default 12)")
-    out.add_argument("--memory-limit", type=float, metavar="GB", help="memory the run may use (default 90%% free)")
-    out.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_output_arguments(parser, plot="also draw the tracked quantities against k")
+    parser.add_argument("--rows", type=int, default=12, metavar="R", help="rows of the printed table (default 12)")
     parser.set_defaults(run=run)
 
 
@@ -89,7 +83,6 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after training
     if args.plot is not None:
         args.plot.resolve().parent.mkdir(parents=True, exist_ok=True)
-    limit = None if args.memory_limit is None else int(args.memory_limit * 1e9)
 
     exact = ntkgd.analytic_gram(arch, X, outputs=("paper", "ntk"))
     problems = {"true labels" if y_random is not None else "run": y}
@@ -100,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             runs[label] = ntkgd.train(arch, X, targets_, width=args.width, steps=args.steps, lr=args.lr,
                                       seed=args.init_seed, track_every=args.track_every, analytic=exact,
-                                      progress=not args.no_progress, memory_limit=limit)  # fmt: skip
+                                      progress=not args.no_progress, memory_limit=args.memory_limit)  # fmt: skip
         except ntkgd.DivergenceError as error:
             runs[label], failures[label] = error.trajectory, str(error)
 

@@ -15,7 +15,7 @@ _labels
 
 from ._files import FILE_FORMATS
 from ._image_sets import PACKAGED_DATASETS
-from ._labels import ENCODINGS, TRAINING_ENCODINGS, corrupt_labels, encode_labels, training_targets
+from ._labels import ENCODINGS, TARGET_STREAM, corrupt_labels, encode_labels, gaussian_targets, training_targets
 from ._loaders import BUILTIN_DATASETS, SYNTHETIC_DATASETS, Dataset, load_data
 
 __all__ = [
@@ -24,10 +24,11 @@ __all__ = [
     "FILE_FORMATS",
     "PACKAGED_DATASETS",
     "SYNTHETIC_DATASETS",
-    "TRAINING_ENCODINGS",
+    "TARGET_STREAM",
     "Dataset",
     "corrupt_labels",
     "encode_labels",
+    "gaussian_targets",
     "load_data",
     "training_targets",
 ]

@@ -1,6 +1,7 @@
-"""Label targets for ``y^T H^{-1} y``: encodings and seeded label corruption.
+"""Label targets: one vocabulary of encodings for ``y^T H^{-1} y`` and for training, and label corruption.
 
-Encodings (:func:`encode_labels`):
+:data:`ENCODINGS` is the one vocabulary of ``--labels`` in every command. For
+``y^T H^{-1} y`` (:func:`encode_labels`):
 
 ``pm1``
     Two classes: the smaller label becomes -1, the larger +1 (Arora et al.
@@ -12,9 +13,21 @@ Encodings (:func:`encode_labels`):
     network), and the generalisation measure is ``sqrt(2 trace / n)``.
 ``raw``
     The labels as given (regression targets), shape (n,).
+``standardize``
+    The labels as numbers, centred and scaled to unit variance, shape (n,).
 ``auto``
     ``pm1`` for exactly two distinct labels; ``onehot`` for integer labels with
     at most :data:`MAX_ONEHOT_CLASSES` distinct values; ``raw`` otherwise.
+``gaussian``
+    Training only (:func:`training_targets`): ``y_i ~ N(0, 1)``, the labels
+    ignored (the ICLR 2019 Figure 1 setting). They are drawn from the stream
+    ``default_rng([seed, TARGET_STREAM])``, independent of the data's
+    ``default_rng(seed)``: with the same stream the targets would be the first
+    n numbers of the draw that made the sphere points, i.e. input coordinates.
+
+A one-output network (:func:`training_targets`) takes every encoding but
+``onehot``; its ``auto`` is ``pm1`` for two classes, ``standardize`` for more
+and ``gaussian`` without labels.
 
 Corruption (:func:`corrupt_labels`) follows Zhang et al. (2017): a fraction p
 of the examples, chosen at random (exactly ``round(p n)`` of them), get a label
@@ -28,12 +41,12 @@ import numbers
 
 import numpy as np
 
-__all__ = ["ENCODINGS", "MAX_ONEHOT_CLASSES", "TRAINING_ENCODINGS", "corrupt_labels", "encode_labels", "training_targets"]
+__all__ = ["ENCODINGS", "MAX_ONEHOT_CLASSES", "TARGET_STREAM", "corrupt_labels", "encode_labels", "gaussian_targets", "training_targets"]
 
-ENCODINGS = ("auto", "pm1", "onehot", "raw")
-#: Target encodings of :func:`training_targets` (one-output networks trained by gradient descent).
-TRAINING_ENCODINGS = ("auto", "pm1", "standardize", "gaussian")
+ENCODINGS = ("auto", "pm1", "onehot", "raw", "standardize", "gaussian")
 MAX_ONEHOT_CLASSES = 100
+#: Second entry of the seed of Gaussian targets: ``default_rng([seed, TARGET_STREAM])``.
+TARGET_STREAM = 0x7A2637
 
 
 def _check_y(y, owner: str) -> np.ndarray:
@@ -59,8 +72,9 @@ def encode_labels(y, encoding: str = "auto", *, classes=None) -> tuple[np.ndarra
     ----------
     y : array_like, shape (n,)
         Labels.
-    encoding : {"auto", "pm1", "onehot", "raw"}
-        See the module docstring.
+    encoding : {"auto", "pm1", "onehot", "raw", "standardize"}
+        See the module docstring (``gaussian`` targets ignore the labels and
+        are refused here).
     classes : array_like, optional
         The class labels to encode against (default: those occurring in
         ``y``), so that corrupted copies of the labels are encoded exactly
@@ -84,6 +98,11 @@ def encode_labels(y, encoding: str = "auto", *, classes=None) -> tuple[np.ndarra
     """
     if encoding not in ENCODINGS:
         raise ValueError(f"encode_labels: unknown encoding {encoding!r}; valid: {', '.join(ENCODINGS)}.")
+    if encoding == "gaussian":
+        raise ValueError(
+            "encode_labels: 'gaussian' targets ignore the labels, so y^T H^-1 y would say nothing about this "
+            "data; it applies to training (train, sweep). Use pm1, onehot, raw or standardize."
+        )
     y = _check_y(y, "encode_labels")
     values = np.unique(y) if classes is None else np.unique(np.asarray(classes, dtype=np.float64))
     if classes is not None and not np.isin(y, values).all():
@@ -103,7 +122,22 @@ def encode_labels(y, encoding: str = "auto", *, classes=None) -> tuple[np.ndarra
             )
         Y = (y[:, None] == values[None, :]).astype(np.float64)
         return Y, "onehot", f"one-hot over {values.size} classes; y^T H^-1 y = trace(Y^T H^-1 Y)"
+    if encoding == "standardize":
+        centre, spread = _standardize(y, "encode_labels: 'standardize'")
+        return (y - centre) / spread, "standardize", f"labels standardised: (y - {centre:.4g}) / {spread:.4g}"
     return y, "raw", "raw targets"
+
+
+def _standardize(y: np.ndarray, owner: str) -> tuple[float, float]:
+    spread = float(np.std(y))
+    if spread == 0:
+        raise ValueError(f"{owner}: every label is the same; there is nothing to fit.")
+    return float(np.mean(y)), spread
+
+
+def gaussian_targets(seed: int, n: int) -> np.ndarray:
+    """``y_i ~ N(0, 1)``, i < n, from ``default_rng([seed, TARGET_STREAM])`` (independent of the data's stream)."""
+    return np.random.default_rng([int(seed), TARGET_STREAM]).standard_normal(n)
 
 
 def _text(value: float) -> str:
@@ -143,12 +177,13 @@ def training_targets(labels, encoding: str, seed: int, n: int, *, random: bool =
     labels : array_like, shape (n,), or None
         The data set's labels; ``None`` for unlabelled data (only ``auto`` and
         ``gaussian`` apply then).
-    encoding : {"auto", "pm1", "standardize", "gaussian"}
-        ``pm1``: two classes -> -1/+1 (the larger label +1); ``standardize``:
-        the labels as numbers, centred and scaled to unit variance;
-        ``gaussian``: ``y_i ~ N(0, 1)`` drawn with ``seed``, the labels
+    encoding : {"auto", "pm1", "raw", "standardize", "gaussian"}
+        ``pm1``: two classes -> -1/+1 (the larger label +1); ``raw``: the labels
+        as numbers; ``standardize``: centred and scaled to unit variance;
+        ``gaussian``: ``y_i ~ N(0, 1)`` (:func:`gaussian_targets`), the labels
         ignored; ``auto``: ``pm1`` for two classes, ``standardize`` for more,
-        ``gaussian`` without labels.
+        ``gaussian`` without labels. ``onehot`` needs one output per class and
+        is refused.
     seed : int
         Seed of the Gaussian targets and of the random labels.
     n : int
@@ -170,13 +205,19 @@ def training_targets(labels, encoding: str, seed: int, n: int, *, random: bool =
     >>> training_targets([3, 7, 7], "auto", 0, 3)
     (array([-1.,  1.,  1.]), '+-1 (class 3 -> -1, 7 -> +1)')
     """
+    if encoding not in ENCODINGS:
+        raise ValueError(f"--labels: unknown encoding {encoding!r}; valid: {', '.join(ENCODINGS)}.")
+    if encoding == "onehot":
+        raise ValueError(
+            "--labels onehot needs one output per class, and the trained network has one output; use pm1 on two "
+            "classes (--classes 0,1), standardize, or lambda0 for one-hot y^T H^-1 y."
+        )
     if labels is None:
         if encoding not in ("auto", "gaussian"):
             raise ValueError(f"--labels {encoding} needs labels, and this data has none; use --labels gaussian.")
         if random:
             raise ValueError("--random-labels needs labels, and this data has none (--labels gaussian is random).")
-        y = np.random.default_rng(seed).standard_normal(n)
-        return y, f"y_i ~ N(0, 1), seed {seed}"
+        return gaussian_targets(seed, n), f"y_i ~ N(0, 1), seed {seed}"
     y = np.asarray(labels, dtype=np.float64)
     prefix = ""
     if random:
@@ -184,13 +225,12 @@ def training_targets(labels, encoding: str, seed: int, n: int, *, random: bool =
         prefix = f"random labels (uniform over the classes, seed {seed}; {changed} changed); "
     values = np.unique(np.asarray(labels, dtype=np.float64))
     if encoding == "gaussian":
-        return np.random.default_rng(seed).standard_normal(n), f"y_i ~ N(0, 1), seed {seed} (labels ignored)"
+        return gaussian_targets(seed, n), f"y_i ~ N(0, 1), seed {seed} (labels ignored)"
+    if encoding == "raw":
+        return y, prefix + "raw labels"
     if encoding == "pm1" or (encoding == "auto" and values.size == 2):
         if values.size != 2:
             raise ValueError(f"--labels pm1 needs exactly two classes, got {values.size}; pick two with --classes.")
         return np.where(y == values[1], 1.0, -1.0), prefix + f"+-1 (class {values[0]:g} -> -1, {values[1]:g} -> +1)"
-    spread = float(np.std(np.asarray(labels, dtype=np.float64)))
-    if spread == 0:
-        raise ValueError("--labels standardize: every label is the same; there is nothing to fit.")
-    centre = float(np.mean(np.asarray(labels, dtype=np.float64)))
+    centre, spread = _standardize(np.asarray(labels, dtype=np.float64), "--labels standardize")
     return (y - centre) / spread, prefix + f"labels standardised: (y - {centre:.4g}) / {spread:.4g}"

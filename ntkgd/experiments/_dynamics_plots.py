@@ -35,7 +35,9 @@ def _figure(columns: int, rows: int = 1, width: float = 4.6, height: float = 3.8
 def _save(figure, path) -> str:
     from ..core import write_atomic
 
-    write_atomic(path, lambda handle: figure.savefig(handle, format="png", dpi=110), overwrite=True)
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".") or "png"
+    write_atomic(path, lambda handle: figure.savefig(handle, format=fmt, dpi=150), overwrite=True)
     return os.fspath(path)
 
 
@@ -98,10 +100,17 @@ def _mean_series(result, width: int, key: str, column: int | None = None):
     return series[0]["steps"], values.mean(axis=0)
 
 
-def plot_sweep(result, plot_dir, *, title: str) -> list[str]:
-    """Write ``dynamics.png``, ``gram_change.png`` and ``width_scaling.png`` into ``plot_dir``; returns the paths."""
-    plot_dir = Path(plot_dir)
-    plot_dir.mkdir(parents=True, exist_ok=True)
+def plot_sweep(result, path, *, title: str) -> list[str]:
+    """Write ``<stem>-dynamics``, ``<stem>-gram-change`` and ``<stem>-width`` next to ``path``; returns the paths.
+
+    ``path`` names the figures' stem and format (its suffix: .png, .pdf or .svg).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def sibling(part: str) -> Path:
+        return path.with_name(f"{path.stem}-{part}{path.suffix}")
+
     widths = result.widths
     colors = {width: f"C{i % 10}" for i, width in enumerate(widths)}
     relu = "pattern_change" in result.names()
@@ -136,7 +145,7 @@ def plot_sweep(result, plot_dir, *, title: str) -> list[str]:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     figure.suptitle(title, fontsize="medium")
-    written.append(_save(figure, plot_dir / "dynamics.png"))
+    written.append(_save(figure, sibling("dynamics")))
 
     figure, axes = _figure(2)
     for ax, key, name in zip(axes[0], ("gram_change_paper", "gram_change_ntk"), ("the paper's G^(H)", "the NTK G")):
@@ -152,7 +161,7 @@ def plot_sweep(result, plot_dir, *, title: str) -> list[str]:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     figure.suptitle(title, fontsize="medium")
-    written.append(_save(figure, plot_dir / "gram_change.png"))
+    written.append(_save(figure, sibling("gram-change")))
 
     figure, axes = _figure(2)
     slopes = result.slopes()
@@ -185,5 +194,5 @@ def plot_sweep(result, plot_dir, *, title: str) -> list[str]:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     figure.suptitle(title + f"; after T = {result.steps} steps", fontsize="medium")
-    written.append(_save(figure, plot_dir / "width_scaling.png"))
+    written.append(_save(figure, sibling("width")))
     return written
