@@ -294,3 +294,29 @@ def test_duplicate_rows_are_reported_as_singular(tmp_path, rng, capsys):
     record = json.loads(only_match(tmp_path / "out", "*.json").read_text())
     assert record["kernels"]["paper"]["numerically_singular"] is True
     assert "note: paper is numerically singular" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "error, code, text",
+    [
+        (np.linalg.LinAlgError("Matrix is not positive definite"), 3, "internal error (numpy.linalg.LinAlgError)"),
+        (AssertionError("tiles overlap"), 3, "internal error (builtins.AssertionError)"),
+        (KeyError("paper"), 3, "internal error (builtins.KeyError)"),
+        (ValueError("--n must be >= 1, got 0."), 2, "error: --n must be >= 1, got 0."),
+    ],
+)
+def test_internal_errors_are_not_reported_as_bad_input(error, code, text, monkeypatch, capsys):
+    from ntkgd.cli import _gram
+
+    def broken(args):
+        raise error
+
+    monkeypatch.setattr(_gram, "run", broken)
+    argv = ["gram", "--data", "iris", "--arch", "fc", "--depth", "1"]
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert text in err and "Traceback" not in err
+    assert ("--debug" in err) == (code == 3)
+    for place in (["--debug", *argv], [*argv, "--debug"]):  # before or after the command
+        with pytest.raises(type(error)):
+            main(place)

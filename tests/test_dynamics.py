@@ -101,6 +101,8 @@ RECOMPUTE_CASES = [
 ]
 
 
+# Three steps of a fixed lr = 0.3 check bookkeeping, not convergence; for some specs it exceeds 2 / lambda_max.
+@pytest.mark.filterwarnings("ignore:train. lr = .* exceeds 2 / lambda_max:RuntimeWarning")
 @pytest.mark.parametrize("arch, shape", RECOMPUTE_CASES, ids=lambda v: str(v) if isinstance(v, tuple) else None)
 def test_tracked_quantities_equal_an_independent_recomputation(arch, shape, rng):
     X = rng.standard_normal(shape)
@@ -259,8 +261,10 @@ def test_divergence_is_detected_early_and_keeps_the_partial_trajectory(rng):
     stable = default_lr(ntkgd.analytic_gram(arch, X).ntk)
     # 3x and 6x the default still converge (the loss first rises, the NTK shrinks: the catapult phase); 20x diverges
     with pytest.raises(ntkgd.DivergenceError, match=r"diverged at step \d+.*lr = .*lower lr") as info:
-        ntkgd.train(arch, X, y, width=256, steps=1000, lr=20 * stable, track_every=5)
+        with pytest.warns(RuntimeWarning, match=r"exceeds 2 / lambda_max\(G\(0\)\)"):
+            ntkgd.train(arch, X, y, width=256, steps=1000, lr=20 * stable, track_every=5)
     t = info.value.trajectory
+    assert info.value.details["step"] == t.loss_every_step.size - 1 and info.value.details["lr"] == 20 * stable
     assert t.diverged and t.message == str(info.value)
     done = t.loss_every_step.size - 1
     assert done < 100  # detected early, not after 1000 steps
@@ -269,6 +273,26 @@ def test_divergence_is_detected_early_and_keeps_the_partial_trajectory(rng):
     assert np.all(np.isfinite(t.gram_change.ntk))
     summary = t.summary()
     assert summary["diverged"] and summary["steps_done"] == done
+
+
+def test_a_loss_that_keeps_rising_is_divergence_and_a_catapult_is_not(rng, monkeypatch):
+    """Slow divergence: with the overflow rule out of reach, the loss rising above L(0) for RISING_CHUNKS
+    consecutive chunks is divergence; the catapult (3x the default lr: up for 4 steps, then down) is not."""
+    from ntkgd.finite import _training
+
+    X, y = unit_sphere(rng, 6, 4), rng.standard_normal(6)
+    arch = ntkgd.TwoLayer("relu")
+    exact = ntkgd.analytic_gram(arch, X)
+    stable = default_lr(exact.ntk)
+    with pytest.warns(RuntimeWarning, match="exceeds 2 / lambda_max"):
+        t = ntkgd.train(arch, X, y, width=256, steps=200, lr=3 * stable, track_every=1, analytic=exact)
+    assert t.loss_every_step.max() > 5 * t.loss[0] and t.loss[-1] < 1e-8 * t.loss[0]  # up, then converges
+    monkeypatch.setattr(_training, "DIVERGENCE_FACTOR", 1e300)
+    with pytest.raises(ntkgd.DivergenceError, match="kept rising for 5 x 1 steps") as info:
+        with pytest.warns(RuntimeWarning):
+            ntkgd.train(arch, X, y, width=256, steps=200, lr=20 * stable, track_every=1, analytic=exact)
+    assert _training.RISING_CHUNKS - 1 <= info.value.details["step"] < 20  # caught early, long before overflow
+    assert np.all(np.isfinite(info.value.trajectory.loss_every_step))
 
 
 # --------------------------------------------------------------------------- bad input
@@ -307,6 +331,10 @@ def test_analytic_for_another_problem_is_refused(rng):
     other = ntkgd.analytic_gram(ntkgd.FullyConnected(2, "relu"), X)
     with pytest.raises(ValueError, match="analytic was computed for another network"):
         ntkgd.train(ntkgd.TwoLayer("relu"), X, np.zeros(5), width=8, steps=1, analytic=other)
+    # Same network and n, other inputs: refused by the inputs' digest, not only by n.
+    shuffled = ntkgd.analytic_gram(ntkgd.TwoLayer("relu"), X[::-1])
+    with pytest.raises(ValueError, match="other inputs.*inputs sha256"):
+        ntkgd.train(ntkgd.TwoLayer("relu"), X, np.zeros(5), width=8, steps=1, analytic=shuffled)
     with pytest.raises(TypeError, match="analytic must be"):
         ntkgd.train(ntkgd.TwoLayer("relu"), X, np.zeros(5), width=8, steps=1, analytic=np.eye(5))
 

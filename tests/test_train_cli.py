@@ -55,9 +55,31 @@ def test_train_divergence_keeps_the_partial_run(tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["train", *SPHERE, "--width", "64", "--steps", "500", "--lr", "50", "--out", str(out)])
     assert code == 1
-    assert "diverged at step" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "ntkgd train: warning: train: lr = 50 exceeds 2 / lambda_max(G(0))" in err
+    assert "diverged at step" in err and "give a smaller --lr, or omit --lr" in err
+    assert "lr=None" not in err and "error.trajectory" not in err
     record = json.loads(only_match(out, "train-*.json").read_text())
     assert record["runs"]["run"]["diverged"] and record["runs"]["run"]["steps_done"] < 500
+
+
+def test_train_refuses_an_oversized_run_before_any_n_by_n_array(tmp_path, capsys, monkeypatch):
+    """n = 20,000 at width 1024: refused from the estimate (tracked Grams included), before the analytic Gram."""
+    import ntkgd.analytic
+
+    def never(*args, **kwargs):
+        raise AssertionError("the analytic Gram was computed before the memory check")
+
+    monkeypatch.setattr(ntkgd, "analytic_gram", never)
+    monkeypatch.setattr(ntkgd.analytic, "analytic_gram", never)
+    out = tmp_path / "o"
+    code = main(["train", "--data", "sphere", "--n", "20000", "--arch", "two-layer", "--width", "1024",
+                 "--memory-limit", "16GB", "--out", str(out)])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "training a width-1024 network on n = 20000 (tracking 51 steps of per-layer Grams) needs about" in err
+    assert "only 16.00 GB may be used (--memory-limit" in err and "a larger --track-every" in err
+    assert "memory_limit)" not in err and not out.exists()
 
 
 def test_sweep_resumes_and_fits_slopes(tmp_path, capsys):

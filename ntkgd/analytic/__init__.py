@@ -32,7 +32,7 @@ _tiled, _tiled_store, _tile_grid
 """
 
 from ._api import analytic_gram
-from ._gram import OUTPUT_NAMES, Gram, parse_outputs
+from ._gram import OUTPUT_NAMES, Gram, inputs_digest, parse_outputs
 from ._nt import NT_BLOCK_BYTES, NT_NATIVE_ACTIVATIONS, QUADRATURE_DEGREE, stax_kernel_fn
 from ._numba_conv import conv_memory_estimate
 from ._numba_dense import layer_constants, numba_memory_estimate
@@ -51,6 +51,7 @@ __all__ = [
     "Backend",
     "DEFAULT_TILE",
     "Gram",
+    "inputs_digest",
     "GramOperator",
     "IncompleteStoreError",
     "NT_BLOCK_BYTES",

@@ -7,7 +7,8 @@ from typing import Iterable
 
 from ..core import validate_network_inputs
 from ..specs import check_architecture
-from ._gram import OUTPUT_NAMES, Gram, parse_outputs
+from ._duplicates import duplicate_representatives, tie_duplicates
+from ._gram import OUTPUT_NAMES, Gram, inputs_digest, parse_outputs
 from ._registry import Backend, check_tiled_backend, grams_implementation, parse_backend
 
 __all__ = ["Backend", "analytic_gram"]
@@ -91,8 +92,13 @@ def analytic_gram(
     X = validate_network_inputs(X, convolutional=arch.convolutional, owner="analytic_gram")
     start = time.perf_counter()
     values = grams_implementation(arch, chosen)(arch, X, wanted, memory_limit)
+    representatives = duplicate_representatives(X)
+    if representatives is not None:
+        tie_duplicates([m for key, v in values.items() if v is not None
+                        for m in (v if key == "layers" else (v,))], representatives)  # fmt: skip
     seconds = time.perf_counter() - start
-    return Gram(arch=arch, backend=chosen.value, seconds=seconds, _values={k: values.get(k) for k in OUTPUT_NAMES})
+    return Gram(arch=arch, backend=chosen.value, seconds=seconds, _values={k: values.get(k) for k in OUTPUT_NAMES},
+                inputs_sha256=inputs_digest(X))  # fmt: skip
 
 
 def _tiled_gram(arch, X, backend: Backend, outputs, tiles, client, store, progress) -> Gram:

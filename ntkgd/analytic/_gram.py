@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["OUTPUT_NAMES", "Gram", "parse_outputs"]
+__all__ = ["OUTPUT_NAMES", "Gram", "inputs_digest", "parse_outputs"]
 
 #: What a Gram computation can return; ``outputs=`` selects a subset.
 OUTPUT_NAMES = ("paper", "ntk", "layers", "nngp")
@@ -38,6 +39,13 @@ def parse_outputs(outputs, *, owner: str, allowed: tuple[str, ...] = OUTPUT_NAME
     return tuple(dict.fromkeys(names))
 
 
+def inputs_digest(X: np.ndarray) -> str:
+    """sha256 of a validated input array's shape and float64 bytes (what :attr:`Gram.inputs_sha256` holds)."""
+    digest = hashlib.sha256(repr(tuple(X.shape)).encode())
+    digest.update(np.ascontiguousarray(X, dtype=np.float64).tobytes())
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class Gram:
     """Gram matrices of one network on one data set, all float64 and (n, n).
@@ -62,6 +70,10 @@ class Gram:
         Which implementation produced it.
     seconds : float
         Wall time of the computation.
+    inputs_sha256 : str or None
+        sha256 of the validated float64 inputs (shape and bytes), so that a
+        consumer such as :func:`ntkgd.train` can check that the Gram belongs
+        to its inputs (:func:`inputs_digest`); None for tiled Grams.
 
     Accessing an output that was not requested with ``outputs=`` raises
     ``AttributeError`` naming the argument to change.
@@ -71,6 +83,7 @@ class Gram:
     backend: str
     seconds: float
     _values: dict = field(repr=False)
+    inputs_sha256: str | None = field(default=None, repr=False)
 
     def _get(self, name: str):
         value = self._values.get(name)

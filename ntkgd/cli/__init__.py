@@ -8,9 +8,11 @@ what it needs when it runs.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import sys
+import warnings
 
 __all__ = ["main"]
 
@@ -26,11 +28,45 @@ COMMANDS = {
 }
 
 
+#: Exit codes: 0 success, 1 a run that failed on its own terms (e.g. GD diverged), 2 usage or input
+#: error, 3 an internal error (a bug: rerun with --debug for the traceback), 130 interrupted.
+EXIT_INTERNAL = 3
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     from ..core import GramTooLargeError, UnsupportedBackendError
 
     # FileNotFoundError, PermissionError, IsADirectoryError, ... : bad paths are user errors too.
     return (ValueError, TypeError, OSError, GramTooLargeError, UnsupportedBackendError)
+
+
+def _is_internal(exc: BaseException) -> bool:
+    """Errors that no input should cause: linear-algebra failures, assertions, Numba's errors."""
+    import numpy as np
+
+    if isinstance(exc, (np.linalg.LinAlgError, AssertionError, NotImplementedError)):
+        return True
+    module = type(exc).__module__ or ""
+    return module.startswith(("numba", "llvmlite", "jax", "scipy.linalg")) or not isinstance(exc, _user_errors())
+
+
+def _show_warning(command: str, message, category, filename, lineno, file=None, line=None) -> None:
+    """A library warning in one line on stderr, as the command's own (no file or line of ntkgd's source)."""
+    text = " ".join(str(message).split())
+    print(f"ntkgd {command}: warning: {text}", file=sys.stderr)
+
+
+def _memory_message(exc: BaseException, args) -> str | None:
+    """A memory refusal worded for the command line: its flags, not the library's arguments."""
+    from ..core import GramTooLargeError, format_bytes
+
+    advice = getattr(args, "memory_advice", None)
+    if not isinstance(exc, GramTooLargeError) or advice is None or exc.what is None:
+        return None
+    return (
+        f"{exc.what} needs about {format_bytes(exc.needed)}, but only {format_bytes(exc.limit)} may be used "
+        f"(--memory-limit; default 90% of the available memory). {advice}"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,14 +79,23 @@ def build_parser() -> argparse.ArgumentParser:
         "'Gradient Descent Finds Global Minima of Deep Neural Networks'.",
     )
     parser.add_argument("--version", action="version", version=f"ntkgd {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of any error")
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     for module_name in COMMANDS.values():
         importlib.import_module(module_name).add_parser(subparsers)
+    for command in subparsers.choices.values():  # `ntkgd gram ... --debug` works too
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show the full traceback of any error")  # fmt: skip
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 success, 2 usage or input error).
+    """Run the command line; returns the exit code (see :data:`EXIT_INTERNAL` and the codes above it).
+
+    A bad input is reported in one line (exit 2). An error that no input should
+    cause (a ``LinAlgError``, an ``AssertionError``, a Numba error, anything
+    unexpected) is reported as an internal error (exit 3) with a hint to rerun
+    with ``--debug``, which shows the traceback of any error instead.
 
     Parameters
     ----------
@@ -68,17 +113,31 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.argv = ["ntkgd", *argv]
     try:
-        return args.run(args)
+        with warnings.catch_warnings():  # library warnings are shown, one line each, never raised
+            warnings.simplefilter("default")
+            warnings.showwarning = functools.partial(_show_warning, args.command)
+            return args.run(args)
     except BrokenPipeError:  # e.g. `ntkgd gram ... | head`: the reader left; stop quietly
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except (OSError, ValueError):
             pass
         return 1
-    except _user_errors() as exc:
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"ntkgd {args.command}: error: {message}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"ntkgd {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if getattr(args, "debug", False):
+            raise
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        message = _memory_message(exc, args) or message
+        if _is_internal(exc):
+            print(
+                f"ntkgd {args.command}: internal error ({type(exc).__module__}.{type(exc).__qualname__}): {message}\n"
+                f"This is a bug in ntkgd, not a problem with your input. Rerun with --debug for the traceback and "
+                "report it.",
+                file=sys.stderr,
+            )
+            return EXIT_INTERNAL
+        print(f"ntkgd {args.command}: error: {message}", file=sys.stderr)
+        return 2

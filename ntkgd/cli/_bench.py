@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from ._options import add_output_arguments, check_plot
+from ._options import add_output_arguments, check_plot, check_writable_dir
 
 __all__ = ["add_parser", "run"]
 
@@ -277,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
     configs = make_configs(args.arch, depths, args.n, args.backends, args.activation, d=args.dim,
                            c_res=args.c_res, seed=args.seed)  # fmt: skip
     spec = configs[0].spec().describe()
-    args.out.mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after the measurements
+    check_writable_dir(args.out, "--out")  # a bad --out fails now, not after the measurements
     load_before = os.getloadavg()[0]
     results = run_benchmarks(
         configs, repeats=args.repeats, max_seconds=args.max_seconds, timeout=args.timeout, memory_cap=args.memory_limit,

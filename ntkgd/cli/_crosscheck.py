@@ -16,6 +16,7 @@ import sys
 import time
 
 from ._options import (
+    check_writable_dir,
     add_data_arguments,
     add_network_arguments,
     add_output_arguments,
@@ -67,7 +68,11 @@ def add_parser(subparsers) -> None:
     compute.add_argument("--backend", choices=BACKEND_NAMES, default="numba",
                          help="backend of the analytic Grams (default numba)")
     add_output_arguments(parser, plot="also draw the error against width (log-log)")
-    parser.set_defaults(run=run)
+    parser.set_defaults(
+        run=run,
+        memory_advice="Use a smaller --n or smaller --widths"
+        ", or raise --memory-limit (e.g. --memory-limit 16GB).",
+    )
 
 
 def _table(result) -> list[str]:
@@ -143,9 +148,9 @@ def run(args: argparse.Namespace) -> int:
     dataset = load_dataset(args)
     X = network_inputs(args, dataset)
     t_data = time.perf_counter() - t0
-    args.out.mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after a long sweep
+    check_writable_dir(args.out, "--out")  # a bad --out fails now, not after a long sweep
     if args.plot is not None:
-        args.plot.resolve().parent.mkdir(parents=True, exist_ok=True)
+        check_writable_dir(args.plot.resolve().parent, "--plot")
 
     result = crosscheck(arch, X, args.widths, range(args.seeds), backend=args.backend,
                         memory_limit=args.memory_limit, progress=not args.no_progress)

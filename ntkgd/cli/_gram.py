@@ -14,6 +14,7 @@ import sys
 import time
 
 from ._options import (
+    check_writable_dir,
     add_data_arguments,
     add_network_arguments,
     add_output_arguments,
@@ -48,7 +49,11 @@ def add_parser(subparsers) -> None:
     compute.add_argument("--save-grams", action="store_true",
                          help="also write every Gram (paper, ntk, per-layer, nngp) and X to an .npz next to the JSON")
     add_output_arguments(parser, plot=None, progress=False)
-    parser.set_defaults(run=run)
+    parser.set_defaults(
+        run=run,
+        memory_advice="Use a smaller --n, drop --save-grams (it adds the per-layer Grams and the NNGP)"
+        ", or raise --memory-limit (e.g. --memory-limit 16GB).",
+    )
 
 
 def _spectrum(K) -> tuple[float, float, float]:
@@ -115,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = load_dataset(args)
     t_data = time.perf_counter() - t0
 
-    args.out.mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after a long computation
+    check_writable_dir(args.out, "--out")  # a bad --out fails now, not after a long computation
 
     outputs = ("paper", "ntk", "layers", "nngp") if args.save_grams else ("paper", "ntk")
     t0 = time.perf_counter()

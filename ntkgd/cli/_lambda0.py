@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from ._options import (
+    check_writable_dir,
     add_data_arguments,
     add_label_arguments,
     add_network_arguments,
@@ -282,9 +283,9 @@ def run(args: argparse.Namespace) -> int:
         return _run_distributed(args, dataset, archs, kernels, started=started, now=now, load_seconds=load_seconds)
 
     check_labels(dataset, random_labels=args.random_labels, label_noise=fractions)
-    args.out.mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after a long computation
+    check_writable_dir(args.out, "--out")  # a bad --out fails now, not after a long computation
     if args.plot is not None and args.plot.parent != Path(""):
-        args.plot.parent.mkdir(parents=True, exist_ok=True)
+        check_writable_dir(args.plot.resolve().parent, "--plot")
     study = lambda0_study(
         dataset, archs, kernels, encoding=args.labels, random_labels=args.random_labels, label_noise=fractions,
         label_seed=args.seed if args.label_seed is None else args.label_seed, full_spectrum=args.full_spectrum,
@@ -398,7 +399,7 @@ def _run_distributed(args: argparse.Namespace, dataset, archs: list, kernels: li
     from ..core import format_bytes
     from ..experiments import lambda0_distributed
 
-    args.out.mkdir(parents=True, exist_ok=True)
+    check_writable_dir(args.out, "--out")
     run = lambda0_distributed(
         dataset, archs, kernels, scheduler=args.scheduler, workers=args.workers, tiles=args.tiles,
         store=args.store, matrix_free=args.matrix_free, seed=args.seed, progress=not args.no_progress,

@@ -26,6 +26,7 @@ __all__ = [
     "build_arch",
     "check_common",
     "check_plot",
+    "check_writable_dir",
     "data_label",
     "describe_arch",
     "load_dataset",
@@ -114,6 +115,21 @@ def describe_arch(spec: dict) -> str:
     """``arch, activation[, c_res=..][, patch=..]`` of a spec's ``describe()``."""
     extras = "".join(f", {key}={spec[key]}" for key in ("c_res", "patch") if key in spec)
     return spec["arch"] + f", {spec['activation']}{extras}"
+
+
+def check_writable_dir(path: Path, option: str) -> None:
+    """Fail now if ``path`` cannot become a directory we write to, without creating it.
+
+    The folders are made when the first result is written (``write_atomic``), so
+    a refused or failed run leaves no empty output directory behind.
+    """
+    probe = Path(os.path.abspath(path))
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise NotADirectoryError(f"{option} {os.fspath(path)!r}: {os.fspath(probe)!r} is a file, not a directory.")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise PermissionError(f"{option} {os.fspath(path)!r}: no permission to write in {os.fspath(probe)!r}.")
 
 
 def write_results(out: Path, stem: str, record: dict, arrays: dict | None) -> list[Path]:

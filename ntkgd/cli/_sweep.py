@@ -17,7 +17,15 @@ import sys
 import time
 from pathlib import Path
 
-from ._options import add_output_arguments, add_problem_arguments, check_common, data_label, load_problem, slug
+from ._options import (
+    add_output_arguments,
+    add_problem_arguments,
+    check_common,
+    check_writable_dir,
+    data_label,
+    load_problem,
+    slug,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -52,7 +60,11 @@ def add_parser(subparsers) -> None:
         out_default=None, out_help="directory of the per-width result files and the summary (default: "
         "results/sweep-<arch>-<activation>-H<depth>-<data>-n<n>)",
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(
+        run=run,
+        memory_advice="Use a smaller --n, a larger --track-every, fewer --steps or smaller --widths"
+        ", or raise --memory-limit.",
+    )
 
 
 def _table(result) -> list[str]:
@@ -103,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     if out is None:
         out = Path("results") / "-".join(["sweep", slug(spec["arch"]), slug(spec["activation"]),
                                           f"H{arch.depth}", slug(dataset.name), f"n{dataset.n}"])  # fmt: skip
-    out.mkdir(parents=True, exist_ok=True)
+    check_writable_dir(out, "--out")
     argv = getattr(args, "argv", ["ntkgd", *sys.argv[1:]])
     base = {
         **provenance(argv=argv, packages=(*CORE_PACKAGES, *JAX_PACKAGES), now=now),

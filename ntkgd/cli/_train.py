@@ -15,11 +15,29 @@ import os
 import sys
 import time
 
-from ._options import add_output_arguments, add_problem_arguments, check_common, data_label, load_problem, slug
+from ._options import (
+    add_output_arguments,
+    add_problem_arguments,
+    check_common,
+    check_writable_dir,
+    data_label,
+    load_problem,
+    slug,
+)
 
 __all__ = ["add_parser", "run"]
 
 JAX_PACKAGES = ("jax", "jaxlib")
+
+
+def _divergence_message(details: dict) -> str:
+    """The library's divergence details in this command's words (--lr, the result files)."""
+    return (
+        f"gradient descent diverged at step {details['step']}: {details['reason']}, with --lr {details['lr']:.4g}. "
+        f"It is stable only for --lr below 2 / lambda_max(G(0)) = {details['stable_lr']:.4g}: give a smaller "
+        "--lr, or omit --lr for 1 / lambda_max of the analytic NTK. The steps up to the divergence are in the "
+        "result files."
+    )
 
 
 def add_parser(subparsers) -> None:
@@ -37,7 +55,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--init-seed", type=int, default=0, metavar="S", help="seed of the weights (default 0)")
     add_output_arguments(parser, plot="also draw the tracked quantities against k")
     parser.add_argument("--rows", type=int, default=12, metavar="R", help="rows of the printed table (default 12)")
-    parser.set_defaults(run=run)
+    parser.set_defaults(
+        run=run,
+        memory_advice="Use a smaller --n, a larger --track-every, fewer --steps or a smaller --width"
+        ", or raise --memory-limit.",
+    )
 
 
 def _table(t, rows: int) -> list[str]:
@@ -48,14 +70,23 @@ def _table(t, rows: int) -> list[str]:
               "lmin G", "max |dW|_F"] + (["flips"] if t.pattern_change is not None else [])  # fmt: skip
     table = [header]
     for i in picks:
-        row = [str(t.steps[i]), f"{t.loss[i]:.3e}", f"{t.bound[i]:.3e}", f"{t.loss_linear[i]:.3e}",
-               f"{t.gram_change.paper[i]:.3e}", f"{t.gram_change.ntk[i]:.3e}", f"{t.gram_change_rel.ntk[i]:.3e}",
-               f"{t.lambda_min.paper[i]:.3e}", f"{t.lambda_min.ntk[i]:.3e}", f"{t.weight_change[i].max():.3e}"]
+        values = [t.loss[i], t.bound[i], t.loss_linear[i], t.gram_change.paper[i], t.gram_change.ntk[i],
+                  t.gram_change_rel.ntk[i], t.lambda_min.paper[i], t.lambda_min.ntk[i], t.weight_change[i].max()]
+        row = [str(t.steps[i]), *map(_number, values)]
         if t.pattern_change is not None:
             row.append(f"{t.pattern_change[i][0]:.4f}")
         table.append(row)  # fmt: skip
     widths = [max(len(r[j]) for r in table) for j in range(len(header))]
     return ["  ".join(f"{c:>{w}}" for c, w in zip(r, widths)) for r in table]
+
+
+def _number(value: float) -> str:
+    """``value`` in the table: an overflow (e.g. the linear model beyond 2 / lambda_max) is said, never 'inf'."""
+    import math
+
+    if math.isfinite(value):
+        return f"{value:.3e}"
+    return "overflow" if value > 0 else "-overflow" if value < 0 else "undefined"
 
 
 def _report(label: str, t) -> str:
@@ -80,11 +111,14 @@ def run(args: argparse.Namespace) -> int:
     if args.rows < 2:
         raise ValueError(f"--rows must be >= 2, got {args.rows}.")
     dataset, arch, X, y, label_text, y_random = load_problem(args)
-    args.out.mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after training
+    check_writable_dir(args.out, "--out")  # a bad --out fails now, not after training
     if args.plot is not None:
-        args.plot.resolve().parent.mkdir(parents=True, exist_ok=True)
+        check_writable_dir(args.plot.resolve().parent, "--plot")
 
-    exact = ntkgd.analytic_gram(arch, X, outputs=("paper", "ntk"))
+    from ..finite import check_training_fits
+
+    check_training_fits(arch, X, args.width, args.steps, args.track_every, args.memory_limit)
+    exact = ntkgd.analytic_gram(arch, X, outputs=("paper", "ntk"), memory_limit=args.memory_limit)
     problems = {"true labels" if y_random is not None else "run": y}
     if y_random is not None:
         problems["random labels"] = y_random
@@ -95,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                                       seed=args.init_seed, track_every=args.track_every, analytic=exact,
                                       progress=not args.no_progress, memory_limit=args.memory_limit)  # fmt: skip
         except ntkgd.DivergenceError as error:
-            runs[label], failures[label] = error.trajectory, str(error)
+            runs[label], failures[label] = error.trajectory, _divergence_message(error.details)
 
     spec = arch.describe()
     stem = f"train-{slug(spec['arch'])}-{slug(spec['activation'])}-H{arch.depth}-m{args.width}-{timestamp(now)}"

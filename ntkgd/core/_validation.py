@@ -168,8 +168,9 @@ def check_fits_in_memory(n_bytes: int, *, owner: str, what: str, limit: int | No
     if n_bytes > limit:
         raise GramTooLargeError(
             f"{owner}: {what} needs about {format_bytes(n_bytes)}, but only {format_bytes(limit)} may be used "
-            f"(memory_limit). {suggestion}"
-        )
+            f"(memory_limit). {suggestion}",
+            what=what, needed=n_bytes, limit=limit,
+        )  # fmt: skip
 
 
 def check_int(value, name: str, minimum: int, hint: str, maximum: int | None = None, *, owner: str) -> int:

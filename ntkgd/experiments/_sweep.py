@@ -276,7 +276,7 @@ def sweep(
     """
     from ..analytic import analytic_gram
     from ..core import DivergenceError
-    from ..finite import default_lr, train
+    from ..finite import check_training_fits, default_lr, train
 
     check_architecture(arch, "sweep")
     widths = tuple(sorted(check_int_list(widths, "widths", 1, owner="sweep")))
@@ -286,6 +286,7 @@ def sweep(
     given = check_step_size(lr, owner="sweep")
     X = validate_network_inputs(X, convolutional=arch.convolutional, owner="sweep")
     y = check_targets(y, X.shape[0], owner="sweep")
+    check_training_fits(arch, X, widths[-1], steps, track_every, memory_limit, owner="sweep")
     exact = analytic_gram(arch, X, outputs=("paper", "ntk"))
     lr_used = given if given is not None else default_lr(exact.ntk)
     lambda_0 = float(np.linalg.eigvalsh(exact.paper)[0])

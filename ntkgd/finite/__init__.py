@@ -16,7 +16,16 @@ JAX is imported only inside the functions that need it.
 """
 
 from ._empirical import empirical_gram
-from ._training import DIVERGENCE_FACTOR, default_lr, train
+from ._training import DIVERGENCE_FACTOR, check_training_fits, default_lr, train, training_memory
 from ._trajectory import GramSeries, Trajectory
 
-__all__ = ["DIVERGENCE_FACTOR", "GramSeries", "Trajectory", "default_lr", "empirical_gram", "train"]
+__all__ = [
+    "DIVERGENCE_FACTOR",
+    "GramSeries",
+    "Trajectory",
+    "check_training_fits",
+    "default_lr",
+    "empirical_gram",
+    "train",
+    "training_memory",
+]

@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -46,10 +47,14 @@ from ._empirical import network_plan
 from ._trajectory import GramSeries, Trajectory, bound
 from ..core import check_fits_in_memory, check_int, check_step_size, check_targets, validate_network_inputs
 
-__all__ = ["DIVERGENCE_FACTOR", "GramSeries", "Trajectory", "default_lr", "train"]
+__all__ = ["DIVERGENCE_FACTOR", "GramSeries", "Trajectory", "check_training_fits", "default_lr", "train",
+           "training_memory"]
 
-#: GD has diverged once the loss exceeds this many times max(L(0), ||y||^2 / 2) (or is not finite).
+#: GD has diverged once the loss exceeds this many times max(L(0), ||y||^2 / 2) (or is not finite) ...
 DIVERGENCE_FACTOR = 1e3
+#: ... or once it has ended this many consecutive tracking chunks above L(0) and above the chunk before
+#: (slow divergence: lr a little above 2 / lambda_max grows the top mode by |1 - lr lambda| > 1 per step).
+RISING_CHUNKS = 5
 
 _MAX_SEED = 2**63 - 1
 
@@ -214,8 +219,14 @@ def default_lr(ntk: np.ndarray) -> float:
 # --------------------------------------------------------------------------- setup
 
 
-def _memory_estimate(arch, X: np.ndarray, width: int) -> int:
-    """Bytes at the peak: weights 3x (current, initial, gradient), activations of the pass, the Grams."""
+def training_memory(arch, X: np.ndarray, width: int, steps: int, track_every: int) -> int:
+    """Bytes at the peak of :func:`train`, the analytic Gram included.
+
+    Weights 3x (current, initial, gradient) and the activations of one pass;
+    the per-layer Grams kept at every tracked step (``H`` matrices at each of
+    ``ceil(steps / track_every) + 1`` steps) plus the NTK summed from them;
+    the analytic paper Gram and NTK and the eigendecomposition workspace.
+    """
     n = X.shape[0]
     spatial = X.shape[2:] if isinstance(arch, ConvResNet) else ()
     pixels = math.prod(spatial)
@@ -223,8 +234,21 @@ def _memory_estimate(arch, X: np.ndarray, width: int) -> int:
     fan_in0 = X.shape[1] * taps
     weights = width * fan_in0 + (arch.depth - 1) * width * width * taps + width * pixels
     activations = (4 * arch.depth + 4) * n * width * pixels
-    grams = (arch.depth + 4) * n * n
+    tracked = -(-steps // track_every) + 1
+    groups = arch.depth + (1 if arch.trains_output_layer else 0)
+    grams = (tracked * (groups + 1) + 6) * n * n
     return 8 * (3 * weights + activations + grams)
+
+
+def check_training_fits(arch, X: np.ndarray, width: int, steps: int, track_every: int,
+                        memory_limit: int | None, *, owner: str = "train") -> None:  # fmt: skip
+    """Refuse, before anything of size n x n exists, a run that :func:`training_memory` says will not fit."""
+    check_fits_in_memory(
+        training_memory(arch, X, width, steps, track_every), owner=owner,
+        what=f"training a width-{width} network on n = {X.shape[0]} (tracking {-(-steps // track_every) + 1} "
+        "steps of per-layer Grams)", limit=memory_limit,
+        suggestion="Use fewer inputs, a larger track_every, fewer steps or a smaller width.",
+    )  # fmt: skip
 
 
 def _initial_params(arch, plan, X: np.ndarray, seed: int):
@@ -244,17 +268,20 @@ def _initial_params(arch, plan, X: np.ndarray, seed: int):
 
 
 def _analytic(arch, X, analytic):
-    from ..analytic import analytic_gram
-    from ..analytic import Gram
+    from ..analytic import Gram, analytic_gram, inputs_digest
 
     if analytic is None:
         return analytic_gram(arch, X, outputs=("paper", "ntk"))
     if not isinstance(analytic, Gram):
         raise TypeError(f"train: analytic must be the ntkgd.analytic_gram(arch, X) result or None, got {type(analytic).__name__}.")
-    if analytic.arch != arch or analytic.n != X.shape[0]:
+    if analytic.arch != arch or analytic.n != X.shape[0] or (
+        analytic.inputs_sha256 is not None and analytic.inputs_sha256 != inputs_digest(X)
+    ):
         raise ValueError(
-            "train: analytic was computed for another network or data set "
-            f"({analytic.arch.describe()}, n = {analytic.n}); pass ntkgd.analytic_gram(arch, X) for this arch and X."
+            "train: analytic was computed for another network or other inputs "
+            f"({analytic.arch.describe()}, n = {analytic.n}, inputs sha256 {str(analytic.inputs_sha256)[:12]}; "
+            f"this call: {arch.describe()}, n = {X.shape[0]}, inputs sha256 {inputs_digest(X)[:12]}); pass "
+            "ntkgd.analytic_gram(arch, X) for this arch and X."
         )
     return analytic
 
@@ -366,10 +393,7 @@ def train(
     given_lr = check_step_size(lr, owner="train")
     if not isinstance(progress, bool):
         raise TypeError(f"train: progress must be True or False, got {progress!r}.")
-    check_fits_in_memory(
-        _memory_estimate(arch, X, width), owner="train", what=f"training a width-{width} network on n = {X.shape[0]}",
-        limit=memory_limit, suggestion="Use a smaller width or fewer inputs.",
-    )  # fmt: skip
+    check_training_fits(arch, X, width, steps, track_every, memory_limit)
 
     exact = _analytic(arch, X, analytic)
     ntk_values = np.linalg.eigvalsh(exact.ntk)
@@ -399,6 +423,8 @@ class _Run:
     measured: list = field(default_factory=list)
     weight_norm0: np.ndarray | None = None
     message: str | None = None
+    details: dict | None = None
+    stable_lr: float | None = None
 
 
 def _is_relu(arch) -> bool:
@@ -427,6 +453,7 @@ def _run(arch, X, y, width, steps, lr, seed, track_every, progress) -> _Run:
         bar = tqdm(total=steps, desc=f"train m={width}", unit="step", leave=False, disable=None)
     loss0 = None
     done = 0
+    rising = 0  # consecutive chunks that ended above L(0) and above the previous chunk's end
     try:
         while done < steps:
             length = min(track_every, steps - done)
@@ -439,15 +466,31 @@ def _run(arch, X, y, width, steps, lr, seed, track_every, progress) -> _Run:
             if loss0 is None:
                 loss0 = float(losses[0])
                 limit = DIVERGENCE_FACTOR * max(loss0, 0.5 * float(y @ y), np.finfo(np.float64).tiny)
+                record.stable_lr = 2.0 / float(np.linalg.eigvalsh(record.measured[0]["grams"].sum(axis=0))[-1])
+                if lr > record.stable_lr:
+                    warnings.warn(
+                        f"train: lr = {lr:.4g} exceeds 2 / lambda_max(G(0)) = {record.stable_lr:.4g}, the stability "
+                        "limit of the linearised dynamics; gradient descent will likely diverge.",
+                        RuntimeWarning, stacklevel=3,
+                    )  # fmt: skip
+            previous_end = record.losses[-1][-1] if record.losses else loss0
             bad = np.flatnonzero(~np.isfinite(losses) | (losses > limit))
-            if bad.size:
-                record.losses.append(losses[: bad[0] + 1])
-                k = done + int(bad[0])
-                limit_lr = 2.0 / float(np.linalg.eigvalsh(record.measured[0]["grams"].sum(axis=0))[-1])
+            rising = rising + 1 if losses[-1] > max(loss0, previous_end) else 0
+            if bad.size or rising >= RISING_CHUNKS:
+                first = int(bad[0]) if bad.size else length - 1
+                record.losses.append(losses[: first + 1])
+                k = done + first
+                reason = (
+                    f"loss {losses[first]:.3g} > {DIVERGENCE_FACTOR:.0e} x max(L(0), ||y||^2/2) = {limit:.3g}"
+                    if bad.size else
+                    f"the loss rose above L(0) = {loss0:.3g} and kept rising for {RISING_CHUNKS} x {track_every} "
+                    f"steps, to {losses[first]:.3g}"
+                )  # fmt: skip
+                record.details = {"step": k, "loss": float(losses[first]), "threshold": limit, "lr": lr,
+                                  "stable_lr": record.stable_lr, "reason": reason}  # fmt: skip
                 record.message = (
-                    f"train: gradient descent diverged at step {k}: loss {losses[bad[0]]:.3g} > "
-                    f"{DIVERGENCE_FACTOR:.0e} x max(L(0), ||y||^2/2) = {limit:.3g} with lr = {lr:.4g}. The "
-                    f"linearised dynamics are stable only for lr < 2 / lambda_max(G(0)) = {limit_lr:.4g}; lower lr, "
+                    f"train: gradient descent diverged at step {k}: {reason}, with lr = {lr:.4g}. The linearised "
+                    f"dynamics are stable only for lr < 2 / lambda_max(G(0)) = {record.stable_lr:.4g}; lower lr, "
                     "or pass lr=None for 1 / lambda_max of the analytic NTK. The trajectory up to here is in "
                     "error.trajectory."
                 )
@@ -462,6 +505,8 @@ def _run(arch, X, y, width, steps, lr, seed, track_every, progress) -> _Run:
             record.measured.append(jax.tree_util.tree_map(np.asarray, measured))
             final = 0.5 * float(np.sum((record.measured[-1]["u"] - y) ** 2))
             record.losses.append(np.asarray([final]))
+            if record.stable_lr is None:  # steps = 0: G(0) is this measurement
+                record.stable_lr = 2.0 / float(np.linalg.eigvalsh(record.measured[0]["grams"].sum(axis=0))[-1])
     finally:
         if bar is not None:
             bar.close()
@@ -502,9 +547,9 @@ def _finish(arch, width, seed, lr, lr_source, y, exact, ntk_values, lambda_0, ru
         u=u, u_linear=_linear_prediction(exact.ntk, lr, u[0], y, steps),
         u_linear_init=_linear_prediction(ntk0, lr, u[0], y, steps), y=y, init_paper=paper0, init_ntk=ntk0,
         lambda_0=lambda_0, ntk_lambda_min=float(ntk_values[0]), ntk_lambda_max=float(ntk_values[-1]),
-        init_lambda_max=float(np.linalg.eigvalsh(ntk0)[-1]), diverged=run.message is not None,
+        init_lambda_max=2.0 / run.stable_lr, diverged=run.message is not None,
         message=run.message, seconds=time.perf_counter() - started,
     )  # fmt: skip
     if run.message is not None:
-        raise DivergenceError(run.message, trajectory)
+        raise DivergenceError(run.message, trajectory, run.details)
     return trajectory
