@@ -46,13 +46,17 @@ def test_krylov_on_a_clustered_spectrum_uses_a_second_shift(rng):
     assert result.residual < 1e-3
 
 
-def test_lambda_min_of_an_indefinite_matrix_falls_back_to_dense(rng):
-    Q = np.linalg.qr(rng.standard_normal((30, 30)))[0]
-    K = (Q * np.linspace(-2.0, 5.0, 30)) @ Q.T
+def test_lambda_min_of_an_indefinite_matrix_falls_back_to_dense_under_auto_only(rng):
+    n = 520  # above DENSE_MAX_N, so that "auto" tries the Cholesky first
+    Q = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    K = (Q * np.linspace(-2.0, 5.0, n)) @ Q.T
     K = (K + K.T) / 2
-    assert ntkgd.lambda_min(K, method="krylov") == pytest.approx(-2.0, rel=1e-12)
-    s = ntkgd.spectrum(K, method="krylov")
+    value = ntkgd.lambda_min(K)
+    assert value == pytest.approx(-2.0, rel=1e-12) and "not positive semi-definite" in value.method
+    s = ntkgd.spectrum(K)
     assert "not positive semi-definite" in s.method and s.singular
+    with pytest.raises(ValueError, match="method='krylov' needs a positive semi-definite matrix"):
+        ntkgd.spectrum(K, method="krylov")
 
 
 def test_lambda_min_rejects_an_unknown_method(ntk_600):
@@ -288,3 +292,48 @@ def test_corrupt_labels_is_seeded_and_counts():
     assert changed_full > 150  # about 90% of 200 change when every label is redrawn among 10 classes
     with pytest.raises(ValueError, match=r"fraction must be a number in \[0, 1\]"):
         corrupt_labels(y, 1.5)
+
+
+# --------------------------------------------------------------------------- convergence is reported
+
+
+def _spd(rng, n):
+    A = rng.standard_normal((n, n))
+    return A @ A.T / n + 1e-3 * np.eye(n)
+
+
+def test_lambda_min_carries_its_residual_and_method(rng):
+    K = _spd(rng, 40)
+    value = ntkgd.lambda_min(K)
+    assert isinstance(value, float) and value.converged and value.method.startswith("dense")
+    assert value.residual <= 1e-12 * np.abs(K).max() and type(value + 0.0) is float
+    assert value == pytest.approx(np.linalg.eigvalsh(K)[0], rel=1e-12)
+
+
+def test_an_unconverged_krylov_solve_warns_and_is_flagged(rng, monkeypatch):
+    import dataclasses
+
+    from ntkgd.linalg import _eigensolvers
+
+    real = _eigensolvers.block_krylov_smallest
+
+    def stopped_early(work, progress=None):
+        return dataclasses.replace(real(work, progress=progress), converged=False)
+
+    monkeypatch.setattr(_eigensolvers, "block_krylov_smallest", stopped_early)
+    K = _spd(rng, 600)
+    with pytest.warns(RuntimeWarning, match=r"lambda_min: lambda_min = .* did not converge"):
+        value = ntkgd.lambda_min(K, method="krylov")
+    assert not value.converged and "NOT converged" in value.method
+    with pytest.warns(RuntimeWarning, match="spectrum: .* did not converge"):
+        result = ntkgd.spectrum(K, method="krylov")
+    assert not result.converged and result.record()["converged"] is False
+
+
+def test_explicit_krylov_never_falls_back_to_dense(rng):
+    K = _spd(rng, 30)
+    K[0, 0] = -5.0  # indefinite
+    with pytest.raises(ValueError, match="method='krylov' needs a positive semi-definite matrix"):
+        ntkgd.lambda_min(K, method="krylov")
+    assert "Cholesky failed" not in ntkgd.lambda_min(K).method  # n <= 500: auto is dense from the start
+    assert ntkgd.lambda_min(K) == pytest.approx(np.linalg.eigvalsh(K)[0], rel=1e-12)

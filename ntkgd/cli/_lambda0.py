@@ -217,7 +217,7 @@ def _print_report(header: list, results: list, noise: dict | None, timings: dict
         row = [str(r["depth"]), r["kernel"], low, f"{s.lambda_max:.6e}", _format(s.condition_number, ".3e")]
         if has_labels:
             row += [_format(s.y_inv_y, ".6e"), _format(s.generalization, ".4f")]
-        row += [f"{s.residual:.1e}", f"{r['seconds']:.1f} s"]
+        row += [f"{s.residual:.1e}" + ("" if s.converged else " NOT converged"), f"{r['seconds']:.1f} s"]
         table.append(row)
     widths = [max(len(row[j]) for row in table) for j in range(len(columns))]
     lines.append("")

@@ -16,8 +16,9 @@ _iterative
     lambda_min of tiled (Dask) Grams and matrix-free operators (LOBPCG).
 """
 
+from ._eigensolvers import largest_eigenvalue
 from ._iterative import IterativeResult, iterative_lambda_min
-from ._lambda_min import DENSE_MAX_N, METHODS, lambda_min
+from ._lambda_min import DENSE_MAX_N, METHODS, Eigenvalue, lambda_min
 from ._parallel import parallel_rows
 from ._spectrum import (
     SingularGramError,
@@ -31,12 +32,14 @@ from ._spectrum import (
 __all__ = [
     "DENSE_MAX_N",
     "METHODS",
+    "Eigenvalue",
     "IterativeResult",
     "SingularGramError",
     "Spectrum",
     "inverse_quadratic_form",
     "iterative_lambda_min",
     "label_projections",
+    "largest_eigenvalue",
     "lambda_min",
     "parallel_rows",
     "spectrum",

@@ -8,13 +8,17 @@ the residual of its Ritz pair, which bounds its error.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..core import validate_symmetric_matrix
 
-__all__ = ["DENSE_MAX_N", "METHODS", "Smallest", "check_method", "lambda_min", "smallest_eigenpair"]
+__all__ = [
+    "DENSE_MAX_N", "METHODS", "Eigenvalue", "Smallest", "check_method", "lambda_min", "smallest_eigenpair",
+    "warn_if_not_converged",
+]
 
 #: lambda_min methods: "auto" picks "dense" up to DENSE_MAX_N, "krylov" above.
 METHODS = ("auto", "krylov", "dense")
@@ -30,7 +34,7 @@ def check_method(method: str, owner: str) -> str:
 
 @dataclass(frozen=True)
 class Smallest:
-    """The smallest eigenpair found, its residual ``||K v - value v||``, and how it was found."""
+    """The smallest eigenpair found, its residual ``||K v - value v||``, how it was found, and whether it converged."""
 
     value: float
     vector: np.ndarray
@@ -38,6 +42,39 @@ class Smallest:
     lower_bound: float | None
     method: str
     steps: int
+    converged: bool = True
+
+
+class Eigenvalue(float):
+    """A float that also says how it was found: ``residual``, ``converged``, ``method``, ``lower_bound``.
+
+    :func:`lambda_min` returns one, so it can be used as the number it is and
+    still be asked whether to trust it. Arithmetic on it gives plain floats.
+    """
+
+    residual: float
+    converged: bool
+    method: str
+    lower_bound: float | None
+
+    def __new__(cls, smallest: Smallest):
+        value = super().__new__(cls, smallest.value)
+        value.residual, value.converged = smallest.residual, smallest.converged
+        value.method, value.lower_bound = smallest.method, smallest.lower_bound
+        return value
+
+    def __reduce__(self):
+        return float, (float(self),)
+
+
+def warn_if_not_converged(smallest: Smallest, owner: str) -> None:
+    """A RuntimeWarning when an iterative solve stopped before its residual test was met."""
+    if not smallest.converged:
+        warnings.warn(
+            f"{owner}: lambda_min = {smallest.value:.6e} did not converge ({smallest.method}); its residual "
+            f"||K v - lambda v|| = {smallest.residual:.2e} bounds the error. Use method='dense' to confirm.",
+            RuntimeWarning, stacklevel=3,
+        )  # fmt: skip
 
 
 def _dense_smallest(K: np.ndarray, note: str = "") -> Smallest:
@@ -59,7 +96,8 @@ def _krylov_smallest(work, progress) -> Smallest | None:
     stages = "two Cholesky shifts" if result.stages == 2 else "one Cholesky shift"
     method = f"Cholesky shift-invert Lanczos ({stages}, {result.steps} solves"
     method += ")" if result.converged else "; NOT converged: see the residual)"
-    return Smallest(result.value, result.vector, result.residual, result.shift, method, result.steps)
+    return Smallest(result.value, result.vector, result.residual, result.shift, method, result.steps,
+                    result.converged)  # fmt: skip
 
 
 def _factorize_near_zero(work) -> tuple[bool, float]:
@@ -93,11 +131,22 @@ def lambda_min(K, *, method: str = "auto") -> float:
         and shift-invert Lanczos (:mod:`ntkgd.linalg._eigensolvers`), for positive
         semi-definite Grams; many times faster at large n, and verified by
         its residual. ``auto``: dense up to n = 500, krylov above (falling
-        back to dense if K is not positive semi-definite).
+        back to dense if K is not positive semi-definite, and saying so in
+        ``method``).
 
     Returns
     -------
-    float
+    Eigenvalue
+        A float with ``residual``, ``converged``, ``method`` and
+        ``lower_bound``; a solve that did not converge also warns
+        (RuntimeWarning).
+
+    Raises
+    ------
+    ValueError
+        ``method="krylov"`` on a matrix that is not positive semi-definite
+        (its Cholesky factorisation fails); it never falls back to the dense
+        solver silently.
 
     See Also
     --------
@@ -118,9 +167,15 @@ def lambda_min(K, *, method: str = "auto") -> float:
                 "lambda_min: method='dense' needs the whole matrix in memory; a Dask array or GramOperator is "
                 "solved iteratively (method='auto'). For the residual and iterations call iterative_lambda_min."
             )
-        return iterative_lambda_min(K).value
+        result = iterative_lambda_min(K)
+        smallest = Smallest(result.value, result.vector, result.residual, None, result.method, result.iterations,
+                            result.converged)  # fmt: skip
+        warn_if_not_converged(smallest, "lambda_min")
+        return Eigenvalue(smallest)
     K = validate_symmetric_matrix(K, owner="lambda_min")
-    return smallest_eigenpair(K, method, in_place=False, progress=None)[0].value
+    smallest = smallest_eigenpair(K, method, in_place=False, progress=None)[0]
+    warn_if_not_converged(smallest, "lambda_min")
+    return Eigenvalue(smallest)
 
 
 def smallest_eigenpair(K, method: str, *, in_place: bool, progress, at_zero=None):
@@ -130,8 +185,10 @@ def smallest_eigenpair(K, method: str, *, in_place: bool, progress, at_zero=None
     itself (shift 0), before Lanczos may move the shift: label solves need it.
     """
     n = K.shape[0]
-    if method == "dense" or (method == "auto" and n <= DENSE_MAX_N) or n < 8:
+    if method == "dense" or (method == "auto" and n <= DENSE_MAX_N):
         return _dense_smallest(K), None
+    if n < 8:
+        return _dense_smallest(K, f"n = {n} < 8 is below the Krylov block size"), None
     from ._eigensolvers import CholeskyWorkspace
 
     work = CholeskyWorkspace(K, in_place=in_place)
@@ -139,6 +196,12 @@ def smallest_eigenpair(K, method: str, *, in_place: bool, progress, at_zero=None
         ok, shift = _factorize_near_zero(work)
         if not ok:
             work.restore()
+            if method == "krylov":
+                raise ValueError(
+                    f"lambda_min: method='krylov' needs a positive semi-definite matrix, and the Cholesky "
+                    f"factorisation of K + delta I failed for every delta up to 1e-6 max|K_ii| (n = {n}). K is "
+                    "indefinite: use method='dense' (or 'auto', which falls back to it)."
+                )
             return _dense_smallest(K, "Cholesky failed: K is not positive semi-definite"), None
         if shift == 0.0 and at_zero is not None:
             at_zero(work)

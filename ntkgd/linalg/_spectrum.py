@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from ..core import validate_symmetric_matrix
-from ._lambda_min import Smallest, check_method, smallest_eigenpair
+from ._lambda_min import Smallest, check_method, smallest_eigenpair, warn_if_not_converged
 from ._parallel import describe_groups, gram_parallel_rows
 
 __all__ = [
@@ -72,6 +72,9 @@ class Spectrum:
         factorisation (krylov method only).
     method : str
         How lambda_min was computed.
+    converged : bool
+        Whether the solver met its residual test (always True for the dense
+        methods); a result that did not converge also warns.
     vector : ndarray, shape (n,)
         The eigenvector of lambda_min.
     y_inv_y : float or None
@@ -107,6 +110,7 @@ class Spectrum:
     lower_bound: float | None
     method: str
     vector: np.ndarray = field(repr=False)
+    converged: bool = True
     y_inv_y: float | None = None
     generalization: float | None = None
     label_encoding: str | None = None
@@ -130,6 +134,7 @@ class Spectrum:
             "relative_residual": self.residual / self.lambda_max if self.lambda_max > 0 else None,
             "lower_bound": self.lower_bound,
             "method": self.method,
+            "converged": self.converged,
             "y_inv_y": self.y_inv_y,
             "generalization": self.generalization,
             "label_encoding": self.label_encoding,
@@ -314,6 +319,7 @@ def spectrum(
         if work is not None:
             work.restore()
     note = _note(singular, groups, smallest.value, threshold)
+    warn_if_not_converged(smallest, "spectrum")
     return Spectrum(
         n=n,
         lambda_min=smallest.value,
@@ -326,6 +332,7 @@ def spectrum(
         lower_bound=smallest.lower_bound,
         method=smallest.method,
         vector=smallest.vector,
+        converged=smallest.converged,
         y_inv_y=y_inv_y,
         generalization=generalization,
         label_encoding=used_encoding,
