@@ -107,3 +107,17 @@ def test_a_wrong_typed_backend_gets_a_one_line_message():
     message = str(error.value)
     assert "\n" not in message and len(message) < 300
     assert "backend must be one of 'numba', 'nt', 'reference' (a string), got a ndarray of shape (30, 30)" in message
+
+
+def test_a_non_smooth_callable_is_told_it_is_not_smooth():
+    """|z| at unit norm: the Mehler series fails because of the kink, not because the inputs are large."""
+    X = np.eye(3)
+    arch = ntkgd.FullyConnected(2, ntkgd.activation(np.abs, derivative=np.sign, name="abs"))
+    with pytest.raises(ValueError, match="does not converge") as info:
+        ntkgd.analytic_gram(arch, X)
+    message = str(info.value)
+    assert "most likely not smooth" in message and "backend='reference'" in message
+    assert "Scale the inputs" not in message  # they already have unit norm
+    # A smooth activation at a large variance still gets the advice about the inputs.
+    with pytest.raises(ValueError, match="Scale the inputs to unit norm"):
+        ntkgd.analytic_gram(ntkgd.FullyConnected(2, "tanh"), 40.0 * X)

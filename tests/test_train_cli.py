@@ -142,3 +142,18 @@ def test_train_bad_input(extra, message, tmp_path, capsys):
 def test_sweep_bad_input(extra, message, tmp_path, capsys):
     assert main(["sweep", *SPHERE, "--out", str(tmp_path / "o"), *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_sweep_prints_each_width_as_it_finishes_and_names_an_unreadable_file(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    args = ["sweep", *SPHERE, "--widths", "64,256", "--seeds", "1", "--steps", "10", "--track-every", "5",
+            "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert printed.index("m = 64: trained, 1/1 seed(s)") < printed.index("m = 256: trained")
+    assert main(args) == 0
+    assert "m = 64: loaded" in capsys.readouterr().out
+    (out / "width-256.json").write_text("{not json")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "cannot read the finished width's file" in err and "width-256.json" in err

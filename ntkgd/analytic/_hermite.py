@@ -35,6 +35,9 @@ __all__ = [
 #: analytic sigma(sqrt(a) z) is approximated exponentially well by such.
 QUADRATURE_NODES = 1600
 #: Longest series the engine will use.
+#: Up to this pre-activation variance a smooth activation's series converges well within MAX_TERMS,
+#: so a failure there says the activation is not smooth (tested on |z|), not that inputs are too large.
+SMOOTH_VARIANCE = 2.0
 MAX_TERMS = 1200
 #: Bound on the truncation error of each series, relative to its value at rho = 1.
 TRUNCATION_TOLERANCE = 1e-16
@@ -136,11 +139,19 @@ def hermite_tables(act: Activation, variances: np.ndarray, *, layer: int) -> Her
         satisfied = ok.all(axis=0)[:MAX_TERMS]
         if not satisfied.any():
             worst = float(extremes[1])
+            if worst <= SMOOTH_VARIANCE:
+                advice = (
+                    "At this variance the coefficients of a smooth activation decay fast, so this one is most "
+                    "likely not smooth: a kink or a jump (like |z| or a step) makes them decay only polynomially. "
+                    "The numba backend's Mehler engine needs a smooth activation: use backend='reference' "
+                    "(adaptive quadrature), or a smooth version of the function."
+                )
+            else:
+                advice = "Scale the inputs to unit norm (the paper's assumption), or use backend='reference'."
             raise ValueError(
                 f"activation {act.name!r}: its Hermite series does not converge within {MAX_TERMS} terms "
                 f"at layer {layer} for pre-activation variance {worst:.4g} (input norm about "
-                f"{math.sqrt(worst):.3g}), so the numba backend cannot guarantee 1e-12 accuracy. "
-                "Scale the inputs to unit norm (the paper's assumption), or use backend='reference'."
+                f"{math.sqrt(worst):.3g}), so the numba backend cannot guarantee 1e-12 accuracy. {advice}"
             )
         needed = max(needed, int(np.argmax(satisfied)))
     n_terms = max(needed, 1)

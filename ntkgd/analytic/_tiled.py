@@ -233,7 +233,7 @@ def _progress_bar(total: int, progress, description: str):
 
         from tqdm import tqdm
 
-        bar = tqdm(total=total, desc=description, unit="tile", file=sys.stderr)
+        bar = tqdm(total=total, desc=description, unit="tile", file=sys.stderr, disable=None)  # terminal only
         return (lambda: bar.update(1)), bar.close
     return (lambda: None), (lambda: None)
 

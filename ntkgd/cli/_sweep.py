@@ -95,6 +95,23 @@ def _table(result) -> list[str]:
             for r in rows]  # fmt: skip
 
 
+def _print_width(width: int, runs: dict, loaded: bool) -> None:
+    """One line as soon as a width is finished, so that a long sweep shows its results as it goes."""
+    import numpy as np
+
+    from ..experiments import summarise
+
+    finished = [summarise(run) for run in runs.values() if not run["diverged"]]
+    how = "loaded" if loaded else "trained"
+    if not finished:
+        print(f"m = {width}: {how}, every seed diverged", flush=True)
+        return
+    mean = {key: float(np.mean([s[key] for s in finished])) for key in finished[0]}
+    print(f"m = {width}: {how}, {len(finished)}/{len(runs)} seed(s): max_k ||dG||_2 = {mean['gram_change_ntk']:.3e}, "
+          f"max_k ||dG^(H)||_2 = {mean['gram_change_paper']:.3e}, ||W(T) - W(0)||_F = {mean['weight_change']:.3e}, "
+          f"final loss {mean['final_loss']:.3e}", flush=True)  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     """Execute ``ntkgd sweep``; returns the exit code (1 if some run diverged)."""
     from ..core import CORE_PACKAGES, provenance, write_json_atomic
@@ -127,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     }  # fmt: skip
     result = sweep(arch, X, y, args.widths, range(args.seeds), steps=args.steps, lr=args.lr,
                    track_every=args.track_every, out_dir=out, record=base, progress=not args.no_progress,
-                   memory_limit=args.memory_limit)  # fmt: skip
+                   memory_limit=args.memory_limit, on_width=_print_width)  # fmt: skip
     files = {"widths": [os.path.basename(path) for path in result.files]}
     plots = []
     if args.plot is not None:

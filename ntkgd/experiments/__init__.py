@@ -25,7 +25,7 @@ from ._fits import Slope, fit_slope
 from ._lambda0 import Lambda0Study, check_labels, lambda0_study
 from ._lambda0_dask import DistributedLambda0, lambda0_distributed
 from ._lambda0_plots import plot_lambda0
-from ._sweep import QUANTITIES, Sweep, sweep
+from ._sweep import QUANTITIES, Sweep, summarise, sweep
 
 __all__ = [
     "ARCHS",
@@ -48,5 +48,6 @@ __all__ = [
     "plot_runs",
     "plot_sweep",
     "run_benchmarks",
+    "summarise",
     "sweep",
 ]

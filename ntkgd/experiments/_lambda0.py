@@ -320,7 +320,7 @@ class _Progress:
     def __init__(self, total: int, disable: bool):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, desc="lambda0", unit="stage", file=sys.stderr, disable=disable,
+        self.bar = tqdm(total=total, desc="lambda0", unit="stage", file=sys.stderr, disable=True if disable else None,
                         bar_format="lambda0 {n_fmt}/{total_fmt} stages |{bar}| {elapsed} {desc}")  # fmt: skip
         self._last = 0.0
 

@@ -158,7 +158,7 @@ def lambda0_distributed(
                     K = values[output]
                 gram_seconds = time.perf_counter() - t0
                 bar = tqdm(desc=f"H={arch.depth} {kernel}: lambda_min, products K V", unit="product",
-                           file=sys.stderr, disable=not progress)  # fmt: skip
+                           file=sys.stderr, disable=None if progress else True)  # fmt: skip
                 try:
                     result = ntkgd.iterative_lambda_min(K, seed=seed, progress=lambda _, bar=bar: bar.update(1))
                 finally:

@@ -174,8 +174,14 @@ def _load_width(out_dir: Path, width: int, fingerprint: dict) -> dict | None:
     json_path, npz_path = _paths(out_dir, width)
     if not json_path.exists():
         return None  # the JSON is written last: without it the width did not finish
-    record = json.loads(json_path.read_text())
-    stored = record.get("fingerprint", {})
+    try:
+        record = json.loads(json_path.read_text())
+        stored = record.get("fingerprint", {})
+    except (OSError, ValueError, AttributeError) as error:
+        raise ValueError(
+            f"sweep: cannot read the finished width's file {os.fspath(json_path)} ({type(error).__name__}: {error}). "
+            "Delete it (and its .npz) to train that width again, or use another output directory."
+        ) from error
     if stored != fingerprint:
         differ = sorted(key for key in set(stored) | set(fingerprint) if stored.get(key) != fingerprint.get(key))
         raise ValueError(
@@ -185,11 +191,17 @@ def _load_width(out_dir: Path, width: int, fingerprint: dict) -> dict | None:
     if not npz_path.exists() or sha256_file(npz_path) != record["npz_sha256"]:
         return None  # the arrays are missing or were changed: train this width again
     runs = {}
-    with np.load(npz_path) as data:
-        for entry in record["runs"]:
-            seed = entry["seed"]
-            arrays = {key[len(f"seed{seed}_"):]: data[key] for key in data.files if key.startswith(f"seed{seed}_")}
-            runs[seed] = {**arrays, "diverged": entry["diverged"], "message": entry["message"]}
+    try:
+        with np.load(npz_path) as data:
+            for entry in record["runs"]:
+                seed = entry["seed"]
+                arrays = {key[len(f"seed{seed}_"):]: data[key] for key in data.files if key.startswith(f"seed{seed}_")}
+                runs[seed] = {**arrays, "diverged": entry["diverged"], "message": entry["message"]}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"sweep: cannot read the finished width's arrays {os.fspath(npz_path)} ({type(error).__name__}: "
+            f"{error}). Delete {npz_path.name} and {json_path.name} to train that width again."
+        ) from error
     return runs
 
 
@@ -232,6 +244,7 @@ def sweep(
     record: dict | None = None,
     progress: bool = False,
     memory_limit: int | None = None,
+    on_width=None,
 ) -> Sweep:
     """Train at every (width, seed), write each width's results as it finishes, and reuse finished widths.
 
@@ -257,6 +270,9 @@ def sweep(
         Progress bars (tqdm) over the runs and each run's steps.
     memory_limit : int, optional
         Passed to :func:`ntkgd.train`.
+    on_width : callable, optional
+        ``on_width(width, {seed: run arrays}, loaded)`` as soon as a width is
+        finished (trained, or loaded from ``out_dir``): e.g. to print its row.
 
     Returns
     -------
@@ -309,6 +325,8 @@ def sweep(
                 files.append(os.fspath(_paths(out, width)[0]))
                 if bar is not None:
                     bar.update(len(seeds))
+                if on_width is not None:
+                    on_width(width, {seed: found[seed] for seed in seeds}, True)
                 continue
             done, summaries = {}, {}
             for seed in seeds:
@@ -329,6 +347,8 @@ def sweep(
             if out is not None:
                 extra = {"command": "sweep", **(record or {}), "lambda_0": lambda_0}
                 files.append(os.fspath(_write_width(out, width, fingerprint, done, summaries, extra)))
+            if on_width is not None:
+                on_width(width, done, False)
     finally:
         if bar is not None:
             bar.close()
