@@ -42,6 +42,29 @@ def test_fit_slope_standard_error_matches_ordinary_least_squares(rng):
     assert fit.stderr == pytest.approx(math.sqrt(covariance[1, 1]), rel=1e-10)
 
 
+def test_bootstrap_interval_resamples_units_not_points(rng):
+    """Units whose own slopes differ (e.g. data draws): the interval is that of the mean unit slope."""
+    widths = np.array([64, 256, 1024, 4096, 16384])
+    unit_slopes = np.array([-0.60, -0.65, -0.70, -0.62, -0.68, -0.66])
+    errors = widths[:, None] ** unit_slopes[None, :] * np.exp(rng.normal(0, 0.01, size=(5, 6)))
+    fit = fit_slope(widths, errors)
+    assert fit.units == 6 and fit.low < fit.slope < fit.high
+    spread = unit_slopes.std(ddof=1) / np.sqrt(6)  # the standard error of the mean of the units' slopes
+    assert 2 * 1.96 * spread / 2 < fit.high - fit.low < 2 * 1.96 * spread * 2
+    assert fit.low > unit_slopes.min() - 0.01 and fit.high < unit_slopes.max() + 0.01
+    # Reproducible: a fixed resampling seed.
+    assert fit_slope(widths, errors) == fit
+    # A brute-force bootstrap of the same units gives the same quantiles.
+    generator = np.random.default_rng(0)
+    draws = []
+    for _ in range(2000):
+        pick = generator.integers(0, 6, size=6)
+        x = np.repeat(np.log(widths), 6)
+        draws.append(np.polyfit(x, np.log(errors[:, pick]).ravel(), 1)[0])
+    assert [fit.low, fit.high] == pytest.approx(list(np.quantile(draws, [0.025, 0.975])), rel=1e-10)
+    assert fit.interval_text() == f"{fit.slope:+.2f} [{fit.low:+.2f}, {fit.high:+.2f}]"
+
+
 def test_fit_slope_degenerate_cases():
     assert math.isnan(fit_slope([256], [[0.1, 0.2]]).slope)  # one width: no slope
     two = fit_slope([256, 1024], [[0.1], [0.05]])

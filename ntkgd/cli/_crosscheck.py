@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import math
 import os
 import sys
 import time
@@ -76,18 +75,12 @@ def add_parser(subparsers) -> None:
 
 
 def _table(result) -> list[str]:
-    """One row per quantity: mean +- std over seeds at each width, and the slope +- its standard error."""
+    """One row per quantity: mean +- std over seeds at each width, and the slope with its bootstrap interval."""
     mean, spread, slopes = result.mean(), result.spread(), result.slopes()
     header = ["quantity", "", *[f"m = {m}" for m in result.widths], "slope"]
     rows = [header]
     for q, name in enumerate(result.names):
-        fit = slopes[name]
-        if math.isnan(fit.slope):
-            slope = "-"
-        elif math.isnan(fit.stderr):
-            slope = f"{fit.slope:+.2f}"
-        else:
-            slope = f"{fit.slope:+.2f} ± {fit.stderr:.2f}"
+        slope = slopes[name].interval_text()
         cells = [f"{mean[q, w]:.2e} ± {spread[q, w]:.1e}" for w in range(len(result.widths))]
         rows.append([name, result.descriptions[name], *cells, slope])
     widths = [max(len(row[j]) for row in rows) for j in range(len(header))]
@@ -117,8 +110,8 @@ def _print_report(dataset, arch, X, result, timings: dict) -> None:
     lines += [
         "",
         (
-            "slope: least-squares fit of log(error) on log(m) over all (width, seed) points, ± its standard "
-            "error; theory -0.5"
+            "slope: least-squares fit of log(error) on log(m) over all (width, seed) points, [95% bootstrap "
+            "interval over the seeds]; theory -0.5"
         ),
         (
             f"time: data {timings['data']:.2f} s, analytic {timings['analytic']:.2f} s, "

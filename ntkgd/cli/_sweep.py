@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import math
 import os
 import sys
 import time
@@ -87,7 +86,7 @@ def _table(result) -> list[str]:
             else:
                 cells.append(f"{row.mean():.3e} ± {row.std(ddof=1):.1e}")
         fit = slopes[name]
-        slope = "-" if math.isnan(fit.slope) else f"{fit.slope:+.2f}" + ("" if math.isnan(fit.stderr) else f" ± {fit.stderr:.2f}")
+        slope = fit.interval_text()
         theory = QUANTITIES[name][1]
         rows.append([QUANTITIES[name][0], *cells, slope, "-" if theory is None else f"{theory:+.1f}"])
     widths = [max(len(r[j]) for r in rows) for j in range(len(header))]
@@ -179,7 +178,8 @@ def run(args: argparse.Namespace) -> int:
     width = max(len(key) for key, _ in header)
     lines = [f"{key:<{width}}  {value}" for key, value in header]
     lines += ["", "per width: mean ± std over seeds", "", *_table(result), "",
-              "slope: least-squares fit of log(value) on log(m) over every (width, seed) run, ± its standard error",
+              "slope: least-squares fit of log(value) on log(m) over every (width, seed) run, [95% bootstrap interval "
+              "over the seeds]",
               f"time: {time.perf_counter() - started:.1f} s"]  # fmt: skip
     print("\n".join(lines))
     print()

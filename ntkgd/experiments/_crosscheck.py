@@ -114,6 +114,7 @@ class Crosscheck:
                 "max": self.errors[q].max(axis=1).tolist(),
                 "slope": None if math.isnan(fit.slope) else fit.slope,
                 "slope_stderr": None if math.isnan(fit.stderr) else fit.stderr,
+                "slope_interval_95": None if math.isnan(fit.low) else [fit.low, fit.high],
                 "intercept": None if math.isnan(fit.intercept) else fit.intercept,
             }
         return record

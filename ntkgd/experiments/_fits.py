@@ -1,4 +1,13 @@
-"""Power laws against width: the log-log least-squares slope of an error over widths and seeds."""
+"""Power laws against width: the log-log slope of a quantity over widths, with a bootstrap interval.
+
+A sweep measures a quantity at every width for several independent units (weight
+seeds, and data draws where the study has them). The slope is the least-squares
+fit of log(value) on log(m) over every (width, unit) point, but its uncertainty is
+not the least-squares standard error: that treats the points as independent,
+while one unit's values at different widths are correlated (the same data, the
+same seed stream). The interval is a bootstrap over units instead: resample the
+units with replacement, refit, and take the 2.5% and 97.5% quantiles.
+"""
 
 from __future__ import annotations
 
@@ -8,44 +17,105 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["Slope", "fit_slope"]
+__all__ = ["BOOTSTRAP_RESAMPLES", "Slope", "fit_slope"]
+
+#: Bootstrap replicates of :func:`fit_slope` (fixed seed: the interval is reproducible).
+BOOTSTRAP_RESAMPLES = 2000
 
 
 @dataclass(frozen=True)
 class Slope:
-    """A least-squares fit ``log err = intercept + slope * log m``; ``stderr`` is the slope's standard error.
+    """A fit ``log value = intercept + slope * log m`` with a 95% bootstrap interval ``[low, high]`` over units.
 
-    ``stderr`` is NaN when there are too few points to estimate it (fewer than
-    three, or all at two widths with no scatter to speak of).
+    ``stderr`` is the least-squares standard error of the slope (points
+    treated as independent: kept for reference, an underestimate). ``low`` and
+    ``high`` are NaN with a single unit (nothing to resample); ``units`` counts
+    the columns that entered the fit.
     """
 
     slope: float
     stderr: float
     intercept: float
     points: int
+    low: float = math.nan
+    high: float = math.nan
+    units: int = 0
+
+    def interval_text(self) -> str:
+        """``-0.65 [-0.69, -0.61]``, or the slope alone when there is no interval."""
+        if math.isnan(self.slope):
+            return "-"
+        if math.isnan(self.low):
+            return f"{self.slope:+.2f}"
+        return f"{self.slope:+.2f} [{self.low:+.2f}, {self.high:+.2f}]"
 
 
-def fit_slope(widths: Sequence[int], errors: np.ndarray) -> Slope:
-    """Fit the log-log slope of ``errors`` (shape (len(widths), seeds)) against the widths.
-
-    Every (width, seed) error is one point, so the scatter between seeds
-    enters the slope's standard error. Zero errors (exact agreement) cannot be
-    put on a log scale and are left out.
-    """
-    errors = np.asarray(errors, dtype=np.float64)
-    logm = np.repeat(np.log(np.asarray(widths, dtype=np.float64)), errors.shape[1])
-    loge = errors.ravel()
-    keep = loge > 0
-    logm, loge = logm[keep], np.log(loge[keep])
+def _least_squares(logm: np.ndarray, loge: np.ndarray) -> tuple[float, float, float]:
+    """(slope, intercept, standard error) of loge on logm; NaN where undefined."""
     if logm.size < 2 or np.ptp(logm) == 0:
-        return Slope(math.nan, math.nan, math.nan, int(logm.size))
+        return math.nan, math.nan, math.nan
     centred = logm - logm.mean()
     sxx = float(centred @ centred)
     slope = float(centred @ (loge - loge.mean()) / sxx)
     intercept = float(loge.mean() - slope * logm.mean())
     dof = logm.size - 2
     if dof < 1:
-        return Slope(slope, math.nan, intercept, int(logm.size))
+        return slope, intercept, math.nan
     residuals = loge - (intercept + slope * logm)
-    stderr = math.sqrt(float(residuals @ residuals) / dof / sxx)
-    return Slope(slope, stderr, intercept, int(logm.size))
+    return slope, intercept, math.sqrt(float(residuals @ residuals) / dof / sxx)
+
+
+def fit_slope(widths: Sequence[int], errors: np.ndarray, *, resamples: int = BOOTSTRAP_RESAMPLES,
+              seed: int = 0) -> Slope:  # fmt: skip
+    """Fit the log-log slope of ``errors`` (shape (len(widths), units)) against the widths.
+
+    Parameters
+    ----------
+    widths : sequence of int
+    errors : ndarray, shape (len(widths), units)
+        One column per independent unit (a weight seed, or a seed and data
+        draw). Zero, negative and NaN entries (exact agreement, a diverged run)
+        cannot be put on a log scale and are left out.
+    resamples : int
+        Bootstrap replicates: columns drawn with replacement, refitted.
+    seed : int
+        Seed of the resampling.
+
+    Returns
+    -------
+    Slope
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ntkgd.experiments._fits import fit_slope
+    >>> m = np.array([64, 256, 1024])
+    >>> fit = fit_slope(m, np.column_stack([m**-0.5, 1.1 * m**-0.5, 0.9 * m**-0.5]))
+    >>> round(fit.slope, 12), round(fit.low, 12), round(fit.high, 12)
+    (-0.5, -0.5, -0.5)
+    """
+    errors = np.asarray(errors, dtype=np.float64)
+    if errors.ndim == 1:
+        errors = errors[:, None]
+    logw = np.log(np.asarray(widths, dtype=np.float64))
+    finite = np.where(errors > 0, errors, np.nan)
+    logs = np.log(finite)
+
+    def fit(columns: np.ndarray) -> tuple[float, float, float, int]:
+        values = logs[:, columns]
+        logm = np.broadcast_to(logw[:, None], values.shape).ravel()
+        loge = values.ravel()
+        keep = np.isfinite(loge)
+        slope, intercept, stderr = _least_squares(logm[keep], loge[keep])
+        return slope, intercept, stderr, int(keep.sum())
+
+    units = errors.shape[1]
+    slope, intercept, stderr, points = fit(np.arange(units))
+    low = high = math.nan
+    if units >= 2 and not math.isnan(slope):
+        rng = np.random.default_rng(seed)
+        draws = np.array([fit(rng.integers(0, units, size=units))[0] for _ in range(resamples)])
+        draws = draws[np.isfinite(draws)]
+        if draws.size:
+            low, high = (float(q) for q in np.quantile(draws, [0.025, 0.975]))
+    return Slope(slope, stderr, intercept, points, low, high, units)

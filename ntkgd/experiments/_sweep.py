@@ -136,6 +136,7 @@ class Sweep:
                 "mean": [_json_float(v) for v in np.nanmean(values, axis=1)] if np.isfinite(values).any() else None,
                 "slope": _json_float(fit.slope),
                 "slope_stderr": _json_float(fit.stderr),
+                "slope_interval_95": None if math.isnan(fit.low) else [fit.low, fit.high],
             }
         return record
 
