@@ -54,6 +54,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--widths", type=_int_list, required=True, metavar="M1,M2,...",
                         help="comma-separated hidden widths, e.g. 64,256,1024,4096")
     parser.add_argument("--seeds", type=int, default=3, metavar="S", help="weight seeds 0..S-1 per width (default 3)")
+    parser.add_argument("--data-seeds", type=_int_list, metavar="S1,S2,...",
+                        help="repeat the sweep on independent data draws (subsample, sphere points and generated "
+                        "labels from each seed; overrides --seed): the slopes' bootstrap intervals are then over "
+                        "(data draw, weight seed) pairs, each draw's files in <out>/data-seed-<S>")
     add_output_arguments(
         parser, plot="write three figures named after FILE: FILE-dynamics, FILE-gram-change and FILE-width",
         out_default=None, out_help="directory of the per-width result files and the summary (default: "
@@ -114,7 +118,7 @@ def _print_width(width: int, runs: dict, loaded: bool) -> None:
 def run(args: argparse.Namespace) -> int:
     """Execute ``ntkgd sweep``; returns the exit code (1 if some run diverged)."""
     from ..core import CORE_PACKAGES, provenance, write_json_atomic
-    from ..experiments import sweep
+    from ..experiments import combine_sweeps, sweep
 
     started = time.perf_counter()
     now = _dt.datetime.now(_dt.timezone.utc)
@@ -125,7 +129,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--widths must all be >= 1, got {','.join(map(str, args.widths))}.")
     if len(set(args.widths)) != len(args.widths):
         raise ValueError(f"--widths must be distinct, got {','.join(map(str, args.widths))}.")
-    dataset, arch, X, y, label_text, _ = load_problem(args)
+    draws = list(dict.fromkeys(args.data_seeds)) if args.data_seeds else [args.seed]
+    problems = []
+    for draw in draws:
+        args.seed = draw
+        problems.append(load_problem(args))
+    dataset, arch, X, y, label_text, _ = problems[0]
     spec = arch.describe()
     out = args.out
     if out is None:
@@ -133,58 +142,78 @@ def run(args: argparse.Namespace) -> int:
                                           f"H{arch.depth}", slug(dataset.name), f"n{dataset.n}"])  # fmt: skip
     check_writable_dir(out, "--out")
     argv = getattr(args, "argv", ["ntkgd", *sys.argv[1:]])
-    base = {
-        **provenance(argv=argv, packages=(*CORE_PACKAGES, *JAX_PACKAGES), now=now),
-        "arch": spec,
-        "data": {"name": dataset.name, "preprocessing": dataset.preprocessing, **dataset.provenance,
-                 "input_shape": list(X.shape)},
-        "targets": label_text,
-        "dtype": "float64",
-    }  # fmt: skip
-    result = sweep(arch, X, y, args.widths, range(args.seeds), steps=args.steps, lr=args.lr,
-                   track_every=args.track_every, out_dir=out, record=base, progress=not args.no_progress,
-                   memory_limit=args.memory_limit, on_width=_print_width)  # fmt: skip
-    files = {"widths": [os.path.basename(path) for path in result.files]}
+    results, bases = [], []
+    for draw, (dataset_d, _, X_d, y_d, label_d, _) in zip(draws, problems):
+        base = {
+            **provenance(argv=argv, packages=(*CORE_PACKAGES, *JAX_PACKAGES), now=now),
+            "arch": spec,
+            "data": {"name": dataset_d.name, "preprocessing": dataset_d.preprocessing, **dataset_d.provenance,
+                     "input_shape": list(X_d.shape)},
+            "targets": label_d,
+            "dtype": "float64",
+        }  # fmt: skip
+        if len(draws) > 1:
+            print(f"data draw: seed {draw}", flush=True)
+        results.append(sweep(arch, X_d, y_d, args.widths, range(args.seeds), steps=args.steps, lr=args.lr,
+                             track_every=args.track_every, out_dir=out if len(draws) == 1 else out / f"data-seed-{draw}",
+                             record=base, progress=not args.no_progress, memory_limit=args.memory_limit,
+                             on_width=_print_width))  # fmt: skip
+        bases.append(base)
+    result = results[0] if len(draws) == 1 else combine_sweeps(results, draws)
+    base = bases[0]
+    files = {"widths": [os.path.relpath(path, out) for path in result.files]}
     plots = []
     if args.plot is not None:
         from ..experiments import plot_sweep
 
+        draws_text = f", {len(draws)} data draws" if len(draws) > 1 else ""
         title = (f"{dataset.name}, n = {dataset.n}, {spec['arch']} H={arch.depth} {spec['activation']}, "
-                 f"eta = {result.lr:.4g}")  # fmt: skip
+                 f"eta = {result.lr:.4g}{draws_text}")  # fmt: skip
         plots = plot_sweep(result, args.plot, title=title)
         files["plots"] = plots
     diverged = sorted(key for key, run in result.runs.items() if run["diverged"])
+    def seed_text(s) -> str:
+        return f"data seed {s[0]}, weight seed {s[1]}" if isinstance(s, tuple) else f"seed {s}"
+
+    per_draw = [{"data_seed": draw, "lr": r.lr, "lambda_0": r.lambda_0, "targets": b["targets"],
+                 "data": b["data"]} for draw, r, b in zip(draws, results, bases)]  # fmt: skip
     summary = {
         "command": "sweep",
-        "format_version": 1,
+        "format_version": 2,
         **base,
-        "widths": list(result.widths), "seeds": list(result.seeds), "steps": result.steps,
-        "track_every": result.track_every, "lr": result.lr, "lambda_0": result.lambda_0,
+        "widths": list(result.widths), "weight_seeds": list(results[0].seeds), "data_seeds": draws,
+        "steps": result.steps, "track_every": result.track_every, "draws": per_draw,
         "loaded_widths": list(result.loaded),
-        "diverged": [{"width": m, "seed": s, "message": result.runs[(m, s)]["message"]} for m, s in diverged],
-        "slope_fit": "least squares of log(value) on log(width) over every (width, seed) run that did not diverge",
+        "diverged": [{"width": m, "run": seed_text(s), "message": result.runs[(m, s)]["message"]}
+                     for m, s in diverged],
+        "slope_fit": "least squares of log(value) on log(width) over every (width, run) that did not diverge; "
+                     "interval: 95% bootstrap over the runs (data draw, weight seed)",
         "quantities": result.to_dict(),
         "timings_s": {"total": time.perf_counter() - started},
         "files": files,
     }  # fmt: skip
     summary_path = write_json_atomic(out / "summary.json", summary)
 
-    header = [("data", data_label(dataset)), ("inputs", " x ".join(map(str, X.shape))),
+    training = "; ".join(f"{'' if len(draws) == 1 else f'draw {d}: '}eta = {r.lr:.6g}, lambda_0 = {r.lambda_0:.4e}"
+                         for d, r in zip(draws, results))  # fmt: skip
+    units = "seeds" if len(draws) == 1 else "(data draw, weight seed) runs"
+    header = [("data", data_label(dataset) + ("" if len(draws) == 1 else f"; data seeds {', '.join(map(str, draws))}")),
+              ("inputs", " x ".join(map(str, X.shape))),
               ("targets", label_text), ("architecture", ", ".join(f"{k}={v}" for k, v in spec.items())),
-              ("training", (f"{result.steps} GD steps, eta = {result.lr:.6g} for every width, "
-                            f"lambda_0 = {result.lambda_0:.4e}")),
-              ("seeds", f"{len(result.seeds)} per width"),
+              ("training", f"{result.steps} GD steps, the same eta for every width; {training}"),
+              ("seeds", f"{len(results[0].seeds)} weight seeds per width" + ("" if len(draws) == 1 else
+                                                                             f" and data draw ({len(result.seeds)} runs)")),
               ("resumed", ", ".join(map(str, result.loaded)) if result.loaded else "none")]  # fmt: skip
     width = max(len(key) for key, _ in header)
     lines = [f"{key:<{width}}  {value}" for key, value in header]
-    lines += ["", "per width: mean ± std over seeds", "", *_table(result), "",
-              "slope: least-squares fit of log(value) on log(m) over every (width, seed) run, [95% bootstrap interval "
-              "over the seeds]",
+    lines += ["", f"per width: mean ± std over {units}", "", *_table(result), "",
+              f"slope: least-squares fit of log(value) on log(m) over every (width, run), [95% bootstrap interval "
+              f"over the {units}]",
               f"time: {time.perf_counter() - started:.1f} s"]  # fmt: skip
     print("\n".join(lines))
     print()
     for path in (*result.files, summary_path, *plots):
         print(f"wrote {os.fspath(path)}")
     for m, s in diverged:
-        print(f"ntkgd sweep: m = {m}, seed {s}: {result.runs[(m, s)]['message']}", file=sys.stderr)
+        print(f"ntkgd sweep: m = {m}, {seed_text(s)}: {result.runs[(m, s)]['message']}", file=sys.stderr)
     return 1 if diverged else 0

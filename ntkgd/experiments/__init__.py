@@ -25,7 +25,7 @@ from ._fits import Slope, fit_slope
 from ._lambda0 import Lambda0Study, check_labels, lambda0_study
 from ._lambda0_dask import DistributedLambda0, lambda0_distributed
 from ._lambda0_plots import plot_lambda0
-from ._sweep import QUANTITIES, Sweep, summarise, sweep
+from ._sweep import QUANTITIES, Sweep, combine_sweeps, summarise, sweep
 
 __all__ = [
     "ARCHS",
@@ -37,6 +37,7 @@ __all__ = [
     "Slope",
     "Sweep",
     "check_labels",
+    "combine_sweeps",
     "crosscheck",
     "fit_slope",
     "lambda0_distributed",

@@ -34,7 +34,7 @@ from ._fits import Slope, fit_slope
 from ..specs import check_architecture
 from ..core import check_int, check_int_list, check_step_size, check_targets, validate_network_inputs
 
-__all__ = ["QUANTITIES", "Sweep", "sweep"]
+__all__ = ["QUANTITIES", "Sweep", "combine_sweeps", "summarise", "sweep"]
 
 #: name -> (description, theory slope against width or None).
 QUANTITIES = {
@@ -119,7 +119,8 @@ class Sweep:
         return [name for name in QUANTITIES if relu or name != "pattern_change"]
 
     def slopes(self) -> dict[str, Slope]:
-        """``name -> Slope``: least squares of log(value) on log(width) over every (width, seed) run."""
+        """``name -> Slope``: least squares of log(value) on log(width) over every (width, seed) run, with a
+        bootstrap interval over the seeds (over (data draw, seed) pairs for :func:`combine_sweeps`)."""
         return {name: fit_slope(self.widths, self.values(name)) for name in self.names()}
 
     def to_dict(self) -> dict:
@@ -226,6 +227,27 @@ def _write_width(out_dir: Path, width: int, fingerprint: dict, runs: dict, summa
     }
     write_json_atomic(json_path, record)
     return json_path
+
+
+def combine_sweeps(results: Sequence[Sweep], draws: Sequence[int]) -> Sweep:
+    """One :class:`Sweep` of several sweeps of the same network on independent data draws.
+
+    Its seeds are the pairs ``(draw, seed)``, so :meth:`Sweep.values` has one
+    column per pair and :meth:`Sweep.slopes` bootstraps over the pairs: the
+    interval then covers how the data draw moves an exponent, not only the
+    weights. ``lr`` and ``lambda_0`` are those of the first draw (each draw has
+    its own; see the per-draw results).
+    """
+    first = results[0]
+    if any(r.widths != first.widths or r.seeds != first.seeds or r.arch != first.arch for r in results):
+        raise ValueError("combine_sweeps: the sweeps must share the network, the widths and the seeds.")
+    runs = {(width, (draw, seed)): result.runs[(width, seed)]
+            for draw, result in zip(draws, results) for width in first.widths for seed in first.seeds}  # fmt: skip
+    return Sweep(
+        arch=first.arch, widths=first.widths, seeds=tuple((d, s) for d in draws for s in first.seeds),
+        steps=first.steps, track_every=first.track_every, lr=first.lr, runs=runs, lambda_0=first.lambda_0,
+        loaded=tuple(sorted(set().union(*(r.loaded for r in results)))), files=sum((r.files for r in results), ()),
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- the sweep
