@@ -163,8 +163,15 @@ def test_unlabelled_sphere_has_no_label_columns(tmp_path, capsys):
     assert "y^T H^-1 y" not in capsys.readouterr().out
 
 
-def test_progress_bar_goes_to_stderr(tmp_path, capsys):
-    assert main(["lambda0", "--data", "iris", "--n", "20", "--arch", "two-layer", "--out", str(tmp_path)]) == 0
+def test_progress_bar_goes_to_a_terminal_only(tmp_path, capsys, monkeypatch):
+    argv = ["lambda0", "--data", "iris", "--n", "20", "--arch", "two-layer"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0  # stderr is a pipe here: no bar, no \r
+    captured = capsys.readouterr()
+    assert "stages" not in captured.err and "\r" not in captured.err and "stages" not in captured.out
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main([*argv, "--out", str(tmp_path / "b")]) == 0
     captured = capsys.readouterr()
     assert "lambda0 2/2 stages" in captured.err and "stages" not in captured.out
 

@@ -207,46 +207,41 @@ def _print_report(results, settings: dict, host: dict) -> None:
 
 
 def plot_times(results, path: Path, title: str) -> Path:
-    """Log-log plot of the median time against n, one line per backend and depth (matplotlib Agg)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """Log-log plot of the median time against n, one line per backend and depth (ntkgd's figure style)."""
+    from ..experiments import figure_style
 
-    colors = {"numba": "C0", "nt": "C1", "numpy": "C2"}
-    markers = ["o", "s", "^", "D", "v", "P"]
-    fig = Figure(figsize=(6.4, 4.6), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    depths = sorted({r.config.depth for r in results})
-    for backend in colors:
-        for k, depth in enumerate(depths):
-            points = sorted((r.config.n, r.median_s, r.status) for r in results
-                            if r.measured and r.config.backend == backend and r.config.depth == depth)  # fmt: skip
-            if not points:
-                continue
-            ns = [p[0] for p in points]
-            ts = [p[1] for p in points]
-            extrapolated = any(p[2] == "extrapolated" for p in points)
-            label = f"{backend}, H={depth}" + (" (extrapolated)" if extrapolated else "")
-            ax.plot(ns, ts, color=colors[backend], marker=markers[k % len(markers)],
-                    linestyle="--" if extrapolated else "-", markerfacecolor="none" if extrapolated else None,
-                    label=label)  # fmt: skip
-    measured = [r for r in results if r.measured]
-    if measured:
-        n_min = min(r.config.n for r in measured)
-        n_max = max(r.config.n for r in measured)
-        t_ref = min(r.median_s for r in measured if r.config.n == n_min)
-        if n_max > n_min:
-            ax.plot([n_min, n_max], [t_ref, t_ref * (n_max / n_min) ** 2], color="0.6", linestyle=":",
-                    label="∝ n²")  # fmt: skip
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("n (inputs)")
-    ax.set_ylabel("time per call (s, median)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    backends = ("numba", "nt", "numpy")
+    with figure_style.style():
+        fig, axes = figure_style.new_figure(1, width=4.6, height=3.8)
+        ax = axes[0, 0]
+        depths = sorted({r.config.depth for r in results})
+        for b, backend in enumerate(backends):
+            for k, depth in enumerate(depths):
+                points = sorted((r.config.n, r.median_s, r.status) for r in results
+                                if r.measured and r.config.backend == backend and r.config.depth == depth)  # fmt: skip
+                if not points:
+                    continue
+                extrapolated = any(p[2] == "extrapolated" for p in points)
+                label = f"{backend}, $H = {depth}$" + (" (extrapolated)" if extrapolated else "")
+                look = figure_style.series(b, marker=True)
+                look["marker"] = figure_style.MARKERS[k % len(figure_style.MARKERS)]
+                ax.plot([p[0] for p in points], [p[1] for p in points], **look,
+                        markerfacecolor="none" if extrapolated else None, label=label)  # fmt: skip
+        measured = [r for r in results if r.measured]
+        if measured:
+            n_min = min(r.config.n for r in measured)
+            n_max = max(r.config.n for r in measured)
+            t_ref = min(r.median_s for r in measured if r.config.n == n_min)
+            if n_max > n_min:
+                ax.plot([n_min, n_max], [t_ref, t_ref * (n_max / n_min) ** 2], color="0.5", linestyle=(0, (1, 1)),
+                        label=r"$\propto n^2$")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("$n$ (inputs)")
+        ax.set_ylabel("time per call (s, median)")
+        ax.set_title(title)
+        figure_style.legend(ax, below=True, ncol=2, fontsize=7)
+        figure_style.save(fig, path)
     return path
 
 

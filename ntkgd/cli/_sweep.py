@@ -166,9 +166,8 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         from ..experiments import plot_sweep
 
-        draws_text = f", {len(draws)} data draws" if len(draws) > 1 else ""
-        title = (f"{dataset.name}, n = {dataset.n}, {spec['arch']} H={arch.depth} {spec['activation']}, "
-                 f"eta = {result.lr:.4g}{draws_text}")  # fmt: skip
+        step = f"$\\eta = {result.lr:.4g}$" + (f" (first of {len(draws)} data draws)" if len(draws) > 1 else "")
+        title = f"{dataset.name}, $n = {dataset.n}$, {spec['arch']} $H = {arch.depth}$ {spec['activation']}, {step}"
         plots = plot_sweep(result, args.plot, title=title)
         files["plots"] = plots
     diverged = sorted(key for key, run in result.runs.items() if run["diverged"])

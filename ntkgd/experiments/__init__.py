@@ -21,6 +21,7 @@ _lambda0_plots, _dynamics_plots
 from ._bench import ARCHS, BACKENDS, machine, make_configs, run_benchmarks
 from ._crosscheck import Crosscheck, crosscheck, plot_crosscheck
 from ._dynamics_plots import plot_runs, plot_sweep
+from . import _figure_style as figure_style
 from ._fits import Slope, fit_slope
 from ._lambda0 import Lambda0Study, check_labels, lambda0_study
 from ._lambda0_dask import DistributedLambda0, lambda0_distributed
@@ -39,6 +40,7 @@ __all__ = [
     "check_labels",
     "combine_sweeps",
     "crosscheck",
+    "figure_style",
     "fit_slope",
     "lambda0_distributed",
     "lambda0_study",

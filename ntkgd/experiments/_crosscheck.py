@@ -209,16 +209,13 @@ def crosscheck(
 
 
 def plot_crosscheck(result: Crosscheck, path, *, title: str | None = None):
-    """Write a PNG: log-log mean error (bars: min to max over seeds) against width, with an m^(-1/2) line.
+    """Write a figure (.png, .pdf or .svg): log-log mean error (bars: min to max over seeds) against width.
 
     Left panel: the paper's Gram, the NTK and the NNGP; right panel: each
     layer's Gram. matplotlib is imported here (Agg canvas, no pyplot, no global
     backend change). The file is written atomically; returns its path.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from ..core import write_atomic
+    from ._figure_style import legend, new_figure, save, series, style
 
     widths = np.asarray(result.widths, dtype=np.float64)
     mean, slopes = result.mean(), result.slopes()
@@ -227,36 +224,30 @@ def plot_crosscheck(result: Crosscheck, path, *, title: str | None = None):
         ("paper, NTK and NNGP", [n for n in result.names if not n.startswith("layer")]),
         ("each trained layer's Gram", [n for n in result.names if n.startswith("layer")]),
     ]
-    figure = Figure(figsize=(11, 4.6), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(1, 2, sharey=True)
-    markers = "osD^v<>ph*"
-    for ax, (heading, names) in zip(axes, panels):
-        for k, name in enumerate(names):
-            q = result.names.index(name)
-            fit = slopes[name]
-            label = f"{name}: {result.descriptions[name]}"
-            if not math.isnan(fit.slope):
-                label += f" (slope {fit.slope:.2f})"
-            ax.errorbar(
-                widths, mean[q], yerr=[mean[q] - low[q], high[q] - mean[q]], marker=markers[k % len(markers)],
-                capsize=3, linewidth=1.2, markersize=5, label=label,
-            )  # fmt: skip
-        anchor = float(np.exp(np.mean(np.log(mean[[result.names.index(n) for n in names], 0]))))
-        reference = anchor * (widths / widths[0]) ** THEORY_SLOPE
-        ax.plot(widths, reference, "k--", linewidth=1.5, label=r"$m^{-1/2}$ reference")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("width m")
-        ax.set_title(heading)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="lower left")
-    axes[0].set_ylabel(r"relative error $\|G_m - G_\infty\|_F \,/\, \|G_\infty\|_F$")
-    spec = result.arch.describe()
-    default = ", ".join(f"{k}={v}" for k, v in spec.items()) + f"; {len(result.seeds)} seeds"
-    figure.suptitle(title or default)
-
-    def write(handle):
-        figure.savefig(handle, format="png", dpi=120)
-
-    return write_atomic(path, write, overwrite=True)
+    with style():
+        figure, axes = new_figure(2, width=4.2, height=4.2)
+        axes[0, 1].sharey(axes[0, 0])
+        for ax, (heading, names) in zip(axes[0], panels):
+            for k, name in enumerate(names):
+                q = result.names.index(name)
+                fit = slopes[name]
+                label = f"{name}: {result.descriptions[name]}"
+                if not math.isnan(fit.slope):
+                    label += f", slope {fit.interval_text()}"
+                look = series(k, marker=True)
+                ax.errorbar(widths, mean[q], yerr=[mean[q] - low[q], high[q] - mean[q]], capsize=3, label=label,
+                            **look)  # fmt: skip
+            anchor = float(np.exp(np.mean(np.log(mean[[result.names.index(n) for n in names], 0]))))
+            reference = anchor * (widths / widths[0]) ** THEORY_SLOPE
+            ax.plot(widths, reference, color="k", linestyle=(0, (2, 2)), linewidth=1, label=r"$\propto m^{-1/2}$")
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("width $m$")
+            ax.set_title(heading)
+            legend(ax, below=True, fontsize=6.5)
+        axes[0, 0].set_ylabel(r"relative error $\|G_m - G_\infty\|_F \,/\, \|G_\infty\|_F$")
+        axes[0, 1].set_ylabel("(bars: min to max over seeds)")
+        spec = result.arch.describe()
+        default = ", ".join(f"{k}={v}" for k, v in spec.items()) + f"; {len(result.seeds)} seeds"
+        figure.suptitle(title or default)
+        return save(figure, path)

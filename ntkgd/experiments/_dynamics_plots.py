@@ -1,21 +1,21 @@
-"""Figures of gradient-descent runs (PNG; matplotlib imported only here, Agg canvas, no pyplot).
+"""Figures of gradient-descent runs (.png, .pdf or .svg, in the style of :mod:`._figure_style`).
 
 - :func:`plot_runs`: one or a few runs (``ntkgd train``): the loss against k
   with the theory bound and the infinite-width linear prediction; the Gram
   change ``||H(k) - H(0)||_2``; ``lambda_min(H(k))``; the weight movement (and
   the ReLU pattern flips).
 - :func:`plot_sweep`: a width sweep (``ntkgd sweep``), three files:
-  ``dynamics.png`` (loss with bound and prediction, pattern flips or
-  ``lambda_min``, ``max_r ||w_r(k) - w_r(0)||``: the panels of Du et al., ICLR
-  2019, Figure 1), ``gram_change.png`` (``||H(k) - H(0)||_2`` against k per
-  width) and ``width_scaling.png`` (log-log against width with fitted slopes:
-  the Gram change, and the weight movement).
+  ``-dynamics`` (loss at every step with bound and prediction, pattern flips
+  or ``lambda_min``, ``max_r ||w_r(k) - w_r(0)||``: the panels of Du et al.,
+  ICLR 2019, Figure 1), ``-gram-change`` (``||H(k) - H(0)||_2`` against k per
+  width, from k = 1: it is 0 at k = 0) and ``-width`` (log-log against width
+  with fitted slopes and bootstrap intervals: the Gram change, and the
+  weight movement).
 """
 
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -23,81 +23,96 @@ import numpy as np
 __all__ = ["plot_runs", "plot_sweep"]
 
 
-def _figure(columns: int, rows: int = 1, width: float = 4.6, height: float = 3.8):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+from ._figure_style import legend, new_figure, positive, save, series, style
 
-    figure = Figure(figsize=(width * columns, height * rows), layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure, figure.subplots(rows, columns, squeeze=False)
-
-
-def _save(figure, path) -> str:
-    from ..core import write_atomic
-
-    path = Path(path)
-    fmt = path.suffix.lower().lstrip(".") or "png"
-    write_atomic(path, lambda handle: figure.savefig(handle, format=fmt, dpi=150), overwrite=True)
-    return os.fspath(path)
+_STEP = "GD step $k$"
+#: Legend labels of the sweep quantities (mathtext).
+_LABELS = {
+    "gram_change_paper": r"$\max_k\|G^{(H)}(k) - G^{(H)}(0)\|_2$",
+    "gram_change_ntk": r"$\max_k\|G(k) - G(0)\|_2$",
+    "rel_ntk_change": r"$\|G(T) - G(0)\|_F / \|G(0)\|_F$",
+    "weight_change": r"$\max_h\|W^{(h)}(T) - W^{(h)}(0)\|_F$",
+    "rel_weight_change": r"$\max_h\|W^{(h)}(T) - W^{(h)}(0)\|_F / \|W^{(h)}(0)\|_F$",
+    "max_row_change": r"$\max_r\|w_r(T) - w_r(0)\|_2$",
+    "pattern_change": "flipped ReLU patterns at $T$",
+}
+_LOSS = r"$L(k) = \frac{1}{2}\|u(k) - y\|^2$"
 
 
 def _loss_linear(arrays: dict) -> np.ndarray:
     return 0.5 * np.sum((arrays["u_linear"] - arrays["y"]) ** 2, axis=1)
 
 
-def _positive(values):
-    """Zeros cannot go on a log axis: drop them (NaN) rather than distort the curve."""
-    values = np.asarray(values, dtype=np.float64)
-    return np.where(values > 0, values, np.nan)
+def _loss(arrays: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The loss at every step (k = 0, 1, ...), or at the tracked steps if only those were kept."""
+    if "loss_every_step" in arrays:
+        every = arrays["loss_every_step"]
+        return np.arange(every.size), every
+    return arrays["steps"], arrays["loss"]
+
+
+def _after_start(k: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop k = 0, where a change from the start is 0 by definition (it has no place on a log axis)."""
+    keep = k > 0
+    return k[keep], positive(values[keep])
 
 
 def plot_runs(path, runs: dict, *, title: str) -> str:
-    """Write one PNG with four panels for runs ``{label: Trajectory.arrays()}`` (e.g. true and random labels).
+    """Write one figure with four panels for runs ``{label: Trajectory.arrays()}`` (e.g. true and random labels).
 
-    Panels: loss (solid) with the bound ``(1 - eta lambda_0/2)^k L(0)`` (dashed)
-    and the infinite-width linear prediction (dotted); ``||G(k) - G(0)||_2``
-    and ``||G^(H)(k) - G^(H)(0)||_2``; ``lambda_min`` of both; the weight
-    movement ``||W^(h)(k) - W^(h)(0)||_F`` per layer, or for ReLU the fraction of
-    flipped activation patterns of the first layer (right axis). Returns the path.
+    Panels: the loss at every step (solid) with the bound
+    ``(1 - eta lambda_0/2)^k L(0)`` (dashed) and the infinite-width linear
+    prediction (dotted); ``||G(k) - G(0)||_2`` of the NTK and of the paper's
+    ``G^(H)`` from k = 1 (log scale); ``lambda_min`` of both; the weight
+    movement ``||W^(h)(k) - W^(h)(0)||_F`` per weight group. Returns the path.
     """
-    figure, axes = _figure(4)
-    ax_loss, ax_gram, ax_lmin, ax_w = axes[0]
-    colors = [f"C{i}" for i in range(10)]
-    for i, (label, arrays) in enumerate(runs.items()):
-        color = colors[i % 10]
-        k = arrays["steps"]
-        ax_loss.plot(k, _positive(arrays["loss"]), color=color, label=f"{label}: GD")
-        ax_loss.plot(k, _positive(arrays["bound"]), "--", color=color, linewidth=1, label=f"{label}: bound")
-        ax_loss.plot(k, _positive(_loss_linear(arrays)), ":", color=color, linewidth=1.5,
-                     label=f"{label}: linear, analytic NTK")  # fmt: skip
-        ax_gram.plot(k, arrays["gram_change_ntk"], color=color, label=f"{label}: NTK G")
-        ax_gram.plot(k, arrays["gram_change_paper"], "--", color=color, label=f"{label}: paper's G^(H)")
-        ax_lmin.plot(k, arrays["lambda_min_ntk"], color=color, label=f"{label}: NTK G")
-        ax_lmin.plot(k, arrays["lambda_min_paper"], "--", color=color, label=f"{label}: paper's G^(H)")
-        change = arrays["weight_change"]
-        for h in range(change.shape[1]):
-            ax_w.plot(k, change[:, h], color=color, alpha=0.4 + 0.6 * (h + 1) / change.shape[1],
-                      label=f"{label}: group {h + 1}")  # fmt: skip
-    ax_loss.set_yscale("log")
-    ax_loss.set_title("loss 1/2 ||u(k) - y||^2")
-    ax_gram.set_title("||H(k) - H(0)||_2")
-    ax_lmin.set_title("lambda_min(H(k))")
-    ax_w.set_title("||W(k) - W(0)||_F per weight group")
-    for ax in axes[0]:
-        ax.set_xlabel("GD step k")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=6)
-    figure.suptitle(title, fontsize="medium")
-    return _save(figure, path)
+    with style():
+        figure, axes = new_figure(4, width=3.3, height=3.9)
+        ax_loss, ax_gram, ax_lmin, ax_w = axes[0]
+        for i, (label, arrays) in enumerate(runs.items()):
+            colour = series(i)["color"]
+            k = arrays["steps"]
+            ax_loss.plot(*_loss(arrays), color=colour, label=f"{label}: GD")
+            ax_loss.plot(k, positive(arrays["bound"]), "--", color=colour, linewidth=1, label=f"{label}: bound")
+            ax_loss.plot(k, positive(_loss_linear(arrays)), ":", color=colour, linewidth=1.6,
+                         label=f"{label}: linear model, analytic NTK")  # fmt: skip
+            ax_gram.plot(*_after_start(k, arrays["gram_change_ntk"]), color=colour, label=f"{label}: NTK $G$")
+            ax_gram.plot(*_after_start(k, arrays["gram_change_paper"]), "--", color=colour,
+                         label=f"{label}: paper's $G^{{(H)}}$")  # fmt: skip
+            ax_lmin.plot(k, arrays["lambda_min_ntk"], color=colour, label=f"{label}: NTK $G$")
+            ax_lmin.plot(k, arrays["lambda_min_paper"], "--", color=colour, label=f"{label}: paper's $G^{{(H)}}$")
+            change = arrays["weight_change"]
+            for h in range(change.shape[1]):
+                ax_w.plot(*_after_start(k, change[:, h]), color=colour, linestyle=series(h)["linestyle"],
+                          label=f"{label}: group {h + 1}")  # fmt: skip
+        ax_loss.set_yscale("log")
+        ax_loss.set_ylabel(_LOSS)
+        ax_loss.set_title("training loss")
+        ax_gram.set_yscale("log")
+        ax_gram.set_ylabel(r"$\|G(k) - G(0)\|_2$")
+        ax_gram.set_title("change of the Gram matrix")
+        ax_lmin.set_ylabel(r"$\lambda_{\min}(G(k))$")
+        ax_lmin.set_title("smallest eigenvalue")
+        ax_w.set_yscale("log")
+        ax_w.set_ylabel(r"$\|W^{(h)}(k) - W^{(h)}(0)\|_F$")
+        ax_w.set_title("weight movement per group")
+        for ax in axes[0]:
+            ax.set_xlabel(_STEP)
+            legend(ax, below=True, fontsize=7)
+        figure.suptitle(title)
+        return save(figure, path)
 
 
-def _mean_series(result, width: int, key: str, column: int | None = None):
-    """Mean over the seeds that did not diverge of one per-step array (steps, values), or None."""
-    series = [result.runs[(width, seed)] for seed in result.seeds if not result.runs[(width, seed)]["diverged"]]
-    if not series or key not in series[0]:
+def _mean_series(result, width: int, key: str, column: int | None = None, *, every_step: bool = False):
+    """Mean over the runs that did not diverge of one per-step array: (steps, values), or None."""
+    runs = [result.runs[(width, seed)] for seed in result.seeds if not result.runs[(width, seed)]["diverged"]]
+    if not runs or key not in runs[0]:
         return None
-    values = np.stack([run[key] if column is None else run[key][:, column] for run in series])
-    return series[0]["steps"], values.mean(axis=0)
+    if every_step and "loss_every_step" in runs[0]:
+        length = min(run["loss_every_step"].size for run in runs)
+        return np.arange(length), np.stack([run["loss_every_step"][:length] for run in runs]).mean(axis=0)
+    values = np.stack([run[key] if column is None else run[key][:, column] for run in runs])
+    return runs[0]["steps"], values.mean(axis=0)
 
 
 def plot_sweep(result, path, *, title: str) -> list[str]:
@@ -112,87 +127,104 @@ def plot_sweep(result, path, *, title: str) -> list[str]:
         return path.with_name(f"{path.stem}-{part}{path.suffix}")
 
     widths = result.widths
-    colors = {width: f"C{i % 10}" for i, width in enumerate(widths)}
     relu = "pattern_change" in result.names()
-    seeds_text = f"mean over {len(result.seeds)} seed(s)"
+    runs_text = f"mean over {len(result.seeds)} runs"
     written = []
-
-    figure, axes = _figure(3)
-    ax_loss, ax_mid, ax_row = axes[0]
-    for width in widths:
-        color = colors[width]
-        loss = _mean_series(result, width, "loss")
-        if loss is None:
-            continue
-        ax_loss.plot(*loss, color=color, label=f"m = {width}")
-        bound = _mean_series(result, width, "bound")
-        ax_loss.plot(bound[0], _positive(bound[1]), "--", color=color, linewidth=0.8)
-        middle = _mean_series(result, width, "pattern_change", 0) if relu else _mean_series(result, width, "lambda_min_ntk")
-        ax_mid.plot(*middle, color=color, label=f"m = {width}")
-        ax_row.plot(*_mean_series(result, width, "max_row_change", 0), color=color, label=f"m = {width}")
-    widest = next((w for w in reversed(widths) if not result.runs[(w, result.seeds[0])]["diverged"]), None)
-    if widest is not None:
-        run = result.runs[(widest, result.seeds[0])]
-        ax_loss.plot(run["steps"], _positive(_loss_linear(run)), "k:", linewidth=1.5,
-                     label=f"infinite-width linear (analytic NTK, u(0) of m = {widest})")  # fmt: skip
-    ax_loss.plot([], [], "k--", linewidth=0.8, label="bound (1 - eta lambda_0/2)^k L(0)")
-    ax_loss.set_yscale("log")
-    ax_loss.set_title(f"training loss ({seeds_text})")
-    ax_mid.set_title("fraction of flipped ReLU patterns (first layer)" if relu else "lambda_min(G(k)), the NTK")
-    ax_row.set_title("max_r ||w_r(k) - w_r(0)||_2 (first layer)")
-    for ax in axes[0]:
-        ax.set_xlabel("GD step k")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    figure.suptitle(title, fontsize="medium")
-    written.append(_save(figure, sibling("dynamics")))
-
-    figure, axes = _figure(2)
-    for ax, key, name in zip(axes[0], ("gram_change_paper", "gram_change_ntk"), ("the paper's G^(H)", "the NTK G")):
-        for width in widths:
-            series = _mean_series(result, width, key)
-            if series is not None:
-                ax.plot(*series, color=colors[width], label=f"m = {width}")
-        if key == "gram_change_paper" and result.lambda_0 > 0:
-            ax.axhline(result.lambda_0 / 4, color="k", linestyle="--", linewidth=1, label="lambda_0 / 4 (Lemma 3.2)")
-        ax.set_yscale("log")
-        ax.set_xlabel("GD step k")
-        ax.set_title(f"||H(k) - H(0)||_2 for {name} ({seeds_text})")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    figure.suptitle(title, fontsize="medium")
-    written.append(_save(figure, sibling("gram-change")))
-
-    figure, axes = _figure(2)
-    slopes = result.slopes()
-    groups = (
-        ("Gram change against width", ["gram_change_paper", "gram_change_ntk", "rel_ntk_change"]),
-        ("weight movement against width", ["weight_change", "rel_weight_change", "max_row_change"]
-         + (["pattern_change"] if relu else [])),
-    )  # fmt: skip
-    from ._sweep import QUANTITIES
-
-    m = np.asarray(widths, dtype=np.float64)
-    for ax, (heading, names) in zip(axes[0], groups):
-        for i, name in enumerate(names):
-            values = result.values(name)
-            mean = np.nanmean(np.where(values > 0, values, np.nan), axis=1) if np.isfinite(values).any() else None
-            if mean is None or not np.isfinite(mean).any():
+    with style():
+        figure, axes = new_figure(3, width=3.4, height=3.6)
+        ax_loss, ax_mid, ax_row = axes[0]
+        for i, width in enumerate(widths):
+            look = series(i)
+            loss = _mean_series(result, width, "loss", every_step=True)
+            if loss is None:
                 continue
-            fit = slopes[name]
-            label = QUANTITIES[name][0] + ("" if math.isnan(fit.slope) else f" (slope {fit.slope:+.2f})")
-            ax.plot(m, mean, marker="os^Dv"[i % 5], color=f"C{i}", label=label)
-            for s in range(values.shape[1]):
-                ax.plot(m, _positive(values[:, s]), ".", color=f"C{i}", alpha=0.4)
-        anchor = next((np.nanmean(result.values(n)[0]) for n in names if np.isfinite(result.values(n)[0]).any()), None)
-        if anchor is not None and anchor > 0:
-            ax.plot(m, anchor * (m / m[0]) ** -0.5, "k--", linewidth=1, label="m^-1/2 reference")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("width m")
-        ax.set_title(heading)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    figure.suptitle(title + f"; after T = {result.steps} steps", fontsize="medium")
-    written.append(_save(figure, sibling("width")))
+            ax_loss.plot(*loss, color=look["color"], linestyle=look["linestyle"], label=f"$m = {width}$")
+            bound = _mean_series(result, width, "bound")
+            ax_loss.plot(bound[0], positive(bound[1]), color=look["color"], linestyle=(0, (2, 2)), linewidth=0.7)
+            middle = (_mean_series(result, width, "pattern_change", 0) if relu
+                      else _mean_series(result, width, "lambda_min_ntk"))  # fmt: skip
+            ax_mid.plot(*_after_start(*middle) if relu else middle, **look, label=f"$m = {width}$")
+            ax_row.plot(*_after_start(*_mean_series(result, width, "max_row_change", 0)), **look,
+                        label=f"$m = {width}$")  # fmt: skip
+        widest = next((w for w in reversed(widths) if not result.runs[(w, result.seeds[0])]["diverged"]), None)
+        if widest is not None:
+            run = result.runs[(widest, result.seeds[0])]
+            ax_loss.plot(run["steps"], positive(_loss_linear(run)), color="k", linestyle=":", linewidth=1.6,
+                         label=f"linear model ($m = {widest}$'s $u(0)$)")  # fmt: skip
+        ax_loss.plot([], [], color="0.4", linestyle=(0, (2, 2)), linewidth=0.7,
+                     label=r"bound $(1 - \eta\lambda_0/2)^k L(0)$")  # fmt: skip
+        ax_loss.set_yscale("log")
+        ax_loss.set_ylabel(_LOSS)
+        ax_loss.set_title(f"training loss ({runs_text})")
+        if relu:
+            ax_mid.set_yscale("log")
+            ax_mid.set_ylabel("fraction of flipped patterns")
+            ax_mid.set_title("ReLU activation patterns, first layer")
+        else:
+            ax_mid.set_ylabel(r"$\lambda_{\min}(G(k))$")
+            ax_mid.set_title("smallest eigenvalue of the NTK")
+        ax_row.set_yscale("log")
+        ax_row.set_ylabel(r"$\max_r \|w_r(k) - w_r(0)\|_2$")
+        ax_row.set_title("largest neuron movement, first layer")
+        for ax in axes[0]:
+            ax.set_xlabel(_STEP)
+            legend(ax, below=True, ncol=2, fontsize=7)
+        figure.suptitle(title)
+        written.append(save(figure, sibling("dynamics")))
+
+        figure, axes = new_figure(2, width=3.6, height=3.4)
+        names = (("gram_change_paper", r"the paper's $G^{(H)}$"), ("gram_change_ntk", r"the NTK $G$"))
+        for ax, (key, name) in zip(axes[0], names):
+            for i, width in enumerate(widths):
+                steps_values = _mean_series(result, width, key)
+                if steps_values is not None:
+                    ax.plot(*_after_start(*steps_values), **series(i), label=f"$m = {width}$")
+            if key == "gram_change_paper" and result.lambda_0 > 0:
+                ax.axhline(result.lambda_0 / 4, color="k", linestyle=(0, (2, 2)), linewidth=1,
+                           label=r"$\lambda_0/4$ (Lemma 3.2)")  # fmt: skip
+            ax.set_yscale("log")
+            ax.set_xlabel(_STEP)
+            ax.set_ylabel(r"$\|H(k) - H(0)\|_2$")
+            ax.set_title(f"{name} ({runs_text})")
+            legend(ax, below=True, ncol=3, fontsize=7)
+        figure.suptitle(title)
+        written.append(save(figure, sibling("gram-change")))
+
+        figure, axes = new_figure(2, width=3.9, height=4.0)
+        slopes = result.slopes()
+        groups = (
+            ("Gram change against width", ["gram_change_paper", "gram_change_ntk", "rel_ntk_change"]),
+            ("weight movement against width", ["weight_change", "rel_weight_change", "max_row_change"]
+             + (["pattern_change"] if relu else [])),
+        )  # fmt: skip
+        from ._sweep import QUANTITIES
+
+        m = np.asarray(widths, dtype=np.float64)
+        for ax, (heading, names) in zip(axes[0], groups):
+            for i, name in enumerate(names):
+                values = result.values(name)
+                if not np.isfinite(positive(values)).any():
+                    continue
+                mean = np.nanmean(positive(values), axis=1)
+                fit = slopes[name]
+                label = _LABELS.get(name, QUANTITIES[name][0]) + (
+                    "" if math.isnan(fit.slope) else f": slope {fit.interval_text()}"
+                )
+                ax.plot(m, mean, **series(i, marker=True), label=label)
+                for s in range(values.shape[1]):
+                    ax.plot(m, positive(values[:, s]), linestyle="none", marker=".", color=series(i)["color"],
+                            alpha=0.35)  # fmt: skip
+            anchor = next((np.nanmean(positive(result.values(n)[0])) for n in names
+                           if np.isfinite(positive(result.values(n)[0])).any()), None)  # fmt: skip
+            if anchor is not None:
+                ax.plot(m, anchor * (m / m[0]) ** -0.5, color="k", linestyle=(0, (2, 2)), linewidth=1,
+                        label=r"$\propto m^{-1/2}$")  # fmt: skip
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("width $m$")
+            ax.set_ylabel(f"after $T = {result.steps}$ steps")
+            ax.set_title(heading)
+            legend(ax, below=True, fontsize=7)
+        figure.suptitle(title)
+        written.append(save(figure, sibling("width")))
     return written

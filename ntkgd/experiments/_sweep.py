@@ -49,11 +49,11 @@ QUANTITIES = {
 }
 
 #: Arrays of each trajectory kept in the per-width files (enough for every figure).
-_KEPT = ("steps", "loss", "bound", "gram_change_paper", "gram_change_ntk", "gram_change_rel_paper",
+_KEPT = ("steps", "loss", "loss_every_step", "bound", "gram_change_paper", "gram_change_ntk", "gram_change_rel_paper",
          "gram_change_rel_ntk", "lambda_min_paper", "lambda_min_ntk", "weight_change", "weight_norm0",
          "max_row_change", "pattern_change", "u", "u_linear", "u_linear_init", "y")  # fmt: skip
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the loss at every step is kept
 
 
 def summarise(arrays: dict) -> dict:
