@@ -20,7 +20,7 @@ from ntkgd.experiments._bench import BenchConfig, measure, plan
 _NUMBA_CACHE = os.environ.get("NTKGD_NUMBA_CACHE", "1") != "0"
 
 CONFIGS = [
-    pytest.param(256, 10, "relu", "paper,ntk,nngp", marks=pytest.mark.smoke),
+    pytest.param(1000, 10, "relu", "paper,ntk,nngp", marks=pytest.mark.smoke),  # 24 MB of outputs: still asserted
     (4000, 10, "relu", "paper,ntk,nngp"),
     (4000, 10, "relu", "paper,ntk,layers,nngp"),
     (4000, 3, "softplus", "paper,ntk"),
@@ -38,5 +38,5 @@ def test_peak_memory_over_outputs(benchmark, n, depth, activation, outputs):
     assert result.status == "ok", result.note
     ratio = result.peak_bytes / result.output_bytes
     benchmark.extra_info.update(rise=result.peak_bytes, outputs=result.output_bytes, ratio=ratio)
-    if n >= 1000:  # below that, allocator noise (a few MB) dominates the outputs
-        assert ratio <= 1.5
+    assert n >= 1000  # below that, allocator noise (a few MB) dominates the outputs and nothing could be asserted
+    assert ratio <= 1.5

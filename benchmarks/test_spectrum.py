@@ -20,7 +20,10 @@ import ntkgd
 
 from .conftest import unit_sphere
 
-LADDER = [pytest.param(1000, marks=pytest.mark.smoke), 4000, 10000]
+LADDER = [pytest.param(2000, marks=pytest.mark.smoke), 4000, 10000]
+#: lambda_min must beat a full eigensolver of the same matrix, measured in the same run, by this factor
+#: (the advantage grows with n: one Cholesky against a tridiagonal reduction and its QR iterations).
+SPEEDUP = {2000: 1.5, 4000: 2.5, 10000: 5.0}
 
 
 def _ntk(n):
@@ -53,8 +56,7 @@ def test_lambda_min_krylov_against_eigvalsh(benchmark, n):
          "lambda_min": value}
     )
     assert relative <= 1e-9
-    if n >= 10000:
-        assert ratio >= 5, f"only {ratio:.1f}x faster than eigvalsh"
+    assert ratio >= SPEEDUP[n], f"only {ratio:.1f}x faster than eigvalsh (target {SPEEDUP[n]}x)"
 
 
 @pytest.mark.parametrize("n", [pytest.param(1000, marks=pytest.mark.smoke), 4000])

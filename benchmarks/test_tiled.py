@@ -83,7 +83,9 @@ def matrix_free(n: int, workers: int = 2, tiles: int = 4096, maxiter: int = 500,
 
 @pytest.mark.parametrize(
     "n, tiles, target",
-    [pytest.param(2000, 500, None, marks=pytest.mark.smoke), pytest.param(20000, 2048, 1.3, marks=pytest.mark.slow)],
+    # smoke: at n = 4000 the scheduler's fixed cost (about a second) is still a visible part of the run,
+    # so the bound is looser than at n = 20,000, but it is asserted.
+    [pytest.param(4000, 1000, 2.5, marks=pytest.mark.smoke), pytest.param(20000, 2048, 1.3, marks=pytest.mark.slow)],
 )
 def test_tiling_overhead(n, tiles, target):
     X = _data(n)
@@ -91,8 +93,7 @@ def test_tiling_overhead(n, tiles, target):
     tiled = tiled_seconds(X, 2, tiles)
     ratio = tiled["seconds"] / single
     print(f"\nn = {n}: single process {single:.2f} s, 2 workers {tiled['seconds']:.2f} s, ratio {ratio:.2f}")
-    if target is not None:
-        assert ratio <= target
+    assert ratio <= target
 
 
 @pytest.mark.slow

@@ -65,6 +65,21 @@ def test_bootstrap_interval_resamples_units_not_points(rng):
     assert fit.interval_text() == f"{fit.slope:+.2f} [{fit.low:+.2f}, {fit.high:+.2f}]"
 
 
+def test_two_stage_bootstrap_sees_the_spread_between_data_draws(rng):
+    """Three draws, each with its own exponent, four seeds each with little noise: resampling the 12
+    (draw, seed) columns as if independent gives a narrow interval; resampling draws first does not."""
+    widths = np.array([64, 256, 1024, 4096])
+    draw_slopes = np.repeat([-0.60, -0.66, -0.72], 4)
+    errors = widths[:, None] ** draw_slopes[None, :] * np.exp(rng.normal(0, 0.01, size=(4, 12)))
+    flat = fit_slope(widths, errors)
+    nested = fit_slope(widths, errors, groups=np.repeat([0, 1, 2], 4))
+    assert nested.slope == flat.slope and nested.groups == 3 and flat.groups == 0
+    assert nested.high - nested.low > 1.5 * (flat.high - flat.low)
+    assert nested.low <= -0.70 and nested.high >= -0.62
+    with pytest.raises(ValueError, match="groups must label each of the 12 columns"):
+        fit_slope(widths, errors, groups=[0, 1])
+
+
 def test_fit_slope_degenerate_cases():
     assert math.isnan(fit_slope([256], [[0.1, 0.2]]).slope)  # one width: no slope
     two = fit_slope([256, 1024], [[0.1], [0.05]])

@@ -165,7 +165,7 @@ def test_sweep_over_data_draws_bootstraps_over_draw_and_seed(tmp_path, capsys):
             "--data-seeds", "0,5", "--out", str(out), "--no-progress"]  # fmt: skip
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "data draw: seed 5" in printed and "over the (data draw, weight seed) runs" in printed
+    assert "data draw: seed 5" in printed and "data draws, then weight seeds within each draw" in printed
     summary = json.loads((out / "summary.json").read_text())
     assert summary["data_seeds"] == [0, 5] and len(summary["draws"]) == 2
     assert summary["draws"][0]["lambda_0"] != summary["draws"][1]["lambda_0"]  # other points, other lambda_0

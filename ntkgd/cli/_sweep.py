@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         "diverged": [{"width": m, "run": seed_text(s), "message": result.runs[(m, s)]["message"]}
                      for m, s in diverged],
         "slope_fit": "least squares of log(value) on log(width) over every (width, run) that did not diverge; "
-                     "interval: 95% bootstrap over the runs (data draw, weight seed)",
+                     "interval: 95% bootstrap (two-stage with several data draws: draws, then seeds)",
         "quantities": result.to_dict(),
         "timings_s": {"total": time.perf_counter() - started},
         "files": files,
@@ -195,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
 
     training = "; ".join(f"{'' if len(draws) == 1 else f'draw {d}: '}eta = {r.lr:.6g}, lambda_0 = {r.lambda_0:.4e}"
                          for d, r in zip(draws, results))  # fmt: skip
-    units = "seeds" if len(draws) == 1 else "(data draw, weight seed) runs"
+    units = "seeds" if len(draws) == 1 else "data draws, then weight seeds within each draw"
     header = [("data", data_label(dataset) + ("" if len(draws) == 1 else f"; data seeds {', '.join(map(str, draws))}")),
               ("inputs", " x ".join(map(str, X.shape))),
               ("targets", label_text), ("architecture", ", ".join(f"{k}={v}" for k, v in spec.items())),
@@ -205,9 +205,9 @@ def run(args: argparse.Namespace) -> int:
               ("resumed", ", ".join(map(str, result.loaded)) if result.loaded else "none")]  # fmt: skip
     width = max(len(key) for key, _ in header)
     lines = [f"{key:<{width}}  {value}" for key, value in header]
-    lines += ["", f"per width: mean ± std over {units}", "", *_table(result), "",
-              f"slope: least-squares fit of log(value) on log(m) over every (width, run), [95% bootstrap interval "
-              f"over the {units}]",
+    lines += ["", f"per width: mean ± std over {len(result.seeds)} runs", "", *_table(result), "",
+              f"slope: least-squares fit of log(value) on log(m) over every (width, run), [95% bootstrap interval: "
+              f"{units}]",
               f"time: {time.perf_counter() - started:.1f} s"]  # fmt: skip
     print("\n".join(lines))
     print()

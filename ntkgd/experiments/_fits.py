@@ -30,7 +30,8 @@ class Slope:
     ``stderr`` is the least-squares standard error of the slope (points
     treated as independent: kept for reference, an underestimate). ``low`` and
     ``high`` are NaN with a single unit (nothing to resample); ``units`` counts
-    the columns that entered the fit.
+    the columns that entered the fit; ``groups`` the data draws they came from
+    (0 when every column was its own unit).
     """
 
     slope: float
@@ -40,6 +41,7 @@ class Slope:
     low: float = math.nan
     high: float = math.nan
     units: int = 0
+    groups: int = 0
 
     def interval_text(self) -> str:
         """``-0.65 [-0.69, -0.61]``, or the slope alone when there is no interval."""
@@ -65,8 +67,8 @@ def _least_squares(logm: np.ndarray, loge: np.ndarray) -> tuple[float, float, fl
     return slope, intercept, math.sqrt(float(residuals @ residuals) / dof / sxx)
 
 
-def fit_slope(widths: Sequence[int], errors: np.ndarray, *, resamples: int = BOOTSTRAP_RESAMPLES,
-              seed: int = 0) -> Slope:  # fmt: skip
+def fit_slope(widths: Sequence[int], errors: np.ndarray, *, groups: Sequence | None = None,
+              resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> Slope:  # fmt: skip
     """Fit the log-log slope of ``errors`` (shape (len(widths), units)) against the widths.
 
     Parameters
@@ -76,8 +78,14 @@ def fit_slope(widths: Sequence[int], errors: np.ndarray, *, resamples: int = BOO
         One column per independent unit (a weight seed, or a seed and data
         draw). Zero, negative and NaN entries (exact agreement, a diverged run)
         cannot be put on a log scale and are left out.
+    groups : sequence, optional
+        One label per column: the data draw it belongs to. Columns of one
+        draw share the data, so they are not independent: the bootstrap is
+        then two-stage (draws with replacement, then columns with replacement
+        within each drawn draw), and the interval covers the draw-to-draw
+        spread. Default: every column its own unit.
     resamples : int
-        Bootstrap replicates: columns drawn with replacement, refitted.
+        Bootstrap replicates: units drawn with replacement, refitted.
     seed : int
         Seed of the resampling.
 
@@ -111,11 +119,23 @@ def fit_slope(widths: Sequence[int], errors: np.ndarray, *, resamples: int = BOO
 
     units = errors.shape[1]
     slope, intercept, stderr, points = fit(np.arange(units))
+    members = [np.arange(units)] if groups is None else [
+        np.flatnonzero(np.asarray(groups, dtype=object) == label) for label in dict.fromkeys(groups)
+    ]  # fmt: skip
+    if groups is not None and len(groups) != units:
+        raise ValueError(f"fit_slope: groups must label each of the {units} columns, got {len(groups)} labels.")
     low = high = math.nan
+    rng = np.random.default_rng(seed)
+
+    def resample() -> np.ndarray:
+        if groups is None:
+            return rng.integers(0, units, size=units)
+        chosen = rng.integers(0, len(members), size=len(members))
+        return np.concatenate([rng.choice(members[g], size=members[g].size) for g in chosen])
+
     if units >= 2 and not math.isnan(slope):
-        rng = np.random.default_rng(seed)
-        draws = np.array([fit(rng.integers(0, units, size=units))[0] for _ in range(resamples)])
+        draws = np.array([fit(resample())[0] for _ in range(resamples)])
         draws = draws[np.isfinite(draws)]
         if draws.size:
             low, high = (float(q) for q in np.quantile(draws, [0.025, 0.975]))
-    return Slope(slope, stderr, intercept, points, low, high, units)
+    return Slope(slope, stderr, intercept, points, low, high, units, 0 if groups is None else len(members))

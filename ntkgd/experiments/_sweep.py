@@ -120,8 +120,9 @@ class Sweep:
 
     def slopes(self) -> dict[str, Slope]:
         """``name -> Slope``: least squares of log(value) on log(width) over every (width, seed) run, with a
-        bootstrap interval over the seeds (over (data draw, seed) pairs for :func:`combine_sweeps`)."""
-        return {name: fit_slope(self.widths, self.values(name)) for name in self.names()}
+        bootstrap interval over the seeds (two-stage, draws then seeds, for :func:`combine_sweeps`)."""
+        draws = [seed[0] for seed in self.seeds] if all(isinstance(s, tuple) for s in self.seeds) else None
+        return {name: fit_slope(self.widths, self.values(name), groups=draws) for name in self.names()}
 
     def to_dict(self) -> dict:
         """JSON-ready: per quantity the values per (width, seed), the mean per width and the slope."""
@@ -233,9 +234,9 @@ def combine_sweeps(results: Sequence[Sweep], draws: Sequence[int]) -> Sweep:
     """One :class:`Sweep` of several sweeps of the same network on independent data draws.
 
     Its seeds are the pairs ``(draw, seed)``, so :meth:`Sweep.values` has one
-    column per pair and :meth:`Sweep.slopes` bootstraps over the pairs: the
-    interval then covers how the data draw moves an exponent, not only the
-    weights. ``lr`` and ``lambda_0`` are those of the first draw (each draw has
+    column per pair and :meth:`Sweep.slopes` bootstraps in two stages (draws,
+    then seeds within each draw): the interval then covers how the data draw
+    moves an exponent, not only the weights. ``lr`` and ``lambda_0`` are those of the first draw (each draw has
     its own; see the per-draw results).
     """
     first = results[0]
