@@ -194,7 +194,9 @@ def test_one_row_images_are_signals(rng):
     for images in (X[:, :, None, :], X[:, :, :, None]):
         g = ntkgd.analytic_gram(arch, images)
         for name in ("paper", "ntk", "nngp"):
-            np.testing.assert_array_equal(getattr(g, name), getattr(signals, name), err_msg=name)
+            # The image path sums the patch correlations in another order than the signal path, so the two
+            # agree to an ulp or two, not bit for bit: on AVX-512 hosts they differ by 2e-16 (measured).
+            assert_close(getattr(g, name), getattr(signals, name), 1e-15, name)
 
 
 # --- the kernels' tiling ---------------------------------------------------------------------------------------
@@ -306,7 +308,8 @@ def test_outputs_subset(rng):
         g = ntkgd.analytic_gram(arch, X, outputs=outputs)
         assert set(g.available()) == set(outputs)
         for name in outputs:
-            np.testing.assert_array_equal(getattr(g, name), getattr(full, name), err_msg=name)
+            # Another set of outputs compiles another loop (its vectorisation may differ): a few ulps.
+            assert_close(getattr(g, name), getattr(full, name), 1e-15, name)
 
 
 def test_reference_outputs_subset(rng):

@@ -26,7 +26,7 @@ def client():
     The workers run the kernels as plain Python (NUMBA_DISABLE_JIT=1): a worker
     would otherwise compile, for a minute, every signature the disk cache does not
     hold yet, and these tests are about the tiling, stores, faults and solvers. The jitted block kernel itself is
-    checked in this process (test_jitted_tiles_equal_single_machine_bit_for_bit).
+    checked in this process (test_jitted_tiles_equal_single_machine).
     """
     from ntkgd.analytic._tiled import local_cluster
 
@@ -65,7 +65,7 @@ def test_tiled_gram_equals_single_machine(client, arch):
 
 
 @pytest.mark.parametrize("arch", [*ARCHS, ntkgd.FullyConnected(2, "gelu")], ids=lambda a: type(a).__name__)
-def test_jitted_tiles_equal_single_machine_bit_for_bit(arch):
+def test_jitted_tiles_equal_single_machine(arch):
     from ntkgd.analytic._tiled import prepare
 
     X = _inputs(53)

@@ -53,7 +53,8 @@ def analytic_gram(
         ``client`` or ``store`` alone uses 4096. Then ``outputs`` may hold
         ``paper``, ``ntk``, ``nngp`` (default ``("paper",)``) and each field
         of the result is a ``dask.array.Array`` chunked by tiles, equal to the
-        single-machine Gram (bit for bit in the tests).
+        single-machine Gram (to 1e-13 in the tests; the products x_i . x_j of a
+        tile may be summed in another order than those of the whole).
     client : dask.distributed.Client, optional
         The cluster for ``tiles=`` (default: the current client). The tiles
         stay in the workers' memory unless ``store`` is given. A worker lost

@@ -161,7 +161,8 @@ def numba_grams(arch: DenseArchitecture, X: np.ndarray, outputs: frozenset, memo
 
     constants, mean_gain = layer_constants(arch)
     # The diagonal of the same product as the off-diagonal entries, so that a
-    # duplicated input gives c == a bit for bit and an exactly singular Gram.
+    # duplicated input gives c == a (with most BLAS kernels; analytic_gram ties
+    # exact repeats in any case, analytic/_duplicates.py).
     diag, b_in, means, group, values, derivatives, terms = _layer_tables(
         arch, np.diagonal(buffer), constants, mean_gain
     )

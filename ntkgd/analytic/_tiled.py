@@ -174,7 +174,9 @@ def prepare(arch, X, tiles: int = DEFAULT_TILE, *, owner: str = "analytic_gram")
     tile = min(tile, n)
     # x_i . x_i from the same kind of product the tiles use (a gemm of a block of
     # rows against a copy of itself, never syrk: see _safe_blas), so that a
-    # duplicated input gives c == a bit for bit.
+    # duplicated input gives c == a where BLAS sums every tile alike. Not guaranteed:
+    # on AVX-512 hosts a duplicate in another tile differs by an ulp, amplified near
+    # rho = 1 (docs/math.md §9b); tiles are not tied like analytic_gram's repeats.
     diag0 = np.empty(n)
     for start in range(0, n, tile):
         rows = X[start : start + tile]

@@ -320,7 +320,7 @@ def run(args: argparse.Namespace) -> int:
     }
     written = []
     if args.plot is not None:
-        title = f"ntkgd bench: {settings['arch_description']}, d = {args.dim}, {host['usable_cpus']} CPUs"
+        title = f"ntkgd bench: {settings['arch_description']}, $d = {args.dim}$, {host['usable_cpus']} CPUs"
         written.append(plot_times(results, args.plot, title))
         record["files"]["plot"] = os.fspath(args.plot)
     stem = f"bench-{spec['arch']}-{spec['activation']}-{timestamp(now)}"

@@ -308,7 +308,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         from ..experiments import plot_lambda0
 
-        title = f"{dataset.name}, n = {dataset.n}, {describe_arch(spec)}"
+        title = f"{dataset.name}, $n = {dataset.n}$, {describe_arch(spec)}"
         written_plot = plot_lambda0(args.plot, study.plot_runs(), title=title)
         record["files"]["plot"] = os.fspath(args.plot)
     study.timings["total"] = time.perf_counter() - started

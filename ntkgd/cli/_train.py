@@ -143,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         from ..experiments import plot_runs
 
-        title = f"{dataset.name}, n = {dataset.n}, {spec['arch']} H={arch.depth} {spec['activation']}, m = {args.width}"
+        title = (f"{dataset.name}, $n = {dataset.n}$, {spec['arch']} $H = {arch.depth}$ {spec['activation']}, "
+                 f"$m = {args.width}$")  # fmt: skip
         plot_runs(args.plot, {label: t.arrays() for label, t in runs.items()}, title=title)
         files["plot"] = os.fspath(args.plot)
     record = {

@@ -76,11 +76,15 @@ def plot_runs(path, runs: dict, *, title: str) -> str:
             ax_loss.plot(k, positive(arrays["bound"]), "--", color=colour, linewidth=1, label=f"{label}: bound")
             ax_loss.plot(k, positive(_loss_linear(arrays)), ":", color=colour, linewidth=1.6,
                          label=f"{label}: linear model, analytic NTK")  # fmt: skip
-            ax_gram.plot(*_after_start(k, arrays["gram_change_ntk"]), color=colour, label=f"{label}: NTK $G$")
-            ax_gram.plot(*_after_start(k, arrays["gram_change_paper"]), "--", color=colour,
-                         label=f"{label}: paper's $G^{{(H)}}$")  # fmt: skip
-            ax_lmin.plot(k, arrays["lambda_min_ntk"], color=colour, label=f"{label}: NTK $G$")
-            ax_lmin.plot(k, arrays["lambda_min_paper"], "--", color=colour, label=f"{label}: paper's $G^{{(H)}}$")
+            # The two-layer net trains W only: its NTK is the paper's Gram, drawn once.
+            same = np.array_equal(arrays["gram_change_ntk"], arrays["gram_change_paper"])
+            ntk_label = f"{label}: NTK $G$" + (r" $= G^{(H)}$" if same else "")
+            ax_gram.plot(*_after_start(k, arrays["gram_change_ntk"]), color=colour, label=ntk_label)
+            ax_lmin.plot(k, arrays["lambda_min_ntk"], color=colour, label=ntk_label)
+            if not same:
+                ax_gram.plot(*_after_start(k, arrays["gram_change_paper"]), "--", color=colour,
+                             label=f"{label}: paper's $G^{{(H)}}$")  # fmt: skip
+                ax_lmin.plot(k, arrays["lambda_min_paper"], "--", color=colour, label=f"{label}: paper's $G^{{(H)}}$")
             change = arrays["weight_change"]
             for h in range(change.shape[1]):
                 ax_w.plot(*_after_start(k, change[:, h]), color=colour, linestyle=series(h)["linestyle"],
