@@ -28,6 +28,12 @@ __all__ = ["CACHE", "CACHE_DIR", "FASTMATH", "JIT", "PARALLEL_JIT", "SOURCE_HASH
 
 CACHE_PREFIX = "numba-"
 
+# Thread policy (docs/design.md, "Threads"): Numba's OpenMP workers sleep as soon as a kernel
+# ends instead of spinning, so they never compete with BLAS's threads for the cores right after
+# a Gram (under load a spinning pool made the next eigvalsh 10x slower). Set before the pool
+# starts (at the first parallel kernel); a value the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 def _source_hash() -> str:
     digest = hashlib.sha256()
