@@ -16,7 +16,10 @@ b (entering the layer) and mu are precomputed by the caller.
 
 One pass over the rows of the lower triangle; for row i, every layer runs over
 a segment of the row j <= i (a branch-free, vectorisable inner loop), keeping
-the per-layer values of that segment in a small per-thread scratch buffer. The
+the per-layer values of that segment in a small per-thread scratch buffer.
+When no per-layer Gram is asked for, the NTK is accumulated forward instead
+(``Theta^(h) = Theta^(h-1) (carry_h + Edot^(h)) + K^(h-1) Edot^(h)``, the paper's
+Gram the last term): four values per pair whatever the depth. The
 segments are at most :func:`column_block` columns long, so that the scratch of
 ``(2H + 1)`` values per column stays in the core's L2 cache whatever n is (at
 n = 20,000 a whole row's scratch is 1.1 MB for H = 3). Each
@@ -151,6 +154,57 @@ def _row(i, c0, count, self_index, k_cur, diag, b_in, means, col_diag, col_b, co
 
 
 @numba.njit(**JIT)
+def _row_forward(i, c0, count, self_index, k_cur, diag, b_in, means, col_diag, col_b, col_means, col_group,
+                 constants, code, group, value, derivative, terms, k_prev, edot, theta, paper):  # fmt: skip
+    """Layers 1..H for one row segment, accumulating the NTK forward (no per-layer values kept).
+
+    ``theta <- theta (carry_h + Edot^(h)) + K^(h-1) Edot^(h)`` after each layer h,
+    so that after layer H it is ``sum_h G^(h)`` without the output layer;
+    ``paper <- K^(H-1) Edot^(H)``, the last hidden layer's Gram. On exit
+    ``k_cur`` holds ``K^(H)`` (the NNGP). Same layer code as :func:`_row`.
+    """
+    depth = diag.shape[0] - 1
+    gi = group[i]
+    carry = constants[CARRY]
+    for j in range(count):
+        theta[j] = 0.0
+    for h in range(depth):
+        t = terms[h]
+        a = diag[h, i]
+        table = value[h, :, :t]
+        dtable = derivative[h, :, :t]
+        c1 = c0 + count
+        _layer_row(code, constants[:, h], a, col_diag[h, c0:c1], b_in[h, i], means[h, i], col_b[h, c0:c1],
+                   col_means[h, c0:c1], k_cur, k_prev, edot, count, col_group[c0:c1], gi, table, dtable)  # fmt: skip
+        if self_index >= 0:
+            _, edd = expectations(code, a, a, a, True, table[gi], table[gi], dtable[gi], dtable[gi])
+            k_prev[self_index] = a
+            edot[self_index] = constants[SCALE_DD, h] * edd
+            k_cur[self_index] = diag[h + 1, i]
+        factor = carry[h]
+        for j in range(count):
+            theta[j] = theta[j] * (factor + edot[j]) + k_prev[j] * edot[j]
+    for j in range(count):
+        paper[j] = k_prev[j] * edot[j]
+
+
+@numba.njit(**JIT)
+def _store_forward(i, c0, count, k_cur, theta, paper, include_output, ntk_out, paper_out, nngp_out):
+    """The outputs of :func:`_row_forward` into row i, columns c0 + j."""
+    want_ntk = ntk_out.shape[0] > 0
+    want_paper = paper_out.shape[0] > 0
+    want_nngp = nngp_out.shape[0] > 0
+    for j in range(count):
+        column = c0 + j
+        if want_ntk:
+            ntk_out[i, column] = theta[j] + (k_cur[j] if include_output else 0.0)
+        if want_paper:
+            paper_out[i, column] = paper[j]
+        if want_nngp:
+            nngp_out[i, column] = k_cur[j]
+
+
+@numba.njit(**JIT)
 def _store_row(i, c0, count, k_cur, k_in, edot, carry, include_output, paper_index, layers_out, ntk_out, paper_out,
                nngp_out):  # fmt: skip
     """``G^(h) = K^(h-1) Edot^(h) prod_{l>h} (carry_l + Edot^(l))`` for j < count, into row i, column c0 + j."""
@@ -204,11 +258,17 @@ def _block_grams(gram0, row_start, diagonal, diag, b_in, means, group, col_diag,
     rows, cols = gram0.shape
     depth = diag.shape[0] - 1
     carry = constants[CARRY]
-    width = min(cols, column_block(depth))
+    # Without per-layer outputs the NTK is accumulated forward, with four values per pair
+    # instead of 2H + 1, so a segment may be longer for the same scratch.
+    forward = layers_out.shape[0] == 0 and paper_index == depth - 1
+    width = min(cols, column_block(1 if forward else depth))
+    scratch = 1 if forward else depth
     for t in numba.prange((rows + 1) // 2):
         k_cur = np.empty(width)
-        k_in = np.empty((depth, width))
-        edot = np.empty((depth, width))
+        k_in = np.empty((scratch, width))
+        edot = np.empty((scratch, width))
+        theta = np.empty(width)
+        paper = np.empty(width)
         first = np.int64(t)  # prange indices may be unsigned; keep index arithmetic signed
         for half in range(2):
             r = first if half == 0 else rows - 1 - first
@@ -226,10 +286,17 @@ def _block_grams(gram0, row_start, diagonal, diag, b_in, means, group, col_diag,
                 self_index = r - c0 if diagonal and c0 <= r < c0 + segment else -1
                 if self_index >= 0:
                     k_cur[self_index] = diag[0, i]
-                _row(i, c0, segment, self_index, k_cur, diag, b_in, means, col_diag, col_b, col_means, col_group,
-                     constants, code, group, value, derivative, terms, k_in, edot)  # fmt: skip
-                _store_row(r, c0, segment, k_cur, k_in, edot, carry, include_output, paper_index, layers_out,
-                           ntk_out, paper_out, nngp_out)  # fmt: skip
+                if forward:
+                    _row_forward(i, c0, segment, self_index, k_cur, diag, b_in, means, col_diag, col_b, col_means,
+                                 col_group, constants, code, group, value, derivative, terms, k_in[0], edot[0],
+                                 theta, paper)  # fmt: skip
+                    _store_forward(r, c0, segment, k_cur, theta, paper, include_output, ntk_out, paper_out,
+                                   nngp_out)  # fmt: skip
+                else:
+                    _row(i, c0, segment, self_index, k_cur, diag, b_in, means, col_diag, col_b, col_means,
+                         col_group, constants, code, group, value, derivative, terms, k_in, edot)  # fmt: skip
+                    _store_row(r, c0, segment, k_cur, k_in, edot, carry, include_output, paper_index, layers_out,
+                               ntk_out, paper_out, nngp_out)  # fmt: skip
 
 
 def dense_grams(gram0, diag, b_in, means, constants, code, group, value, derivative, terms, include_output,

@@ -14,8 +14,10 @@ from .helpers import unequal_norms, unit_sphere
 from .tolerances import assert_close, tolerance
 
 EXACT = tolerance("identity", "float64")
-# numba vs neural-tangents for the erf ResNet: both closed forms; measured <= 2.2e-15.
-NT_ERF_RESNET = 1e-13
+# numba vs neural-tangents for the erf ResNet: both closed forms; measured <= 2.2e-15 relative to
+# max(1, |K|), and up to 1.1e-13 relative to the largest entry of a deep net's per-layer Gram, whose
+# entries (~1e-3 at depth 10) carry the rounding of the O(1) sums they are products of. 5e-13.
+NT_ERF_RESNET = 5e-13
 
 
 def _assert_all_outputs_agree(a, b, rtol, what):
