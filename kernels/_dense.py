@@ -123,34 +123,43 @@ def _layer_row(code, constants, a, row_diag, b_i, mu_i, b_row, mu_row, k_cur, k_
 
 
 @numba.njit(**JIT)
+def _layer_of_segment(h, i, c0, count, self_index, k_cur, diag, b_in, means, col_diag, col_b, col_means, col_group,
+                      constants, code, group, value, derivative, terms, k_in, edot):  # fmt: skip
+    """Layer h+1 for the pairs (i, c0 + j), j < count: ``k_in <- K^(h)``, ``edot <- Edot^(h+1)``,
+    ``k_cur <- K^(h+1)`` (1-D, one value per pair).
+
+    The row point's quantities are ``diag[:, i]``, ``b_in[:, i]``, ``means[:, i]``;
+    the column points' are ``col_*[:, c0 + j]``. ``self_index`` is the position
+    in the segment of the diagonal pair (the point i itself), or -1.
+    """
+    gi = group[i]
+    t = terms[h]
+    a = diag[h, i]
+    table = value[h, :, :t]
+    dtable = derivative[h, :, :t]
+    c1 = c0 + count
+    _layer_row(code, constants[:, h], a, col_diag[h, c0:c1], b_in[h, i], means[h, i], col_b[h, c0:c1],
+               col_means[h, c0:c1], k_cur, k_in, edot, count, col_group[c0:c1], gi, table, dtable)  # fmt: skip
+    if self_index >= 0:
+        # The diagonal pair gets the exact values (theta = 0, rho = 1) and the
+        # diagonal the caller computed, not values recomputed from a rounded c.
+        _, edd = expectations(code, a, a, a, True, table[gi], table[gi], dtable[gi], dtable[gi])
+        k_in[self_index] = a
+        edot[self_index] = constants[SCALE_DD, h] * edd
+        k_cur[self_index] = diag[h + 1, i]
+
+
+@numba.njit(**JIT)
 def _row(i, c0, count, self_index, k_cur, diag, b_in, means, col_diag, col_b, col_means, col_group, constants, code,
          group, value, derivative, terms, k_in, edot):  # fmt: skip
-    """Layers 1..H for the pairs (i, c0 + j), j < count, of one row segment.
+    """Layers 1..H for the pairs (i, c0 + j), j < count, of one row segment, keeping every layer.
 
     On entry ``k_cur[j] = K^(0)_{i, c0+j}``; on exit ``k_in[h, j] = K^(h)``,
-    ``edot[h, j] = Edot^(h+1)`` and ``k_cur[j] = K^(H)`` of that pair. The row
-    point's quantities are ``diag[:, i]``, ``b_in[:, i]``, ``means[:, i]``; the
-    column points' are ``col_*[:, c0 + j]``. ``self_index`` is the position in
-    the segment of the diagonal pair (the point i itself), or -1 when the
-    segment does not contain it.
+    ``edot[h, j] = Edot^(h+1)`` and ``k_cur[j] = K^(H)`` of that pair.
     """
-    depth = diag.shape[0] - 1
-    gi = group[i]
-    for h in range(depth):
-        t = terms[h]
-        a = diag[h, i]
-        table = value[h, :, :t]
-        dtable = derivative[h, :, :t]
-        c1 = c0 + count
-        _layer_row(code, constants[:, h], a, col_diag[h, c0:c1], b_in[h, i], means[h, i], col_b[h, c0:c1],
-                   col_means[h, c0:c1], k_cur, k_in[h], edot[h], count, col_group[c0:c1], gi, table, dtable)  # fmt: skip
-        if self_index >= 0:
-            # The diagonal pair gets the exact values (theta = 0, rho = 1) and the
-            # diagonal the caller computed, not values recomputed from a rounded c.
-            _, edd = expectations(code, a, a, a, True, table[gi], table[gi], dtable[gi], dtable[gi])
-            k_in[h, self_index] = a
-            edot[h, self_index] = constants[SCALE_DD, h] * edd
-            k_cur[self_index] = diag[h + 1, i]
+    for h in range(diag.shape[0] - 1):
+        _layer_of_segment(h, i, c0, count, self_index, k_cur, diag, b_in, means, col_diag, col_b, col_means,
+                          col_group, constants, code, group, value, derivative, terms, k_in[h], edot[h])  # fmt: skip
 
 
 @numba.njit(**JIT)
@@ -163,24 +172,12 @@ def _row_forward(i, c0, count, self_index, k_cur, diag, b_in, means, col_diag, c
     ``paper <- K^(H-1) Edot^(H)``, the last hidden layer's Gram. On exit
     ``k_cur`` holds ``K^(H)`` (the NNGP). Same layer code as :func:`_row`.
     """
-    depth = diag.shape[0] - 1
-    gi = group[i]
     carry = constants[CARRY]
     for j in range(count):
         theta[j] = 0.0
-    for h in range(depth):
-        t = terms[h]
-        a = diag[h, i]
-        table = value[h, :, :t]
-        dtable = derivative[h, :, :t]
-        c1 = c0 + count
-        _layer_row(code, constants[:, h], a, col_diag[h, c0:c1], b_in[h, i], means[h, i], col_b[h, c0:c1],
-                   col_means[h, c0:c1], k_cur, k_prev, edot, count, col_group[c0:c1], gi, table, dtable)  # fmt: skip
-        if self_index >= 0:
-            _, edd = expectations(code, a, a, a, True, table[gi], table[gi], dtable[gi], dtable[gi])
-            k_prev[self_index] = a
-            edot[self_index] = constants[SCALE_DD, h] * edd
-            k_cur[self_index] = diag[h + 1, i]
+    for h in range(diag.shape[0] - 1):
+        _layer_of_segment(h, i, c0, count, self_index, k_cur, diag, b_in, means, col_diag, col_b, col_means,
+                          col_group, constants, code, group, value, derivative, terms, k_prev, edot)  # fmt: skip
         factor = carry[h]
         for j in range(count):
             theta[j] = theta[j] * (factor + edot[j]) + k_prev[j] * edot[j]
