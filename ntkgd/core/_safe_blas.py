@@ -28,6 +28,7 @@ another BLAS) and takes the syrk-free path everywhere else (docs/design.md,
 from __future__ import annotations
 
 import ctypes
+import functools
 from functools import cache
 
 import numpy as np
@@ -35,11 +36,19 @@ import numpy as np
 __all__ = ["cholesky_inplace", "cholesky_lower_inplace", "lapack_cholesky_is_safe", "lower_gram"]
 
 #: Rows per gemm call in :func:`lower_gram`.
+#: Rows of the diagonal sub-blocks of lower_gram: their saved squares are at most 512 kB.
+_DIAGONAL_BLOCK = 256
 _GRAM_BLOCK = 2048
 
 #: Order of the leaves of the recursive Cholesky, which go to LAPACK's dpotrf
 #: (whose own syrk is then at most 256 x 256, far below the sizes that crash).
 CHOLESKY_LEAF = 256
+
+
+@functools.lru_cache(maxsize=4)
+def _strict_upper(size: int) -> np.ndarray:
+    """Boolean mask of the strict upper triangle of a ``size x size`` square."""
+    return np.triu(np.ones((size, size), dtype=bool), 1)
 
 
 def lower_gram(X: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -57,21 +66,30 @@ def lower_gram(X: np.ndarray, out: np.ndarray) -> np.ndarray:
 
     Notes
     -----
-    Row block ``[r0, r1)`` is ``X[r0:r1] @ X[:r1].T``, one gemm whose entries
-    ``x_i . x_j`` (j < r1) include the block's diagonal, so that a duplicated
-    input gives bit-identical ``x_i . x_j`` and ``x_i . x_i``. The first block's
-    right operand is a copy, so that NumPy never sees ``A @ A.T`` (which it sends
-    to syrk). The block's few entries above the diagonal are written too (they
-    belong to rows ``r0..r1`` only) and restored from a saved copy.
+    Row block ``[r0, r1)`` is one gemm ``X[r0:r1] @ X[:r0].T`` for the columns
+    left of the block, then, in sub-blocks of ``_DIAGONAL_BLOCK`` rows, a gemm
+    of each sub-block against the block's columns up to its own last row. The
+    right operand of the latter is a copy, so that NumPy never sees ``A @ A.T``
+    (which it sends to syrk). A sub-block also writes the few entries above
+    the diagonal within its own square; they are restored from a saved copy of
+    that square. The scratch is one sub-block square (512 kB) whatever n:
+    nothing of the size of a block's triangle is indexed or copied.
     """
     n = X.shape[0]
     for r0 in range(0, n, _GRAM_BLOCK):
         r1 = min(n, r0 + _GRAM_BLOCK)
-        right = X[:r1] if r0 > 0 else X[:r1].copy()
-        above = np.triu_indices(r1 - r0, 1)
-        kept = out[r0:r1, r0:r1][above]  # copied, not added: a fresh buffer may hold NaN or inf there
-        np.matmul(X[r0:r1], right.T, out=out[r0:r1, :r1])
-        out[r0:r1, r0:r1][above] = kept
+        rows = X[r0:r1]
+        if r0 > 0:
+            np.matmul(rows, X[:r0].T, out=out[r0:r1, :r0])
+        square = rows.copy()
+        for s0 in range(0, r1 - r0, _DIAGONAL_BLOCK):
+            s1 = min(r1 - r0, s0 + _DIAGONAL_BLOCK)
+            target = out[r0 + s0 : r0 + s1, r0 : r0 + s1]
+            corner = target[:, s0:s1]  # the sub-block's own square; its strict upper part is not ours
+            above = _strict_upper(s1 - s0)
+            kept = corner[above]  # copied, not added: a fresh buffer may hold NaN or inf there
+            np.matmul(rows[s0:s1], square[:s1].T, out=target)
+            corner[above] = kept
     return out
 
 
