@@ -19,7 +19,7 @@ a segment of the row j <= i (a branch-free, vectorisable inner loop), keeping
 the per-layer values of that segment in a small per-thread scratch buffer.
 When no per-layer Gram is asked for, the NTK is accumulated forward instead
 (``Theta^(h) = Theta^(h-1) (carry_h + Edot^(h)) + K^(h-1) Edot^(h)``, the paper's
-Gram the last term): four values per pair whatever the depth. The
+Gram the last term): five values per pair whatever the depth. The
 segments are at most :func:`column_block` columns long, so that the scratch of
 ``(2H + 1)`` values per column stays in the core's L2 cache whatever n is (at
 n = 20,000 a whole row's scratch is 1.1 MB for H = 3). Each
@@ -255,10 +255,11 @@ def _block_grams(gram0, row_start, diagonal, diag, b_in, means, group, col_diag,
     rows, cols = gram0.shape
     depth = diag.shape[0] - 1
     carry = constants[CARRY]
-    # Without per-layer outputs the NTK is accumulated forward, with four values per pair
-    # instead of 2H + 1, so a segment may be longer for the same scratch.
+    # Without per-layer outputs the NTK is accumulated forward: five values per pair instead of
+    # 2H + 1. The segments keep the per-layer path's length, so that one segmentation (and the
+    # tests of its boundaries) serves both.
     forward = layers_out.shape[0] == 0 and paper_index == depth - 1
-    width = min(cols, column_block(1 if forward else depth))
+    width = min(cols, column_block(depth))
     scratch = 1 if forward else depth
     for t in numba.prange((rows + 1) // 2):
         k_cur = np.empty(width)

@@ -133,7 +133,8 @@ JACOBIAN_CASES = [
     (ntkgd.ResNet(3, "tanh", c_res=1.0), (6, 4)),
     (ntkgd.ConvResNet(3, "relu", c_res=1.0, patch=3), (5, 2, 7)),
     (ntkgd.ConvResNet(2, "softplus", c_res=0.5, patch=1), (4, 3, 5)),
-    (ntkgd.ConvResNet(2, "relu", c_res=1.0, patch=3), (4, 2, 4, 3)),
+    # 2-D images: 11 s of JAX compilation, slow; the 1-D cases above stay fast.
+    pytest.param(ntkgd.ConvResNet(2, "relu", c_res=1.0, patch=3), (4, 2, 4, 3), marks=pytest.mark.slow),
 ]
 
 
@@ -389,7 +390,8 @@ LIMIT_CASES = [
     pytest.param(ntkgd.TwoLayer("relu"), (256, 1024, 4096), 8.0, id="two-layer-relu"),
     pytest.param(ntkgd.FullyConnected(3, "relu"), (256, 1024, 4096), 12.0, id="fc-relu-H3"),
     pytest.param(ntkgd.FullyConnected(2, "erf"), (256, 1024, 4096), 8.0, id="fc-erf-H2", marks=pytest.mark.slow),
-    pytest.param(ntkgd.ResNet(4, "relu", c_res=1.0), (256, 1024, 4096), 10.0, id="resnet-relu-H4"),
+    pytest.param(ntkgd.ResNet(4, "relu", c_res=1.0), (256, 1024, 4096), 10.0, id="resnet-relu-H4",
+                 marks=pytest.mark.slow),  # 12 s; the ResNet's finite width is also checked against Jacobians
     pytest.param(
         ntkgd.ResNet(3, "softplus", c_res=0.5), (256, 1024, 4096), 8.0, id="resnet-softplus-H3", marks=pytest.mark.slow
     ),
@@ -404,7 +406,8 @@ def test_limit_is_the_analytic_gram(arch, widths, constant, rng):
 
 #: Measured (3 seeds, widths 64-1024) constants 0.3-2.5, per-4x factors 0.38-0.62.
 CONV_LIMIT_CASES = [
-    pytest.param(ntkgd.ConvResNet(3, "relu", c_res=1.0, patch=3), (6, 3, 8), id="conv1d-relu-H3"),
+    pytest.param(ntkgd.ConvResNet(3, "relu", c_res=1.0, patch=3), (6, 3, 8), id="conv1d-relu-H3",
+                 marks=pytest.mark.slow),  # 12 s; the conv nets' fast tests compare with Jacobians
     pytest.param(
         ntkgd.ConvResNet(2, "softplus", c_res=0.5, patch=3),
         (5, 2, 3, 3),

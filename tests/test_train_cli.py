@@ -161,7 +161,7 @@ def test_sweep_prints_each_width_as_it_finishes_and_names_an_unreadable_file(tmp
 
 def test_sweep_over_data_draws_bootstraps_over_draw_and_seed(tmp_path, capsys):
     out = tmp_path / "sweep"
-    args = ["sweep", *SPHERE, "--widths", "64,512", "--seeds", "2", "--steps", "20", "--track-every", "10",
+    args = ["sweep", *SPHERE, "--widths", "32,128", "--seeds", "2", "--steps", "10", "--track-every", "5",
             "--data-seeds", "0,5", "--out", str(out), "--no-progress"]  # fmt: skip
     assert main(args) == 0
     printed = capsys.readouterr().out
@@ -171,6 +171,6 @@ def test_sweep_over_data_draws_bootstraps_over_draw_and_seed(tmp_path, capsys):
     assert summary["draws"][0]["lambda_0"] != summary["draws"][1]["lambda_0"]  # other points, other lambda_0
     values = summary["quantities"]["gram_change_ntk"]["values"]
     assert np.array(values).shape == (2, 4)  # widths x (2 draws x 2 seeds)
-    assert (out / "data-seed-5" / "width-512.json").exists()
+    assert (out / "data-seed-5" / "width-128.json").exists()
     low, high = summary["quantities"]["gram_change_ntk"]["slope_interval_95"]
     assert low <= summary["quantities"]["gram_change_ntk"]["slope"] <= high
