@@ -4,10 +4,10 @@ The tests use Numba's disk cache: it is keyed by the hash of the kernels' source
 (``kernels/_config.py``), so an edited kernel is always compiled afresh.
 
 Under pytest-xdist (``-n auto``, the default) each worker gets an equal share of the
-cores for Numba's threads, so that the workers do not oversubscribe them: on 2 cores
-the fast suite took 4 min 03 s this way against 4 min 49 s with every worker using
-both (measured 2026-12-07). Set before anything imports Numba; a value the user set
-is kept.
+cores for Numba's threads, so that the workers do not oversubscribe them (on 2 cores
+a run with NUMBA_NUM_THREADS=1 took 4 min 03 s against 4 min 49 s; with this share
+the suite took 4 min 52 s, so whether it takes effect in the workers is still to be
+checked). Set before anything imports Numba; a value the user set is kept.
 """
 
 import os
