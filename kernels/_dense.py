@@ -265,8 +265,8 @@ def _block_grams(gram0, row_start, diagonal, diag, b_in, means, group, col_diag,
         k_cur = np.empty(width)
         k_in = np.empty((scratch, width))
         edot = np.empty((scratch, width))
-        theta = np.empty(width)
-        paper = np.empty(width)
+        theta = np.empty(width if forward else 0)
+        paper = np.empty(width if forward else 0)
         first = np.int64(t)  # prange indices may be unsigned; keep index arithmetic signed
         for half in range(2):
             r = first if half == 0 else rows - 1 - first

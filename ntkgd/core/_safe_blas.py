@@ -28,7 +28,6 @@ another BLAS) and takes the syrk-free path everywhere else (docs/design.md,
 from __future__ import annotations
 
 import ctypes
-import functools
 from functools import cache
 
 import numpy as np
@@ -36,18 +35,18 @@ import numpy as np
 __all__ = ["cholesky_inplace", "cholesky_lower_inplace", "lapack_cholesky_is_safe", "lower_gram"]
 
 #: Rows per gemm call in :func:`lower_gram`.
+_GRAM_BLOCK = 2048
 #: Rows of the diagonal sub-blocks of lower_gram: their saved squares are at most 512 kB.
 _DIAGONAL_BLOCK = 256
-_GRAM_BLOCK = 2048
 
 #: Order of the leaves of the recursive Cholesky, which go to LAPACK's dpotrf
 #: (whose own syrk is then at most 256 x 256, far below the sizes that crash).
 CHOLESKY_LEAF = 256
 
 
-@functools.lru_cache(maxsize=4)
+@cache
 def _strict_upper(size: int) -> np.ndarray:
-    """Boolean mask of the strict upper triangle of a ``size x size`` square."""
+    """Boolean mask of the strict upper triangle of a ``size x size`` square (at most two sizes per n)."""
     return np.triu(np.ones((size, size), dtype=bool), 1)
 
 

@@ -119,11 +119,11 @@ def fit_slope(widths: Sequence[int], errors: np.ndarray, *, groups: Sequence | N
 
     units = errors.shape[1]
     slope, intercept, stderr, points = fit(np.arange(units))
+    if groups is not None and len(groups) != units:
+        raise ValueError(f"fit_slope: groups must label each of the {units} columns, got {len(groups)} labels.")
     members = [np.arange(units)] if groups is None else [
         np.flatnonzero(np.asarray(groups, dtype=object) == label) for label in dict.fromkeys(groups)
     ]  # fmt: skip
-    if groups is not None and len(groups) != units:
-        raise ValueError(f"fit_slope: groups must label each of the {units} columns, got {len(groups)} labels.")
     low = high = math.nan
     rng = np.random.default_rng(seed)
 
