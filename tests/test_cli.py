@@ -303,6 +303,7 @@ def test_duplicate_rows_are_reported_as_singular(tmp_path, rng, capsys):
         (AssertionError("tiles overlap"), 3, "internal error (builtins.AssertionError)"),
         (KeyError("paper"), 3, "internal error (builtins.KeyError)"),
         (ValueError("--n must be >= 1, got 0."), 2, "error: --n must be >= 1, got 0."),
+        (NotImplementedError("tiled Grams support fc and resnet"), 2, "error: tiled Grams support fc and resnet"),
     ],
 )
 def test_internal_errors_are_not_reported_as_bad_input(error, code, text, monkeypatch, capsys):

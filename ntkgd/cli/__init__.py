@@ -36,15 +36,17 @@ EXIT_INTERNAL = 3
 def _user_errors() -> tuple[type[BaseException], ...]:
     from ..core import GramTooLargeError, UnsupportedBackendError
 
-    # FileNotFoundError, PermissionError, IsADirectoryError, ... : bad paths are user errors too.
-    return (ValueError, TypeError, OSError, GramTooLargeError, UnsupportedBackendError)
+    # FileNotFoundError, PermissionError, IsADirectoryError, ... : bad paths are user errors too;
+    # NotImplementedError is what ntkgd raises for a combination it does not offer (e.g. tiled
+    # ConvResNet Grams), with the alternative in its message.
+    return (ValueError, TypeError, OSError, NotImplementedError, GramTooLargeError, UnsupportedBackendError)
 
 
 def _is_internal(exc: BaseException) -> bool:
     """Errors that no input should cause: linear-algebra failures, assertions, Numba's errors."""
     import numpy as np
 
-    if isinstance(exc, (np.linalg.LinAlgError, AssertionError, NotImplementedError)):
+    if isinstance(exc, (np.linalg.LinAlgError, AssertionError)):
         return True
     module = type(exc).__module__ or ""
     return module.startswith(("numba", "llvmlite", "jax", "scipy.linalg")) or not isinstance(exc, _user_errors())
