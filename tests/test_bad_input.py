@@ -103,10 +103,16 @@ def test_lambda_min_rejects_non_gram_input():
 def test_a_wrong_typed_backend_gets_a_one_line_message():
     X = np.eye(30)
     with pytest.raises(TypeError) as error:
-        ntkgd.analytic_gram(ntkgd.FullyConnected(2, "relu"), X, X)
+        ntkgd.analytic_gram(ntkgd.FullyConnected(2, "relu"), X, backend=X)
     message = str(error.value)
-    assert "\n" not in message and len(message) < 300
+    assert "\n" not in message and len(message) < 400
     assert "backend must be one of 'numba', 'nt', 'reference' (a string), got a ndarray of shape (30, 30)" in message
+
+
+def test_a_backend_passed_where_the_second_inputs_go_is_named():
+    """``backend`` is keyword-only: a string third argument is taken for X2 and refused with the fix."""
+    with pytest.raises(TypeError, match=r"X2 must be an array of inputs, got the string 'nt'.*backend='nt'"):
+        ntkgd.analytic_gram(ntkgd.FullyConnected(2, "relu"), np.eye(3), "nt")
 
 
 def test_a_non_smooth_callable_is_told_it_is_not_smooth():

@@ -423,3 +423,22 @@ def test_conv_limit_is_the_analytic_gram(arch, shape, rng):
     X /= np.sqrt((X**2).reshape(len(X), -1).sum(axis=1)).reshape(-1, *([1] * (X.ndim - 1)))
     widths = (64, 256, 1024)
     _assert_trend(_relative_errors(arch, X, widths, seeds=(0, 1, 2)), widths, 8.0)
+
+
+@pytest.mark.parametrize("arch,shape", [JACOBIAN_CASES[i] for i in (0, 2, 4, 6)], ids=_case_id)
+def test_cross_gram_equals_jacobian_cross_products(arch, shape, rng):
+    """``empirical_gram(..., X2=)`` is ``J(X) J(X2)^T`` of the same network, from jax.jacobian (an independent route)."""
+    width = 12
+    n = shape[0]
+    S = rng.standard_normal((n + 3,) + shape[1:])
+    S /= np.sqrt((S**2).reshape(len(S), -1).sum(axis=1)).reshape(-1, *([1] * (S.ndim - 1)))
+    S[n + 1] *= 1.7  # another norm in the columns
+    X, X2 = S[:n], S[n:]
+    g = ntkgd.empirical_gram(arch, X, width, 3, X2)
+    assert g.cross and g.shape == (n, 3)
+    weights = _empirical.network_weights(arch, X.shape, width, 3)
+    expected, nngp = _jacobian_grams(arch, _jnp_activation(arch.act.name), weights, S)
+    for h, (actual, reference) in enumerate(zip(g.layers, expected), start=1):
+        _close(actual, reference[:n, n:], TOLERANCES["jacobian"], f"G^({h})")
+    _close(g.ntk, sum(expected)[:n, n:], TOLERANCES["jacobian"], "ntk")
+    _close(g.nngp, nngp[:n, n:], TOLERANCES["jacobian"], "nngp")

@@ -146,7 +146,7 @@ def test_unsupported_architecture_names_working_backends(rng):
         """Stands in for a spec whose sums of post-activation branches NT cannot express."""
 
     with pytest.raises(ntkgd.UnsupportedBackendError, match=r"ResNet.*'numba'.*'reference'"):
-        _nt_backend.nt_grams(ResNet(), unit_sphere(rng, 3, 2), frozenset({"ntk"}), None)
+        _nt_backend.nt_grams(ResNet(), unit_sphere(rng, 3, 2), None, frozenset({"ntk"}), None)
 
 
 def test_refuses_what_does_not_fit(rng):

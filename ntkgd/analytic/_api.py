@@ -5,20 +5,26 @@ from __future__ import annotations
 import time
 from typing import Iterable
 
-from ..core import validate_network_inputs
+import numpy as np
+
+from ..core import validate_network_inputs, validate_paired_inputs
 from ..specs import check_architecture
-from ._duplicates import duplicate_representatives, tie_duplicates
+from ._duplicates import duplicate_representatives, tie_cross_duplicates, tie_duplicates
 from ._gram import OUTPUT_NAMES, Gram, inputs_digest, parse_outputs
 from ._registry import Backend, check_tiled_backend, grams_implementation, parse_backend
 
 __all__ = ["Backend", "analytic_gram"]
 
+#: Inputs per square Gram when a cross-Gram's identical pairs take their diagonal values.
+_DIAGONAL_CHUNK = 256
+
 
 def analytic_gram(
     arch,
     X,
-    backend: str | Backend = "numba",
+    X2=None,
     *,
+    backend: str | Backend = "numba",
     outputs: Iterable[str] | str = OUTPUT_NAMES,
     memory_limit: int | None = None,
     tiles: int | None = None,
@@ -35,6 +41,13 @@ def analytic_gram(
     X : array_like, shape (n, d); for ConvResNet (n, channels, pixels) or (n, channels, height, width)
         Inputs, one per row. The paper assumes ``||x_i|| = 1``; other norms are
         allowed (the recursions hold for any diagonal).
+    X2 : array_like, shape (n2, d) (ConvResNet: (n2, channels, ...) as X), optional
+        A second set of inputs: every output is then the cross-Gram
+        ``K(X, X2)``, of shape (n, n2), rows ``X`` and columns ``X2`` (the
+        convention of neural-tangents' ``kernel_fn(x1, x2)``). It equals the
+        corresponding block of the Gram of the stacked inputs; a pair of
+        identical inputs gets the Gram's diagonal value exactly. Default: the
+        square Gram of ``X``.
     backend : {"numba", "nt", "reference"}
         See :class:`Backend`.
     outputs : iterable of str
@@ -72,7 +85,7 @@ def analytic_gram(
     Returns
     -------
     Gram
-        float64 (n, n) matrices: ``paper`` (the paper's ``K^(H)``, whose
+        float64 (n, n) matrices ((n, n2) with ``X2``): ``paper`` (the paper's ``K^(H)``, whose
         smallest eigenvalue is lambda_0), ``ntk``, ``layers``, ``nngp``
         (Dask arrays with ``tiles=``; lambda_0 by :func:`ntkgd.lambda_min`).
 
@@ -84,33 +97,59 @@ def analytic_gram(
     >>> g.paper  # H^inf = x_i.x_j (pi - arccos(x_i.x_j)) / (2 pi)
     array([[0.5, 0. ],
            [0. , 0.5]])
+    >>> ntkgd.analytic_gram(ntkgd.TwoLayer("relu"), X, np.array([[1.0, 0.0]])).paper
+    array([[0.5],
+           [0. ]])
     """
     check_architecture(arch, "analytic_gram")
     chosen = parse_backend(backend)
     if tiles is not None or client is not None or store is not None:
-        return _tiled_gram(arch, X, chosen, outputs, tiles, client, store, progress)
+        return _tiled_gram(arch, X, X2, chosen, outputs, tiles, client, store, progress)
     wanted = frozenset(parse_outputs(outputs, owner="analytic_gram"))
     X = validate_network_inputs(X, convolutional=arch.convolutional, owner="analytic_gram")
+    if X2 is not None:
+        X2 = validate_paired_inputs(X2, X, convolutional=arch.convolutional, owner="analytic_gram")
+    implementation = grams_implementation(arch, chosen)
     start = time.perf_counter()
-    values = grams_implementation(arch, chosen)(arch, X, wanted, memory_limit)
-    representatives = duplicate_representatives(X)
-    if representatives is not None:
-        tie_duplicates([m for key, v in values.items() if v is not None
-                        for m in (v if key == "layers" else (v,))], representatives)  # fmt: skip
+    values = implementation(arch, X, X2, wanted, memory_limit)
+    if X2 is None:
+        representatives = duplicate_representatives(X)
+        if representatives is not None:
+            tie_duplicates(_matrices(values), representatives)
+    else:
+
+        def diagonal_of(rows: np.ndarray) -> list[np.ndarray]:
+            parts = []
+            for lo in range(0, rows.size, _DIAGONAL_CHUNK):
+                chunk = X[rows[lo : lo + _DIAGONAL_CHUNK]]
+                parts.append([np.diagonal(m).copy() for m in _matrices(implementation(arch, chunk, None, wanted, None))])
+            return [np.concatenate(column) for column in zip(*parts)]
+
+        tie_cross_duplicates(_matrices(values), X, X2, diagonal_of)
     seconds = time.perf_counter() - start
     return Gram(arch=arch, backend=chosen.value, seconds=seconds, _values={k: values.get(k) for k in OUTPUT_NAMES},
-                inputs_sha256=inputs_digest(X))  # fmt: skip
+                inputs_sha256=inputs_digest(X), columns_sha256=None if X2 is None else inputs_digest(X2))  # fmt: skip
 
 
-def _tiled_gram(arch, X, backend: Backend, outputs, tiles, client, store, progress) -> Gram:
+def _matrices(values: dict) -> list[np.ndarray]:
+    """Every matrix of a wrapper's result, ``layers`` unpacked, in the dict's order (views may repeat)."""
+    return [m for key, v in values.items() if v is not None for m in (v if key == "layers" else (v,))]
+
+
+def _tiled_gram(arch, X, X2, backend: Backend, outputs, tiles, client, store, progress) -> Gram:
     """``analytic_gram`` with ``tiles=``/``client=``/``store=``: Dask arrays (:mod:`ntkgd.analytic._tiled`)."""
     from ._tiled import DEFAULT_TILE, tiled_grams
 
     check_tiled_backend(backend)
     wanted = ("paper",) if outputs is OUTPUT_NAMES else outputs
     values, info = tiled_grams(
-        arch, X, tiles=DEFAULT_TILE if tiles is None else tiles, client=client, outputs=wanted, store=store,
+        arch, X, X2, tiles=DEFAULT_TILE if tiles is None else tiles, client=client, outputs=wanted, store=store,
         progress=progress,
     )
-    return Gram(arch=arch, backend="numba", seconds=info["seconds"], _values={k: values.get(k) for k in OUTPUT_NAMES})
+    columns = None
+    if X2 is not None:  # tiled_grams validates both sets; this digest only labels the result as a cross-Gram
+        rows = validate_network_inputs(X, convolutional=arch.convolutional, owner="analytic_gram")
+        columns = inputs_digest(validate_paired_inputs(X2, rows, convolutional=arch.convolutional, owner="analytic_gram"))
+    return Gram(arch=arch, backend="numba", seconds=info["seconds"], _values={k: values.get(k) for k in OUTPUT_NAMES},
+                columns_sha256=columns)  # fmt: skip
 

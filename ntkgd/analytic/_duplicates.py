@@ -16,7 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["duplicate_representatives", "tie_duplicates"]
+__all__ = ["cross_duplicates", "duplicate_representatives", "tie_cross_duplicates", "tie_duplicates"]
+
+
+def _row_keys(X: np.ndarray) -> np.ndarray:
+    """One opaque key per input: its float64 bytes."""
+    rows = np.ascontiguousarray(X.reshape(X.shape[0], -1))
+    return rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
 
 
 def duplicate_representatives(X: np.ndarray) -> np.ndarray | None:
@@ -39,9 +45,7 @@ def duplicate_representatives(X: np.ndarray) -> np.ndarray | None:
     [0, 1, 0]
     """
     n = X.shape[0]
-    rows = np.ascontiguousarray(X.reshape(n, -1))
-    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    _, first, inverse = np.unique(_row_keys(X), return_index=True, return_inverse=True)
     if first.size == n:
         return None
     return first[inverse.ravel()]
@@ -54,3 +58,64 @@ def tie_duplicates(matrices, representatives: np.ndarray) -> None:
     for matrix in matrices:
         matrix[repeats, :] = matrix[sources, :]
         matrix[:, repeats] = matrix[:, sources]
+
+
+def cross_duplicates(X: np.ndarray, X2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (i, j) with ``X[i] == X2[j]`` (the same bytes), as two index arrays.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, ...)
+    X2 : ndarray, shape (n2, ...)
+        Validated float64 inputs with the same trailing shape.
+
+    Returns
+    -------
+    rows, columns : ndarray of int, each (pairs,)
+    """
+    keys = np.concatenate([_row_keys(X), _row_keys(X2)])
+    _, inverse = np.unique(keys, return_inverse=True)
+    inverse = inverse.ravel()
+    row_id, column_id = inverse[: X.shape[0]], inverse[X.shape[0] :]
+    common = np.intersect1d(row_id, column_id)
+    if common.size == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    rows = np.flatnonzero(np.isin(row_id, common))
+    columns_of = {key: np.flatnonzero(column_id == key) for key in common}
+    pairs = [(i, j) for i in rows for j in columns_of[row_id[i]]]
+    return np.array([p[0] for p in pairs], dtype=np.int64), np.array([p[1] for p in pairs], dtype=np.int64)
+
+
+def tie_cross_duplicates(matrices, X: np.ndarray, X2: np.ndarray, diagonal_of) -> None:
+    """Make a cross-Gram exact at repeated inputs, in place, for every (n, n2) matrix.
+
+    Rows of repeats within ``X`` get their representative's row, columns of
+    repeats within ``X2`` their representative's column, and a pair of
+    identical inputs ``X[i] == X2[j]`` the Gram's diagonal value ``K(x_i, x_i)``
+    (what the square Gram of the stacked inputs holds there).
+
+    Parameters
+    ----------
+    matrices : list of ndarray, each (n, n2)
+        The cross-Grams, in a fixed order.
+    X, X2 : ndarray
+        The validated inputs of the rows and of the columns.
+    diagonal_of : callable
+        ``diagonal_of(rows) -> list of (len(rows),) arrays``: the diagonals of
+        the same Grams, in the same order, at the inputs ``X[rows]``.
+    """
+    rows, columns = cross_duplicates(X, X2)
+    if rows.size:
+        unique_rows, position = np.unique(rows, return_inverse=True)
+        for matrix, diagonal in zip(matrices, diagonal_of(unique_rows)):
+            matrix[rows, columns] = diagonal[position.ravel()]
+    for representatives, axis in ((duplicate_representatives(X), 0), (duplicate_representatives(X2), 1)):
+        if representatives is None:
+            continue
+        repeats = np.flatnonzero(representatives != np.arange(representatives.size))
+        sources = representatives[repeats]
+        for matrix in matrices:
+            if axis == 0:
+                matrix[repeats, :] = matrix[sources, :]
+            else:
+                matrix[:, repeats] = matrix[:, sources]

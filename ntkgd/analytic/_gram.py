@@ -1,4 +1,4 @@
-"""The result object shared by every Gram computation (analytic and, later, empirical)."""
+"""The result object shared by every Gram computation, analytic and empirical, square and cross."""
 
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ def inputs_digest(X: np.ndarray) -> str:
 
 @dataclass(frozen=True)
 class Gram:
-    """Gram matrices of one network on one data set, all float64 and (n, n).
+    """Gram matrices of one network on one data set, all float64 and (n, n); or, for a
+    cross-Gram ``K(X, X2)``, on two sets, all (n, n2): row i is ``X[i]``, column j is ``X2[j]``.
 
     Attributes
     ----------
@@ -74,6 +75,9 @@ class Gram:
         sha256 of the validated float64 inputs (shape and bytes), so that a
         consumer such as :func:`ntkgd.train` can check that the Gram belongs
         to its inputs (:func:`inputs_digest`); None for tiled Grams.
+    columns_sha256 : str or None
+        For a cross-Gram, the same digest of ``X2`` (the columns); None for a
+        square Gram.
 
     Accessing an output that was not requested with ``outputs=`` raises
     ``AttributeError`` naming the argument to change.
@@ -84,6 +88,7 @@ class Gram:
     seconds: float
     _values: dict = field(repr=False)
     inputs_sha256: str | None = field(default=None, repr=False)
+    columns_sha256: str | None = field(default=None, repr=False)
 
     def _get(self, name: str):
         value = self._values.get(name)
@@ -112,10 +117,20 @@ class Gram:
         return self._get("nngp")
 
     @property
-    def n(self) -> int:
-        """Number of inputs."""
+    def shape(self) -> tuple[int, int]:
+        """``(n, n)``, or ``(n, n2)`` for a cross-Gram."""
         first = next(v for v in self._values.values() if v is not None)
-        return (first[0] if isinstance(first, tuple) else first).shape[0]
+        return tuple((first[0] if isinstance(first, tuple) else first).shape)
+
+    @property
+    def n(self) -> int:
+        """Number of inputs (the rows' inputs ``X`` of a cross-Gram)."""
+        return self.shape[0]
+
+    @property
+    def cross(self) -> bool:
+        """Whether this is a cross-Gram ``K(X, X2)`` rather than the Gram of one set."""
+        return self.columns_sha256 is not None
 
     def available(self) -> tuple[str, ...]:
         """Names of the outputs this object holds."""

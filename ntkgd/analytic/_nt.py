@@ -396,7 +396,8 @@ def _bytes_per_row(arch: Architecture, n: int, needed: frozenset) -> int:
     return 8 * n * arrays
 
 
-def nt_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memory_limit: int | None) -> dict:
+def nt_grams(arch: Architecture, X: np.ndarray, X2: np.ndarray | None, outputs: frozenset,
+             memory_limit: int | None) -> dict:  # fmt: skip
     """Gram matrices of ``arch`` on validated inputs ``X`` with neural-tangents' ``kernel_fn``.
 
     Same contract as :func:`ntkgd.analytic._numba_dense.numba_grams`; the translation
@@ -408,6 +409,8 @@ def nt_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memory_limit
         The architecture spec.
     X : ndarray, shape (n, d)
         Validated float64 inputs.
+    X2 : ndarray, shape (n2, d), or None
+        The columns' inputs of a cross-Gram (``kernel_fn(X, X2)``); None: ``X``.
     outputs : frozenset of str
         The requested subset of ``("paper", "ntk", "layers", "nngp")``.
     memory_limit : int or None
@@ -416,7 +419,7 @@ def nt_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memory_limit
     Returns
     -------
     dict
-        The requested keys; float64 (n, n) arrays (``layers``: a tuple of them,
+        The requested keys; float64 (n, n) arrays, (n, n2) with ``X2`` (``layers``: a tuple of them,
         first layer first, the output layer last for FullyConnected). Arrays may
         share memory (``paper`` is ``layers[H-1]``; for TwoLayer ``ntk`` is ``paper``).
 
@@ -431,15 +434,18 @@ def nt_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memory_limit
     if reason is not None:
         raise UnsupportedBackendError(reason)
     n, d = X.shape
+    columns = X if X2 is None else X2
+    n2 = columns.shape[0]
     needed = _needed_sums(arch, outputs)
     slots = _slots(arch, outputs)
-    per_row = _bytes_per_row(arch, n, needed)
+    per_row = _bytes_per_row(arch, n2, needed)
     rows = int(min(n, max(1, _BLOCK_BYTES // per_row)))
+    size = f"n = {n}" if X2 is None else f"n = {n} by n2 = {n2}"
     check_fits_in_memory(
-        8 * n * n * len(slots) + rows * per_row,
+        8 * n * n2 * len(slots) + rows * per_row,
         owner="analytic_gram",
         what=(
-            f"backend='nt' for n = {n}: {len(slots)} output matrices of {format_bytes(8 * n * n)} plus "
+            f"backend='nt' for {size}: {len(slots)} output matrices of {format_bytes(8 * n * n2)} plus "
             f"neural-tangents' temporaries for blocks of {rows} rows"
         ),
         limit=memory_limit,
@@ -448,16 +454,17 @@ def nt_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memory_limit
     jax, jnp, stax = _import_neural_tangents()
     from jax.experimental import enable_x64
 
-    store = np.empty((len(slots), n, n))
+    store = np.empty((len(slots), n, n2))
     with enable_x64():  # float64 for this computation only; the global JAX setting is left alone
         pieces = _network_pieces(arch, d, jax, jnp, stax)
         inputs = stax.Identity()[2]
-        X_all = jnp.asarray(X)
+        X_rows = jnp.asarray(X)
+        X_columns = X_rows if X2 is None else jnp.asarray(X2)
         for start in range(0, n, rows):
             block = slice(start, min(start + rows, n))
             # With get=None, kernel_fn returns the Kernel object itself: here the inputs' own
             # kernel (nngp = x_i . x_j / d, NTK 0), the start of every prefix.
-            kernel = inputs(X_all[block], X_all, get=None)
+            kernel = inputs(X_rows[block], X_columns, get=None)
             with warnings.catch_warnings():
                 # FanInSum warns that it assumes independent branches. The paper's skip and
                 # residual branch are correlated only through b_i mu_j, which vanishes for the

@@ -5,6 +5,11 @@ the means ``b^(h)`` and ``mu^(h)`` of the ResNet and, for activations without a
 closed form, the Hermite coefficient tables), then calls the fused pair kernel
 once. Output memory is the floor: ``x_i . x_j`` is computed into one of the
 output buffers, which the kernel then overwrites.
+
+A cross-Gram ``K(X, X2)`` computes the per-point quantities once for the
+stacked points ``[X; X2]`` and runs the same pair recursion on the
+rectangular block rows ``X`` x columns ``X2`` (``ntkgd.kernels.dense_block``):
+the same code per pair as the square Gram, with no mirror pass.
 """
 
 from __future__ import annotations
@@ -74,14 +79,16 @@ def _dense_output_buffers(arch: DenseArchitecture, outputs: frozenset) -> dict:
     }
 
 
-def numba_memory_estimate(arch: DenseArchitecture, n: int, outputs: frozenset) -> int:
-    """Bytes the numba backend allocates for ``n`` points (outputs plus tables)."""
+def numba_memory_estimate(arch: DenseArchitecture, n: int, outputs: frozenset, n2: int | None = None) -> int:
+    """Bytes the numba backend allocates for ``n`` points, or ``n`` by ``n2`` for a cross-Gram (outputs, tables)."""
     plan = _dense_output_buffers(arch, outputs)
     matrices = (_layer_count(arch) if plan["layers"] else 0) + plan["paper"] + plan["ntk"] + plan["nngp"]
+    columns = n if n2 is None else n2
+    points = n if n2 is None else n + n2
     tables = 0
     if arch.act.closed_form is ClosedForm.NONE:
-        tables = 2 * arch.depth * n * 8 * MAX_TERMS  # worst case: per-point tables of MAX_TERMS terms
-    return 8 * n * n * max(matrices, 1) + tables
+        tables = 2 * arch.depth * points * 8 * MAX_TERMS  # worst case: per-point tables of MAX_TERMS terms
+    return 8 * n * columns * max(matrices, 1) + tables
 
 
 def _layer_tables(arch: DenseArchitecture, diag0: np.ndarray, constants: np.ndarray, mean_gain: np.ndarray):
@@ -131,45 +138,54 @@ def _layer_tables(arch: DenseArchitecture, diag0: np.ndarray, constants: np.ndar
     return diag, b_in, means, group, values, derivatives, terms
 
 
-def numba_grams(arch: DenseArchitecture, X: np.ndarray, outputs: frozenset, memory_limit: int | None) -> dict:
+def numba_grams(arch: DenseArchitecture, X: np.ndarray, X2: np.ndarray | None, outputs: frozenset,
+                memory_limit: int | None) -> dict:  # fmt: skip
     """Gram matrices of ``arch`` on validated inputs ``X`` (n, d) with the fused kernels.
+
+    With ``X2`` (n2, d), the cross-Grams ``K(X, X2)``, each (n, n2).
 
     Returns a dict with the requested keys of ``OUTPUT_NAMES``; arrays may share
     memory (``paper`` is a view of ``layers[H-1]``; for TwoLayer ``ntk`` is
     ``paper``).
     """
-    from ..kernels import dense_grams
+    from ..kernels import dense_block, dense_grams
 
     n = X.shape[0]
-    needed = numba_memory_estimate(arch, n, outputs)
+    n2 = n if X2 is None else X2.shape[0]
+    needed = numba_memory_estimate(arch, n, outputs, None if X2 is None else n2)
+    size = f"n = {n}" if X2 is None else f"n = {n} by n2 = {n2}"
     check_fits_in_memory(
         needed,
         owner="analytic_gram",
-        what=f"the {', '.join(sorted(outputs))} Gram(s) for n = {n} ({format_bytes(8 * n * n)} per matrix)",
+        what=f"the {', '.join(sorted(outputs))} Gram(s) for {size} ({format_bytes(8 * n * n2)} per matrix)",
         limit=memory_limit,
         suggestion="Request fewer outputs (e.g. outputs=('paper',)), subsample the data, or raise memory_limit.",
     )
     plan = _dense_output_buffers(arch, outputs)
     n_layers = _layer_count(arch)
     none2 = np.empty((0, 0))
-    layers_out = np.empty((n_layers, n, n)) if plan["layers"] else np.empty((0, 0, 0))
-    paper_out = np.empty((n, n)) if plan["paper"] else none2
-    ntk_out = np.empty((n, n)) if plan["ntk"] else none2
-    nngp_out = np.empty((n, n)) if plan["nngp"] else none2
+    layers_out = np.empty((n_layers, n, n2)) if plan["layers"] else np.empty((0, 0, 0))
+    paper_out = np.empty((n, n2)) if plan["paper"] else none2
+    ntk_out = np.empty((n, n2)) if plan["ntk"] else none2
+    nngp_out = np.empty((n, n2)) if plan["nngp"] else none2
     buffer = next(b for b in (layers_out[0] if plan["layers"] else none2, paper_out, ntk_out, nngp_out) if b.size)
-    lower_gram(X, buffer)  # not X @ X.T: NumPy sends that to syrk, which crashes at large n (_safe_blas)
-
     constants, mean_gain = layer_constants(arch)
-    # The diagonal of the same product as the off-diagonal entries, so that a
-    # duplicated input gives c == a (with most BLAS kernels; analytic_gram ties
-    # exact repeats in any case, analytic/_duplicates.py).
-    diag, b_in, means, group, values, derivatives, terms = _layer_tables(
-        arch, np.diagonal(buffer), constants, mean_gain
-    )
-    dense_grams(
-        buffer, diag, b_in, means, constants, arch.act.closed_form.value, group, values, derivatives, terms,
-        arch.trains_output_layer, arch.depth - 1, layers_out, ntk_out, paper_out, nngp_out,
-    )  # fmt: skip
+    if X2 is None:
+        lower_gram(X, buffer)  # not X @ X.T: NumPy sends that to syrk, which crashes at large n (_safe_blas)
+        # The diagonal of the same product as the off-diagonal entries, so that a
+        # duplicated input gives c == a (with most BLAS kernels; analytic_gram ties
+        # exact repeats in any case, analytic/_duplicates.py).
+        norms = np.diagonal(buffer)
+    else:
+        np.matmul(X, X2.T, out=buffer)  # two operands: a gemm, never the syrk of _safe_blas
+        norms = np.concatenate([np.einsum("ij,ij->i", X, X), np.einsum("ij,ij->i", X2, X2)])
+    diag, b_in, means, group, values, derivatives, terms = _layer_tables(arch, norms, constants, mean_gain)
+    shared = (arch.act.closed_form.value, group, values, derivatives, terms, arch.trains_output_layer, arch.depth - 1,
+              layers_out, ntk_out, paper_out, nngp_out)  # fmt: skip
+    if X2 is None:
+        dense_grams(buffer, diag, b_in, means, constants, *shared)
+    else:
+        dense_block(buffer, 0, np.arange(n, n + n2), False, diag, b_in, means, constants, *shared)
     result: dict = {}
     if plan["layers"]:
         result["layers"] = tuple(layers_out)

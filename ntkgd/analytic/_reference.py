@@ -203,8 +203,13 @@ def _resnet_recursion(arch: ResNet, c_sigma: float, K0: np.ndarray) -> tuple[lis
     return K, Edot
 
 
-def reference_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memory_limit: int | None) -> dict:
+def reference_grams(arch: Architecture, X: np.ndarray, X2: np.ndarray | None, outputs: frozenset,
+                    memory_limit: int | None) -> dict:  # fmt: skip
     """All Grams of ``arch`` on ``X`` (n, d) by the literal recursions of docs/math.md §2, §3, §5.
+
+    With ``X2`` (n2, d): the (n, n2) block of the Grams of the stacked inputs
+    ``[X; X2]``, rows ``X``, columns ``X2``. The recursions are matrix maps of
+    a whole Gram, so the oracle pays (n + n2)^2 pairs for n n2 of them.
 
     FC / two-layer: ``K^(h) = s E[sigma sigma]``, ``Edot^(h) = s E[sigma' sigma']``
     with s = c_sigma (deep net) or 1 (ICLR net); ``G^(h) = K^(h-1) * Edot^(h) * ... * Edot^(H)``.
@@ -212,6 +217,11 @@ def reference_grams(arch: Architecture, X: np.ndarray, outputs: frozenset, memor
     the tangent recursion ``T^(h) = T^(h-1) + Edot^(h) (K^(h-1) + T^(h-1))``,
     ``Theta = K^(H) + T^(H)`` (a second route to the same matrix). ``G^(H+1) = K^(H)``.
     """
+    if X2 is not None:
+        stacked = reference_grams(arch, np.concatenate([X, X2]), None, outputs, memory_limit)
+        n = X.shape[0]
+        return {name: (tuple(m[:n, n:] for m in value) if name == "layers" else value[:n, n:])
+                for name, value in stacked.items()}  # fmt: skip
     n = X.shape[0]
     depth = arch.depth
     check_fits_in_memory(

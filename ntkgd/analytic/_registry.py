@@ -16,7 +16,9 @@ family        specs                            backends
 A wrapper is named by module and function and imported only when it is used,
 so that asking whether a backend supports a spec imports neither the kernels
 nor neural-tangents. Every wrapper has the signature
-``grams(arch, X, outputs, memory_limit) -> dict`` on validated inputs.
+``grams(arch, X, X2, outputs, memory_limit) -> dict`` on validated inputs:
+``X2=None`` asks for the square (n, n) Grams of ``X``, an array ``X2`` for
+the (n, n2) cross-Grams ``K(X, X2)`` (rows ``X``, columns ``X2``).
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ DENSE_SPECS = (TwoLayer, FullyConnected, ResNet)
 
 @dataclass(frozen=True)
 class GramImplementation:
-    """A backend wrapper ``module.function(arch, X, outputs, memory_limit) -> dict``, imported on first call.
+    """A backend wrapper ``module.function(arch, X, X2, outputs, memory_limit) -> dict``, imported on first call.
 
     Attributes
     ----------
@@ -101,8 +103,9 @@ class GramImplementation:
         """Why this wrapper cannot compute ``arch`` (None when it can)."""
         return None if self.refusal is None else self._attribute(self.refusal)(arch)
 
-    def __call__(self, arch, X: np.ndarray, outputs: frozenset, memory_limit: int | None) -> dict:
-        return self._attribute(self.function)(arch, X, outputs, memory_limit)
+    def __call__(self, arch, X: np.ndarray, X2: np.ndarray | None, outputs: frozenset,
+                 memory_limit: int | None) -> dict:  # fmt: skip
+        return self._attribute(self.function)(arch, X, X2, outputs, memory_limit)
 
 
 #: (spec family, backend) -> the wrapper that computes it.
@@ -139,7 +142,8 @@ def parse_backend(backend, owner: str = "analytic_gram") -> Backend:
         shape = f" of shape {backend.shape}" if hasattr(backend, "shape") else ""
         raise TypeError(
             f"{owner}: backend must be one of {valid} (a string), got a {type(backend).__name__}{shape}. "
-            "The Grams are of one set of inputs X: analytic_gram(arch, X, backend='numba')."
+            "The backend is a keyword argument: analytic_gram(arch, X, backend='numba'); a second set of inputs "
+            "is the third positional argument, analytic_gram(arch, X, X2), for the cross-Gram K(X, X2)."
         )
     try:
         return Backend(backend)

@@ -41,6 +41,7 @@ from ._validation import (
     validate_conv_inputs,
     validate_inputs,
     validate_network_inputs,
+    validate_paired_inputs,
     validate_symmetric_matrix,
 )
 
@@ -67,6 +68,7 @@ __all__ = [
     "validate_conv_inputs",
     "validate_inputs",
     "validate_network_inputs",
+    "validate_paired_inputs",
     "validate_symmetric_matrix",
     "write_atomic",
     "write_json_atomic",

@@ -115,6 +115,30 @@ def validate_network_inputs(X, *, convolutional: bool, owner: str, name: str = "
     return validate_inputs(X, owner=owner, name=name)
 
 
+def validate_paired_inputs(X2, X: np.ndarray, *, convolutional: bool, owner: str, name: str = "X2",
+                           first: str = "X") -> np.ndarray:  # fmt: skip
+    """A second set of inputs ``X2`` validated like ``X`` (already validated), with the same features.
+
+    Dense networks: ``X2`` is (n2, d) with the ``d`` of ``X``; the ConvResNet:
+    the channels and the signal length or image shape of ``X``. ``name`` and
+    ``first`` are the arguments' names in the messages (e.g. ``"X_test"``,
+    ``"X_train"``).
+    """
+    if isinstance(X2, str):
+        raise TypeError(
+            f"{owner}: {name} must be an array of inputs, got the string {X2!r}. A backend is chosen with the "
+            f"keyword backend=, e.g. analytic_gram(arch, X, backend={X2!r})."
+        )
+    array = validate_network_inputs(X2, convolutional=convolutional, owner=owner, name=name)
+    if array.shape[1:] != X.shape[1:]:
+        what = "channels and pixels" if convolutional else "features"
+        raise ValueError(
+            f"{owner}: {name} has inputs of shape {array.shape[1:]} but {first} has {X.shape[1:]}; both sets "
+            f"must have the same {what} (preprocess {name} exactly as {first})."
+        )
+    return array
+
+
 def check_finite_nonzero_inputs(flat: np.ndarray, owner: str, name: str, unit: str) -> None:
     """Refuse inputs (rows of ``flat``, shape (n, features)) with NaN/inf or all zeros, naming the first.
 

@@ -16,9 +16,9 @@ from typing import Iterable
 
 import numpy as np
 
-from ..analytic import OUTPUT_NAMES, Gram, parse_outputs
+from ..analytic import OUTPUT_NAMES, Gram, inputs_digest, parse_outputs
 from ..specs import ConvResNet, FullyConnected, ResNet, TwoLayer, check_architecture
-from ..core import check_fits_in_memory, validate_network_inputs
+from ..core import check_fits_in_memory, validate_network_inputs, validate_paired_inputs
 
 __all__ = ["empirical_gram", "network_plan"]
 
@@ -153,6 +153,7 @@ def empirical_gram(
     X,
     width: int,
     seed: int = 0,
+    X2=None,
     *,
     outputs: Iterable[str] | str = OUTPUT_NAMES,
     memory_limit: int | None = None,
@@ -182,6 +183,13 @@ def empirical_gram(
         Seed of the weights, in ``[0, 2**63 - 1]``. Row ``r`` of ``W^(h)`` is
         drawn from ``fold_in(fold_in(key(seed), h), r)``, so the network does
         not depend on how it is blocked.
+    X2 : array_like, shape (n2, ...) like X, optional
+        A second set of inputs: every field is then the cross-Gram of the
+        same network, ``G^(h)_ij = <du(x_i)/dW^(h), du(x2_j)/dW^(h)>``, of
+        shape (n, n2). It is the (n, n2) block of the Grams of the stacked
+        inputs ``[X; X2]`` (the weights do not depend on the inputs), which is
+        how it is computed: the forward and backward passes, O((n + n2) m^2),
+        dominate the (n + n2)^2 pair products.
     outputs : iterable of str
         Which of ``("paper", "ntk", "layers", "nngp")`` to return (all are
         computed; this only selects what the result holds).
@@ -194,7 +202,8 @@ def empirical_gram(
         float64 (n, n) matrices: ``paper`` (the Gram of ``W^(H)`` alone, the
         finite-width ``G^(H)(0)``), ``ntk`` (the sum of every trained layer's
         Gram, ``G(0)``), ``layers`` (first layer first, the output layer last),
-        ``nngp`` (``x_i^(H) . x_j^(H)``). ``backend`` is ``"jax"``.
+        ``nngp`` (``x_i^(H) . x_j^(H)``). ``backend`` is ``"jax"``. With
+        ``X2``, each is (n, n2).
 
     Raises
     ------
@@ -216,17 +225,24 @@ def empirical_gram(
     seed = _check_seed(seed)
     wanted = frozenset(parse_outputs(outputs, owner="empirical_gram"))
     X = validate_network_inputs(X, convolutional=arch.convolutional, owner="empirical_gram")
+    n = X.shape[0]
+    if X2 is not None:
+        X2 = validate_paired_inputs(X2, X, convolutional=arch.convolutional, owner="empirical_gram")
+    points = X if X2 is None else np.concatenate([X, X2])
     start = time.perf_counter()
-    plan = network_plan(arch, X, width)
-    needed = _memory_estimate(plan, X.shape)
+    plan = network_plan(arch, points, width)
+    needed = _memory_estimate(plan, points.shape)
     check_fits_in_memory(
         needed,
         owner="empirical_gram",
-        what=f"a width-{width} network on n = {X.shape[0]} inputs",
+        what=f"a width-{width} network on n = {points.shape[0]} inputs" + ("" if X2 is None else " (X and X2)"),
         limit=memory_limit,
         suggestion="Use a smaller width or fewer inputs.",
     )
-    layers, nngp = _layer_grams(arch, X, width, seed, plan)
+    layers, nngp = _layer_grams(arch, points, width, seed, plan)
+    if X2 is not None:
+        layers = tuple(np.ascontiguousarray(layer[:n, n:]) for layer in layers)
+        nngp = np.ascontiguousarray(nngp[:n, n:])
     values = {
         "layers": layers,
         "paper": layers[arch.depth - 1],
@@ -235,7 +251,8 @@ def empirical_gram(
     }
     seconds = time.perf_counter() - start
     chosen = {name: values[name] if name in wanted else None for name in OUTPUT_NAMES}
-    return Gram(arch=arch, backend="jax", seconds=seconds, _values=chosen)
+    return Gram(arch=arch, backend="jax", seconds=seconds, _values=chosen, inputs_sha256=inputs_digest(X),
+                columns_sha256=None if X2 is None else inputs_digest(X2))  # fmt: skip
 
 
 def network_weights(arch, input_shape: tuple, width: int, seed: int) -> dict:

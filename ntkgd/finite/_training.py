@@ -274,6 +274,11 @@ def _analytic(arch, X, analytic):
         return analytic_gram(arch, X, outputs=("paper", "ntk"))
     if not isinstance(analytic, Gram):
         raise TypeError(f"train: analytic must be the ntkgd.analytic_gram(arch, X) result or None, got {type(analytic).__name__}.")
+    if analytic.cross:
+        raise ValueError(
+            f"train: analytic is a cross-Gram K(X, X2) of shape {analytic.shape}; training needs the square Gram of "
+            "its inputs: pass ntkgd.analytic_gram(arch, X) (or None to compute it)."
+        )
     if analytic.arch != arch or analytic.n != X.shape[0] or (
         analytic.inputs_sha256 is not None and analytic.inputs_sha256 != inputs_digest(X)
     ):
