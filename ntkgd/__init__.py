@@ -30,6 +30,7 @@ from .linalg._lambda_min import lambda_min as lambda_min
 from .linalg._parallel import parallel_rows as parallel_rows
 from .linalg._spectrum import spectrum as spectrum
 from .finite._trajectory import Trajectory as Trajectory
+from .predictions._predict import predict as predict
 from .analytic._tiled import GramOperator as GramOperator
 from .analytic._tiled import IncompleteStoreError as IncompleteStoreError
 from .analytic._tiled import open_gram_store as open_gram_store

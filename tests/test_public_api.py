@@ -31,6 +31,7 @@ PUBLIC = {
     "load_data",
     "open_gram_store",
     "parallel_rows",
+    "predict",
     "spectrum",
     "train",
 }
@@ -39,7 +40,7 @@ PUBLIC = {
 def test_public_names():
     exported = {name for name in dir(ntkgd) if not name.startswith("_")}
     # subpackages appear once imported (docs/design.md, "Layout")
-    modules = {"core", "specs", "data", "analytic", "finite", "linalg", "experiments", "cli", "kernels"}
+    modules = {"core", "specs", "data", "analytic", "finite", "linalg", "predictions", "experiments", "cli", "kernels"}
     assert exported - modules == PUBLIC
 
 

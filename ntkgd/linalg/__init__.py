@@ -14,10 +14,14 @@ _parallel
     Rows that make a Gram singular (parallel inputs or feature vectors).
 _iterative
     lambda_min of tiled (Dask) Grams and matrix-free operators (LOBPCG).
+_kernel_dynamics
+    GD (or gradient flow) on the linear model of a fixed kernel: outputs on
+    the training points or on others at any step, time or at convergence.
 """
 
 from ._eigensolvers import largest_eigenvalue
 from ._iterative import IterativeResult, iterative_lambda_min
+from ._kernel_dynamics import gd_factors, kernel_regression, linear_dynamics
 from ._lambda_min import DENSE_MAX_N, METHODS, Eigenvalue, lambda_min
 from ._parallel import parallel_rows
 from ._spectrum import (
@@ -36,11 +40,14 @@ __all__ = [
     "IterativeResult",
     "SingularGramError",
     "Spectrum",
+    "gd_factors",
     "inverse_quadratic_form",
     "iterative_lambda_min",
+    "kernel_regression",
     "label_projections",
     "largest_eigenvalue",
     "lambda_min",
+    "linear_dynamics",
     "parallel_rows",
     "spectrum",
     "spectrum_memory_estimate",
