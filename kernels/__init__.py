@@ -14,6 +14,7 @@ from ._config import cache_roots as cache_roots
 from ._config import keyed_cache
 
 with keyed_cache():
+    from ._conv import conv_cross_grams as conv_cross_grams
     from ._conv import conv_grams as conv_grams
     from ._dense import CARRY as CARRY
     from ._dense import CROSS as CROSS

@@ -50,6 +50,13 @@ laid out (pixel, k, point), one per layer, so at one (pixel, k) the tile's
 column coefficients are contiguous and Horner's rule vectorises across the
 tile's columns, each coefficient load serving several pairs. Each output entry
 is written once and the upper triangle is mirrored afterwards.
+
+Cross-Grams K(X, X2) (:func:`conv_cross_grams`) run the same tiles on the
+stacked points S = [X2; X]: the per-point quantities are computed once on S,
+and the tiles cover rows n2 .. n2 + n - 1 (the points of X) against columns
+0 .. n2 - 1 (those of X2), a block strictly below the diagonal of S's Gram, so
+the lower-triangle guard never cuts a tile; pair (i, j) is written to
+``out[i - n2, j]`` and nothing is mirrored.
 """
 
 import math
@@ -63,7 +70,9 @@ from ._dense import mirror_lower
 from ._gaussian import CODE_MEHLER, CODE_RELU, erf_pair, gap
 
 __all__ = [
+    "conv_cross_grams",
     "conv_grams",
+    "cross_tiles",
     "default_tile_shape",
     "lower_triangle_tiles",
     "pixel_products",
@@ -370,9 +379,13 @@ def _finish_pair(neighbours, k_diag, cov, edot, tangent, work, result):
 
 
 @numba.njit(**JIT)
-def _tile(i0, ni, j0, nj, X, neighbours, code, scale, branch, variances, means, offsets, single, value, derivative,
-          starts, terms, layers_out, ntk_out, paper_out, nngp_out):  # fmt: skip
-    """Every Gram of the pairs (i0 + ii, j0 + jj), ii < ni, jj < nj, j <= i, into the outputs' lower triangles.
+def _tile(i0, ni, j0, nj, row0, col0, X, neighbours, code, scale, branch, variances, means, offsets, single, value,
+          derivative, starts, terms, layers_out, ntk_out, paper_out, nngp_out):  # fmt: skip
+    """Every Gram of the pairs (i0 + ii, j0 + jj), ii < ni, jj < nj, j <= i, into ``out[i - row0, j - col0]``.
+
+    The points i, j index X and the per-point arrays; (row0, col0) is (0, 0)
+    for a square Gram (its lower triangle) and (n2, 0) for a cross-Gram on
+    the stacked points (every pair of the tile has j < i).
 
     Scratch: ``K^(h)``, and per layer ``C^(h)`` and ``Edot^(h)``, on the pixel
     diagonal of each pair: (2 H + 1) ni nj p doubles.
@@ -443,27 +456,29 @@ def _tile(i0, ni, j0, nj, X, neighbours, code, scale, branch, variances, means, 
         for jj in range(min(nj, i - j0 + 1)):
             j = j0 + jj
             _finish_pair(neighbours, k_diag[ii, jj], cov[ii, jj], edot[ii, jj], tangent, work, result)
+            row = i - row0
+            column = j - col0
             if want_layers:
                 for h in range(depth + 1):
-                    layers_out[h, i, j] = result[h]
+                    layers_out[h, row, column] = result[h]
             if paper_out.shape[0] > 0:
-                paper_out[i, j] = result[depth - 1]
+                paper_out[row, column] = result[depth - 1]
             if nngp_out.shape[0] > 0:
-                nngp_out[i, j] = result[depth]
+                nngp_out[row, column] = result[depth]
             if ntk_out.shape[0] > 0:
-                ntk_out[i, j] = result[depth + 1]
+                ntk_out[row, column] = result[depth + 1]
 
 
 @numba.njit(**PARALLEL_JIT)
-def _lower_triangle_grams(tiles, X, neighbours, code, scale, branch, variances, means, offsets, single, value,
-                          derivative, starts, terms, layers_out, ntk_out, paper_out, nngp_out):  # fmt: skip
-    n = X.shape[0]
+def _tiled_grams(tiles, row_end, col_end, row0, col0, X, neighbours, code, scale, branch, variances, means, offsets,
+                 single, value, derivative, starts, terms, layers_out, ntk_out, paper_out, nngp_out):  # fmt: skip
+    """:func:`_tile` over ``tiles`` in parallel; tiles are clipped to rows < row_end and columns < col_end."""
     for index in numba.prange(tiles.shape[0]):
         i0 = tiles[index, 0]
         j0 = tiles[index, 1]
-        _tile(i0, min(tiles[index, 2], n - i0), j0, min(tiles[index, 3], n - j0), X, neighbours, code, scale, branch,
-              variances, means, offsets, single, value, derivative, starts, terms, layers_out, ntk_out, paper_out,
-              nngp_out)  # fmt: skip
+        _tile(i0, min(tiles[index, 2], row_end - i0), j0, min(tiles[index, 3], col_end - j0), row0, col0, X,
+              neighbours, code, scale, branch, variances, means, offsets, single, value, derivative, starts, terms,
+              layers_out, ntk_out, paper_out, nngp_out)  # fmt: skip
 
 
 def lower_triangle_tiles(n, rows, cols):
@@ -473,6 +488,12 @@ def lower_triangle_tiles(n, rows, cols):
         for i0 in range(0, n, rows)
         for j0 in range(0, min(i0 + rows, n), cols)
     ]
+    return np.array(tiles, dtype=np.int64).reshape(-1, 4)
+
+
+def cross_tiles(n, n2, rows, cols):
+    """``(i0, j0, rows, cols)`` of the tiles covering rows n2 .. n2 + n - 1 and columns 0 .. n2 - 1, int64."""
+    tiles = [(i0, j0, rows, cols) for i0 in range(n2, n2 + n, rows) for j0 in range(0, n2, cols)]
     return np.array(tiles, dtype=np.int64).reshape(-1, 4)
 
 
@@ -509,9 +530,46 @@ def conv_grams(X, neighbours, code, scale, branch, variances, means, offsets, si
         Pairs per tile (rows, columns); default :func:`default_tile_shape`.
     """
     rows, cols = tile_shape if tile_shape is not None else default_tile_shape(X.shape[2], variances.shape[0])
-    tiles = lower_triangle_tiles(X.shape[0], rows, cols)
-    _lower_triangle_grams(tiles, X, neighbours, code, scale, branch, variances, means, offsets, single, value, derivative,
-                          starts, terms, layers_out, ntk_out, paper_out, nngp_out)  # fmt: skip
+    n = X.shape[0]
+    tiles = lower_triangle_tiles(n, rows, cols)
+    _tiled_grams(tiles, n, n, 0, 0, X, neighbours, code, scale, branch, variances, means, offsets, single, value,
+                 derivative, starts, terms, layers_out, ntk_out, paper_out, nngp_out)  # fmt: skip
     for matrix in (*layers_out, ntk_out, paper_out, nngp_out):
         if matrix.size:
             mirror_lower(matrix)
+
+
+def conv_cross_grams(X, n2, neighbours, code, scale, branch, variances, means, offsets, single, value, derivative,
+                     starts, terms, layers_out, ntk_out, paper_out, nngp_out, tile_shape=None):  # fmt: skip
+    """Per-layer cross-Grams, NTK and NNGP of the convolutional ResNet, K(rows, columns), on stacked points.
+
+    The first n2 points of ``X`` are the columns (X2), the remaining n the
+    rows (X); the per-point arrays are those of all n2 + n points, and pair
+    (n2 + r, c) is written to ``out[r, c]``. The same tile code as
+    :func:`conv_grams`, with nothing mirrored.
+
+    Parameters
+    ----------
+    X : (n2 + n, channels, p) float64
+        The stacked inputs ``[X2; X]``, pixels flattened.
+    n2 : int
+        Number of column points, 1 <= n2 < X.shape[0].
+    neighbours, code, scale, branch : as in :func:`conv_grams`
+    variances, means, offsets : (H, n2 + n, p) float64
+        Per-point quantities of the stacked points (as in :func:`conv_grams`).
+    single : (H, n2 + n, p) int64
+        Receptive-field signatures of the stacked points.
+    value, derivative, starts, terms : as in :func:`conv_grams`
+        Tables of the stacked points: layer h is a (p, terms[h], n2 + n) block.
+    layers_out : (H + 1, n, n2) float64
+        Per-layer cross-Grams ``W^(1)..W^(H), a``, or shape (0, 0, 0) to skip.
+    ntk_out, paper_out, nngp_out : (n, n2) float64
+        Or shape (0, 0) to skip.
+    tile_shape : (int, int), optional
+        Pairs per tile (rows, columns); default :func:`default_tile_shape`.
+    """
+    rows, cols = tile_shape if tile_shape is not None else default_tile_shape(X.shape[2], variances.shape[0])
+    total = X.shape[0]
+    tiles = cross_tiles(total - n2, n2, rows, cols)
+    _tiled_grams(tiles, total, n2, n2, 0, X, neighbours, code, scale, branch, variances, means, offsets, single, value,
+                 derivative, starts, terms, layers_out, ntk_out, paper_out, nngp_out)  # fmt: skip

@@ -5,7 +5,9 @@
 offset, with zero padding), runs the per-point part of the recursion once per
 point (pixel variances ``C^(h)_ii[s, s]``, means ``mu^(h)``, ``b^(h)`` and, for
 activations without a closed form, Hermite tables per distinct variance), and
-then calls the fused pair kernel (``ntkgd.kernels.conv_grams``). The slow
+then calls the fused pair kernel (``ntkgd.kernels.conv_grams``; for a
+cross-Gram K(X, X2), ``ntkgd.kernels.conv_cross_grams`` on the stacked points
+``[X2; X]``, whose per-point quantities are computed once). The slow
 oracle of the same Grams is ``ntkgd.analytic._reference_conv``; the registry
 (``ntkgd.analytic._registry``) chooses between the two.
 
@@ -51,7 +53,7 @@ def patch_neighbours(spatial: tuple[int, ...], patch: int) -> np.ndarray:
 
 
 def _conv_output_buffers(outputs: frozenset) -> dict:
-    """Which (n, n) buffers to allocate; with ``layers``, paper and nngp are views of it."""
+    """Which (n, n) (cross-Gram: (n, n2)) buffers to allocate; with ``layers``, paper and nngp are views of it."""
     want_layers = "layers" in outputs
     return {
         "layers": want_layers,
@@ -61,11 +63,14 @@ def _conv_output_buffers(outputs: frozenset) -> dict:
     }
 
 
-def conv_memory_estimate(arch: ConvResNet, n: int, pixels: int, outputs: frozenset) -> int:
+def conv_memory_estimate(arch: ConvResNet, n: int, pixels: int, outputs: frozenset, n2: int | None = None,
+                         channels: int = 0) -> int:  # fmt: skip
     """Bytes for the outputs, the per-point arrays and the kernels' per-tile scratch.
 
-    The Hermite tables of the series engine are checked separately, layer by
-    layer, once their length is known.
+    Square Grams of n points by default; with ``n2``, the (n, n2) cross-Grams,
+    whose per-point arrays hold all n + n2 points, plus the stacked copy of
+    the inputs (``channels`` per pixel). The Hermite tables of the series
+    engine are checked separately, layer by layer, once their length is known.
     """
     import numba
 
@@ -73,10 +78,13 @@ def conv_memory_estimate(arch: ConvResNet, n: int, pixels: int, outputs: frozens
 
     plan = _conv_output_buffers(outputs)
     matrices = (arch.depth + 1 if plan["layers"] else 0) + plan["paper"] + plan["ntk"] + plan["nngp"]
+    columns = n if n2 is None else n2
+    points = n if n2 is None else n + n2
+    stacked = 0 if n2 is None else 8 * points * channels * pixels
     rows, cols = default_tile_shape(pixels, arch.depth)
-    rows, cols = min(rows, n), min(cols, n)
+    rows, cols = min(rows, n), min(cols, columns)
     scratch = numba.get_num_threads() * (2 * arch.depth + 4) * rows * cols * pixels * 8
-    return 8 * n * n * matrices + 5 * 8 * arch.depth * n * pixels + scratch
+    return 8 * n * columns * matrices + 5 * 8 * arch.depth * points * pixels + stacked + scratch
 
 
 def _layer_tables(act: Activation, variances: np.ndarray, layer: int, check) -> tuple[np.ndarray, np.ndarray, int]:
@@ -178,7 +186,8 @@ def _point_quantities(arch: ConvResNet, X3: np.ndarray, neighbours: np.ndarray, 
     return variances, means, offsets, single, value, derivative, starts, terms
 
 
-def numba_conv_grams(arch: ConvResNet, X: np.ndarray, outputs: frozenset, memory_limit: int | None) -> dict:
+def numba_conv_grams(arch: ConvResNet, X: np.ndarray, X2: np.ndarray | None, outputs: frozenset,
+                     memory_limit: int | None) -> dict:  # fmt: skip
     """Grams of the convolutional ResNet on validated inputs ``X`` (see :func:`validate_conv_inputs`).
 
     Parameters
@@ -186,6 +195,12 @@ def numba_conv_grams(arch: ConvResNet, X: np.ndarray, outputs: frozenset, memory
     arch : ConvResNet
     X : ndarray, shape (n, channels, pixels) or (n, channels, height, width)
         float64, C-contiguous.
+    X2 : ndarray, shape (n2, channels, ...) as X, or None
+        None: the square (n, n) Grams of ``X``. An array (float64,
+        C-contiguous, the channels and spatial shape of ``X``): the (n, n2)
+        cross-Grams K(X, X2), rows ``X``, columns ``X2``. The per-point
+        quantities (and Hermite tables) are those of the stacked points
+        ``[X2; X]``, so the series length T is chosen from all n + n2 points.
     outputs : frozenset of str
         Subset of ``("paper", "ntk", "layers", "nngp")``.
     memory_limit : int or None
@@ -194,25 +209,29 @@ def numba_conv_grams(arch: ConvResNet, X: np.ndarray, outputs: frozenset, memory
     Returns
     -------
     dict
-        The requested keys: float64 (n, n) arrays; ``layers`` is a tuple of
+        The requested keys: float64 (n, n) arrays ((n, n2) with ``X2``); ``layers`` is a tuple of
         H + 1 Grams (``W^(1)..W^(H)``, then the output layer ``a``); ``paper``
         is ``layers[H-1]`` (docs/math.md §4's K^(H)); ``nngp`` is ``layers[H]``
         (``sum_l K^(H)_ij[l, l]``); ``ntk`` is their sum. Arrays may share memory.
     """
-    from ..kernels import conv_grams as fused_conv_kernel
+    from ..kernels import conv_cross_grams, conv_grams
 
     n = X.shape[0]
-    X3 = X.reshape(n, X.shape[1], -1)
+    channels = X.shape[1]
+    X3 = X.reshape(n, channels, -1)
     p = X3.shape[2]
-    base = conv_memory_estimate(arch, n, p, outputs)
+    n2 = None if X2 is None else X2.shape[0]
+    columns = n if n2 is None else n2
+    base = conv_memory_estimate(arch, n, p, outputs, n2, channels)
+    size = f"n = {n} inputs" if n2 is None else f"n = {n} by n2 = {n2} inputs"
 
     def check(extra: int) -> None:
         check_fits_in_memory(
             base + extra,
             owner="analytic_gram",
             what=(
-                f"the {', '.join(sorted(outputs))} Gram(s) of the ConvResNet for n = {n} inputs of {p} pixels "
-                f"({format_bytes(8 * n * n)} per matrix)"
+                f"the {', '.join(sorted(outputs))} Gram(s) of the ConvResNet for {size} of {p} pixels "
+                f"({format_bytes(8 * n * columns)} per matrix)"
             ),
             limit=memory_limit,
             suggestion="Request fewer outputs (e.g. outputs=('paper',)), subsample the data, or raise memory_limit.",
@@ -220,20 +239,25 @@ def numba_conv_grams(arch: ConvResNet, X: np.ndarray, outputs: frozenset, memory
 
     check(0)
     neighbours = patch_neighbours(X.shape[2:], arch.patch)
-    variances, means, offsets, single, value, derivative, starts, terms = _point_quantities(arch, X3, neighbours, check)
+    # Cross-Grams: the points are stacked [X2; X], and the kernel's rows n2.. against columns ..n2 are K(X, X2).
+    points = X3 if X2 is None else np.concatenate([X2.reshape(n2, channels, p), X3])
+    variances, means, offsets, single, value, derivative, starts, terms = _point_quantities(arch, points, neighbours,
+                                                                                            check)  # fmt: skip
 
     plan = _conv_output_buffers(outputs)
     depth = arch.depth
     none2 = np.empty((0, 0))
-    layers_out = np.empty((depth + 1, n, n)) if plan["layers"] else np.empty((0, 0, 0))
-    paper_out = np.empty((n, n)) if plan["paper"] else none2
-    ntk_out = np.empty((n, n)) if plan["ntk"] else none2
-    nngp_out = np.empty((n, n)) if plan["nngp"] else none2
-    fused_conv_kernel(
-        X3, neighbours, arch.act.closed_form.value, float(arch.scale), float(arch.branch_scale),
-        variances, means, offsets, single, value, derivative, starts, terms,
-        layers_out, ntk_out, paper_out, nngp_out,
-    )  # fmt: skip
+    layers_out = np.empty((depth + 1, n, columns)) if plan["layers"] else np.empty((0, 0, 0))
+    paper_out = np.empty((n, columns)) if plan["paper"] else none2
+    ntk_out = np.empty((n, columns)) if plan["ntk"] else none2
+    nngp_out = np.empty((n, columns)) if plan["nngp"] else none2
+    shared = (neighbours, arch.act.closed_form.value, float(arch.scale), float(arch.branch_scale),
+              variances, means, offsets, single, value, derivative, starts, terms,
+              layers_out, ntk_out, paper_out, nngp_out)  # fmt: skip
+    if X2 is None:
+        conv_grams(X3, *shared)
+    else:
+        conv_cross_grams(points, n2, *shared)
     result: dict = {}
     if plan["layers"]:
         result["layers"] = tuple(layers_out)

@@ -28,7 +28,9 @@ kernels (which keep only the pixel diagonal):
   Edot^(l) * P(T_h)``, and taking traces; the NTK is their sum.
 
 Cost is about (n p)^2 H two-dimensional quadratures: a handful of points with
-a few pixels only.
+a few pixels only. A cross-Gram K(X, X2) is the (n, n2) block of the square
+Grams of the stacked inputs ``[X; X2]``: (n + n2)^2 / 2 pairs for n n2 entries,
+the simplest route for an oracle.
 """
 
 from __future__ import annotations
@@ -213,8 +215,15 @@ def _layer(act: Activation, C: np.ndarray, aligned: np.ndarray) -> tuple[np.ndar
     return ess, edd
 
 
-def reference_conv_grams(arch: ConvResNet, X: np.ndarray, outputs: frozenset, memory_limit: int | None) -> dict:
+def reference_conv_grams(arch: ConvResNet, X: np.ndarray, X2: np.ndarray | None, outputs: frozenset,
+                         memory_limit: int | None) -> dict:  # fmt: skip
     """All Grams of ``arch`` on ``X`` (n, channels, pixels) or (n, channels, height, width), literally.
+
+    With ``X2`` (n2 inputs of the channels and spatial shape of ``X``), the
+    (n, n2) cross-Grams K(X, X2): the rows ``X``, columns ``X2`` block of the
+    square Grams of the stacked inputs ``[X; X2]``, so the oracle costs
+    (n + n2)^2 pairs (and memory) for n n2 entries; each returned array is a
+    copy of its block.
 
     For each layer h: ``C^(h) = phi(x_i)^T phi(x_j)`` (h = 1) or ``P(K^(h-1))``;
     ``K^(1) = c_s E[s s]``, ``b^(1) = sqrt(c_s) E[s(u)]``; for h >= 2
@@ -227,14 +236,30 @@ def reference_conv_grams(arch: ConvResNet, X: np.ndarray, outputs: frozenset, me
     n = X.shape[0]
     spatial = tuple(X.shape[2:])
     p = int(np.prod(spatial))
-    depth = arch.depth
+    total = n if X2 is None else n + X2.shape[0]
+    size = f"n = {n} inputs" if X2 is None else f"n = {n} by n2 = {X2.shape[0]} inputs (stacked: {total})"
     check_fits_in_memory(
-        8 * n * n * p * p * (2 * depth + 6),
+        8 * total * total * p * p * (2 * arch.depth + 6),
         owner="analytic_gram(backend='reference')",
-        what=f"the full pixel matrices of the ConvResNet oracle for n = {n} inputs of {p} pixels",
+        what=f"the full pixel matrices of the ConvResNet oracle for {size} of {p} pixels",
         limit=memory_limit,
         suggestion="The reference backend is an oracle for a handful of small inputs; use backend='numba'.",
     )
+    if X2 is None:
+        return _square_grams(arch, X, outputs)
+    square = _square_grams(arch, np.concatenate([X, X2]), outputs)
+    return {
+        name: tuple(m[:n, n:].copy() for m in value) if name == "layers" else value[:n, n:].copy()
+        for name, value in square.items()
+    }
+
+
+def _square_grams(arch: ConvResNet, X: np.ndarray, outputs: frozenset) -> dict:
+    """The square Grams of :func:`reference_conv_grams` (its memory already checked)."""
+    n = X.shape[0]
+    spatial = tuple(X.shape[2:])
+    p = int(np.prod(spatial))
+    depth = arch.depth
     act = arch.act
     c_sigma = reference_c_sigma(act)
     branch = arch.branch_scale
