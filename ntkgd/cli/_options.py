@@ -30,6 +30,7 @@ __all__ = [
     "data_label",
     "describe_arch",
     "load_dataset",
+    "Problem",
     "load_problem",
     "memory_size",
     "network_inputs",
@@ -289,6 +290,10 @@ def add_problem_arguments(parser, command: str) -> None:
     add_data_arguments(parser)
     labels = parser.add_argument_group("targets (the network has one output)")
     add_label_arguments(labels, auto="pm1 for two classes, standardize for more, gaussian without labels")
+    labels.add_argument("--test", type=int, metavar="N_TEST",
+                        help="hold out N_TEST further rows of the data set as test points, disjoint from the --n "
+                        "training rows (stratified by class; targets encoded with the training ones): the "
+                        "network's test outputs are tracked against the infinite-width prediction")
     if command == "train":
         labels.add_argument("--with-random-labels", action="store_true",
                             help="also train the same network on random labels and compare (Arora et al. 2019)")
@@ -312,22 +317,62 @@ def check_common(args) -> None:
     check_plot(getattr(args, "plot", None))
 
 
-def load_problem(args) -> tuple:
-    """``(dataset, arch, X, y, label description, y_random)`` from :func:`add_problem_arguments`' options.
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """What :func:`load_problem` returns: the training set, the network, targets, and the held-out test points.
 
-    ``y_random`` (the targets of random labels) is None unless ``--with-random-labels`` is given.
+    ``y_random`` (the targets of random labels) is None unless ``--with-random-labels`` is given;
+    ``test``, ``X_test``, ``y_test`` (and ``y_test_random``) are None without ``--test``.
+    """
+
+    dataset: object
+    arch: object
+    X: object
+    y: object
+    label_text: str
+    y_random: object = None
+    test: object = None
+    X_test: object = None
+    y_test: object = None
+    y_test_random: object = None
+
+
+def load_problem(args) -> Problem:
+    """The :class:`Problem` that :func:`add_problem_arguments`' options describe.
+
+    With ``--test N``, ``--n + N`` rows are loaded, the targets are encoded on
+    all of them (one encoding, e.g. one +-1 assignment or one standardisation
+    for both sets), and ``N`` rows are held out (:func:`ntkgd.data.held_out_rows`).
     """
     import numpy as np
 
-    from ..data import training_targets
+    from ..data import held_out_rows, training_targets
 
     arch = build_arch(args.arch, args.depth, args.activation, args.c_res, args.patch)
+    n_test = getattr(args, "test", None)
+    if n_test is not None and n_test < 1:
+        raise ValueError(f"--test must be >= 1 (the number of held-out test points), got {n_test}.")
+    if n_test is not None and args.n is not None:
+        args = argparse.Namespace(**{**vars(args), "n": args.n + n_test})
     dataset = load_dataset(args)
-    X = network_inputs(args, dataset)
     y, text = training_targets(dataset.y, args.labels, args.seed, dataset.n, random=args.random_labels)
     y_random = None
     if getattr(args, "with_random_labels", False):
         if dataset.y is None:
             raise ValueError(f"--with-random-labels needs labels, and {dataset.name!r} has none.")
         y_random, _ = training_targets(dataset.y, args.labels, args.seed, dataset.n, random=True)
-    return dataset, arch, X, np.asarray(y), text, y_random
+    y = np.asarray(y)
+    if n_test is None:
+        return Problem(dataset, arch, network_inputs(args, dataset), y, text, y_random)
+    from ..data import train_test_split
+
+    stratify = False if args.no_stratify else None
+    # The same seeded rows as train_test_split holds out: the targets, encoded on all rows, follow them.
+    held = held_out_rows(dataset, n_test, seed=args.seed, stratify=stratify)
+    keep = np.setdiff1d(np.arange(dataset.n), held)
+    train_set, test_set = train_test_split(dataset, n_test, seed=args.seed, stratify=stratify)
+    random_train, random_test = (None, None) if y_random is None else (np.asarray(y_random)[keep], np.asarray(y_random)[held])
+    return Problem(
+        train_set, arch, network_inputs(args, train_set), y[keep], text + f"; {n_test} held-out test points",
+        random_train, test_set, network_inputs(args, test_set), y[held], random_test,
+    )  # fmt: skip

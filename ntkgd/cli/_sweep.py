@@ -134,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
     for draw in draws:
         args.seed = draw
         problems.append(load_problem(args))
-    dataset, arch, X, y, label_text, _ = problems[0]
+    first = problems[0]
+    dataset, arch, X, label_text = first.dataset, first.arch, first.X, first.label_text
     spec = arch.describe()
     out = args.out
     if out is None:
@@ -143,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
     check_writable_dir(out, "--out")
     argv = getattr(args, "argv", ["ntkgd", *sys.argv[1:]])
     results, bases = [], []
-    for draw, (dataset_d, _, X_d, y_d, label_d, _) in zip(draws, problems):
+    for draw, problem in zip(draws, problems):
+        dataset_d, X_d, y_d, label_d = problem.dataset, problem.X, problem.y, problem.label_text
         base = {
             **provenance(argv=argv, packages=(*CORE_PACKAGES, *JAX_PACKAGES), now=now),
             "arch": spec,
@@ -152,12 +154,15 @@ def run(args: argparse.Namespace) -> int:
             "targets": label_d,
             "dtype": "float64",
         }  # fmt: skip
+        if problem.test is not None:
+            base["test_data"] = {"preprocessing": problem.test.preprocessing, **problem.test.provenance,
+                                 "input_shape": list(problem.X_test.shape)}  # fmt: skip
         if len(draws) > 1:
             print(f"data draw: seed {draw}", flush=True)
         results.append(sweep(arch, X_d, y_d, args.widths, range(args.seeds), steps=args.steps, lr=args.lr,
                              track_every=args.track_every, out_dir=out if len(draws) == 1 else out / f"data-seed-{draw}",
                              record=base, progress=not args.no_progress, memory_limit=args.memory_limit,
-                             on_width=_print_width))  # fmt: skip
+                             on_width=_print_width, X_test=problem.X_test, y_test=problem.y_test))  # fmt: skip
         bases.append(base)
     result = results[0] if len(draws) == 1 else combine_sweeps(results, draws)
     base = bases[0]
@@ -205,10 +210,12 @@ def run(args: argparse.Namespace) -> int:
               ("resumed", ", ".join(map(str, result.loaded)) if result.loaded else "none")]  # fmt: skip
     width = max(len(key) for key, _ in header)
     lines = [f"{key:<{width}}  {value}" for key, value in header]
-    lines += ["", f"per width: mean ± std over {len(result.seeds)} runs", "", *_table(result), "",
-              f"slope: least-squares fit of log(value) on log(m) over every (width, run), [95% bootstrap interval: "
-              f"{units}]",
-              f"time: {time.perf_counter() - started:.1f} s"]  # fmt: skip
+    lines += ["", f"per width: mean ± std over {len(result.seeds)} runs", "", *_table(result), ""]
+    if result.kernel_test_mse is not None:
+        lines += [f"test MSE of the infinite-width predictor (GD on the analytic NTK, same steps and eta): "
+                  f"{result.kernel_test_mse:.4e}", ""]  # fmt: skip
+    lines += [f"slope: least-squares fit of log(value) on log(m) over every (width, run), [95% bootstrap interval: "
+              f"{units}]", f"time: {time.perf_counter() - started:.1f} s"]  # fmt: skip
     print("\n".join(lines))
     print()
     for path in (*result.files, summary_path, *plots):

@@ -110,7 +110,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--width must be >= 1 (the hidden width m), got {args.width}.")
     if args.rows < 2:
         raise ValueError(f"--rows must be >= 2, got {args.rows}.")
-    dataset, arch, X, y, label_text, y_random = load_problem(args)
+    problem = load_problem(args)
+    dataset, arch, X, y, label_text, y_random = (problem.dataset, problem.arch, problem.X, problem.y,
+                                                 problem.label_text, problem.y_random)  # fmt: skip
     check_writable_dir(args.out, "--out")  # a bad --out fails now, not after training
     if args.plot is not None:
         check_writable_dir(args.plot.resolve().parent, "--plot")
@@ -119,15 +121,19 @@ def run(args: argparse.Namespace) -> int:
 
     check_training_fits(arch, X, args.width, args.steps, args.track_every, args.memory_limit)
     exact = ntkgd.analytic_gram(arch, X, outputs=("paper", "ntk"), memory_limit=args.memory_limit)
-    problems = {"true labels" if y_random is not None else "run": y}
+    exact_test = None
+    if problem.X_test is not None:
+        exact_test = ntkgd.analytic_gram(arch, problem.X_test, X, outputs=("ntk",), memory_limit=args.memory_limit)
+    problems = {"true labels" if y_random is not None else "run": (y, problem.y_test)}
     if y_random is not None:
-        problems["random labels"] = y_random
+        problems["random labels"] = (y_random, problem.y_test_random)
     runs, failures = {}, {}
-    for label, targets_ in problems.items():
+    for label, (targets_, test_targets) in problems.items():
         try:
             runs[label] = ntkgd.train(arch, X, targets_, width=args.width, steps=args.steps, lr=args.lr,
                                       seed=args.init_seed, track_every=args.track_every, analytic=exact,
-                                      progress=not args.no_progress, memory_limit=args.memory_limit)  # fmt: skip
+                                      progress=not args.no_progress, memory_limit=args.memory_limit,
+                                      X_test=problem.X_test, y_test=test_targets, analytic_test=exact_test)  # fmt: skip
         except ntkgd.DivergenceError as error:
             runs[label], failures[label] = error.trajectory, _divergence_message(error.details)
 
@@ -156,6 +162,9 @@ def run(args: argparse.Namespace) -> int:
         "data": {"name": dataset.name, "preprocessing": dataset.preprocessing, **dataset.provenance,
                  "input_shape": list(X.shape)},
         "targets": label_text,
+        **({} if problem.test is None else {"test_data": {"preprocessing": problem.test.preprocessing,
+                                                          **problem.test.provenance,
+                                                          "input_shape": list(problem.X_test.shape)}}),
         "dtype": "float64",
         "width": args.width, "init_seed": args.init_seed, "steps": args.steps, "track_every": args.track_every,
         "loss": "1/2 sum_i (u_i - y_i)^2 (no 1/n)",
@@ -183,6 +192,10 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"loss below the bound at every step: {'yes' if s['loss_below_bound'] else 'NO'}; "
                      f"max_k ||G^(H)(k) - G^(H)(0)||_2 = {s['max_gram_change_paper']:.3e} "
                      f"(lambda_0 / 4 = {t.lambda_0 / 4:.3e}); time {t.seconds:.1f} s")  # fmt: skip
+        if t.u_test is not None:
+            lines.append(f"test points ({t.u_test.shape[1]}): max_k RMS |f_m - f_lin| = {s['max_test_gap']:.3e}; "
+                         f"test MSE at the end: network {s['test_mse_final']:.4e}, infinite-width "
+                         f"{s['test_mse_kernel_final']:.4e}")  # fmt: skip
     lines += ["", ("columns: linear(inf) = loss of u(k) = y + (I - eta Theta)^k (u(0) - y) with the analytic "
                    "NTK; dG^(H): the paper's Gram (W^(H) only); dG: the NTK (every trained layer)")]
     print("\n".join(lines))

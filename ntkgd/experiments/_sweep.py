@@ -10,7 +10,10 @@ the quantities whose growth with the width the theory predicts (docs/math.md §6
 - the weight movement: ``max_h ||W^(h)(T) - W^(h)(0)||_F`` (O(1): the weights move
   a width-independent distance), the same relative to ``||W^(h)(0)||_F``, and
   ``max_r ||w_r(T) - w_r(0)||_2`` of the first layer (ICLR: O(1/sqrt(m)));
-- for ReLU the fraction of flipped activation patterns of the first layer (ICLR: O(1/sqrt(m))).
+- for ReLU the fraction of flipped activation patterns of the first layer (ICLR: O(1/sqrt(m)));
+- with test points: ``max_k`` of the RMS gap between the network's test outputs
+  and its infinite-width linearisation (Lee et al. 2019: O(1/sqrt(m))), and the
+  network's test error beside the infinite-width predictor's.
 
 With ``out_dir`` every width is written as soon as its seeds finish
 (``width-<m>.npz`` with every trajectory, then ``width-<m>.json``, both
@@ -32,7 +35,14 @@ import numpy as np
 
 from ._fits import Slope, fit_slope
 from ..specs import check_architecture
-from ..core import check_int, check_int_list, check_step_size, check_targets, validate_network_inputs
+from ..core import (
+    check_int,
+    check_int_list,
+    check_step_size,
+    check_targets,
+    validate_network_inputs,
+    validate_paired_inputs,
+)
 
 __all__ = ["QUANTITIES", "Sweep", "combine_sweeps", "summarise", "sweep"]
 
@@ -46,12 +56,18 @@ QUANTITIES = {
     "max_row_change": ("max_r ||w_r(T) - w_r(0)||_2, first layer", -0.5),
     "pattern_change": ("flipped ReLU patterns at T, first layer", -0.5),
     "final_loss": ("L(T)", None),
+    "test_gap": ("max_k RMS_x |f_m(x, k) - f_lin(x, k)| on X_test", -0.5),
+    "test_mse": ("mean_x (f_m(x, T) - y(x))^2 on X_test", None),
 }
+
+#: Quantities that exist only for a sweep with test points (and, for test_mse, test targets).
+TEST_QUANTITIES = {"test_gap": "u_test", "test_mse": "y_test"}
 
 #: Arrays of each trajectory kept in the per-width files (enough for every figure).
 _KEPT = ("steps", "loss", "loss_every_step", "bound", "gram_change_paper", "gram_change_ntk", "gram_change_rel_paper",
          "gram_change_rel_ntk", "lambda_min_paper", "lambda_min_ntk", "weight_change", "weight_norm0",
-         "max_row_change", "pattern_change", "u", "u_linear", "u_linear_init", "y")  # fmt: skip
+         "max_row_change", "pattern_change", "u", "u_linear", "u_linear_init", "y", "u_test", "u_test_linear",
+         "u_test_kernel", "y_test")  # fmt: skip
 
 FORMAT_VERSION = 2  # 2: the loss at every step is kept
 
@@ -68,7 +84,14 @@ def summarise(arrays: dict) -> dict:
         "max_row_change": float(arrays["max_row_change"][-1][0]),
         "pattern_change": float(arrays["pattern_change"][-1][0]) if "pattern_change" in arrays else math.nan,
         "final_loss": float(arrays["loss"][-1]),
+        "test_gap": math.nan,
+        "test_mse": math.nan,
     }
+    if "u_test" in arrays:
+        gap = np.sqrt(np.mean((arrays["u_test"] - arrays["u_test_linear"]) ** 2, axis=1))
+        values["test_gap"] = float(np.max(gap))
+    if "y_test" in arrays:
+        values["test_mse"] = float(np.mean((arrays["u_test"][-1] - arrays["y_test"]) ** 2))
     return values
 
 
@@ -114,9 +137,22 @@ class Sweep:
         return out
 
     def names(self) -> list[str]:
-        """The quantities that apply (pattern flips only for ReLU)."""
+        """The quantities that apply (pattern flips only for ReLU; test quantities only with test points)."""
         relu = self.arch.act.builtin and self.arch.act.name == "relu"
-        return [name for name in QUANTITIES if relu or name != "pattern_change"]
+        first = next(iter(self.runs.values()))
+        return [name for name in QUANTITIES if (relu or name != "pattern_change")
+                and (name not in TEST_QUANTITIES or TEST_QUANTITIES[name] in first)]  # fmt: skip
+
+    @property
+    def kernel_test_mse(self) -> float | None:
+        """The infinite-width mean predictor's test MSE at the last step, or None without test targets.
+
+        The same for every run of one data draw; the mean over the draws of a :func:`combine_sweeps` result.
+        """
+        runs = list(self.runs.values())
+        if "y_test" not in runs[0]:
+            return None
+        return float(np.mean([np.mean((run["u_test_kernel"][-1] - run["y_test"]) ** 2) for run in runs]))
 
     def slopes(self) -> dict[str, Slope]:
         """``name -> Slope``: least squares of log(value) on log(width) over every (width, seed) run, with a
@@ -140,6 +176,8 @@ class Sweep:
                 "slope_stderr": _json_float(fit.stderr),
                 "slope_interval_95": None if math.isnan(fit.low) else [fit.low, fit.high],
             }
+        if self.kernel_test_mse is not None:
+            record["test_mse"]["infinite_width"] = _json_float(self.kernel_test_mse)
         return record
 
 
@@ -151,14 +189,24 @@ def _json_float(value):
 # --------------------------------------------------------------------------- files
 
 
-def _fingerprint(arch, X: np.ndarray, y: np.ndarray, seeds, steps: int, track_every: int, lr: float) -> dict:
+def _digest(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array, dtype=np.float64).tobytes()).hexdigest()
+
+
+def _fingerprint(arch, X: np.ndarray, y: np.ndarray, seeds, steps: int, track_every: int, lr: float,
+                 X_test=None, y_test=None) -> dict:  # fmt: skip
     """What makes two sweeps the same: a finished width is reused only if all of this matches."""
-    return {
+    test = {}
+    if X_test is not None:
+        test = {"X_test_sha256": _digest(X_test), "X_test_shape": list(X_test.shape)}
+    if y_test is not None:
+        test["y_test_sha256"] = _digest(y_test)
+    return {**test,
         "format_version": FORMAT_VERSION,
         "arch": arch.describe(),
-        "X_sha256": hashlib.sha256(np.ascontiguousarray(X, dtype=np.float64).tobytes()).hexdigest(),
+        "X_sha256": _digest(X),
         "X_shape": list(X.shape),
-        "y_sha256": hashlib.sha256(np.ascontiguousarray(y, dtype=np.float64).tobytes()).hexdigest(),
+        "y_sha256": _digest(y),
         "seeds": list(seeds),
         "steps": steps,
         "track_every": track_every,
@@ -269,6 +317,8 @@ def sweep(
     progress: bool = False,
     memory_limit: int | None = None,
     on_width=None,
+    X_test=None,
+    y_test=None,
 ) -> Sweep:
     """Train at every (width, seed), write each width's results as it finishes, and reuse finished widths.
 
@@ -297,6 +347,10 @@ def sweep(
     on_width : callable, optional
         ``on_width(width, {seed: run arrays}, loaded)`` as soon as a width is
         finished (trained, or loaded from ``out_dir``): e.g. to print its row.
+    X_test, y_test : array_like, optional
+        Test points (and targets), as for :func:`ntkgd.train`: adds the
+        quantities ``test_gap`` and ``test_mse``; the analytic cross-Gram is
+        computed once for every run.
 
     Returns
     -------
@@ -326,11 +380,18 @@ def sweep(
     given = check_step_size(lr, owner="sweep")
     X = validate_network_inputs(X, convolutional=arch.convolutional, owner="sweep")
     y = check_targets(y, X.shape[0], owner="sweep")
+    if X_test is None and y_test is not None:
+        raise ValueError("sweep: y_test are the targets of test points: give X_test too.")
+    if X_test is not None:
+        X_test = validate_paired_inputs(X_test, X, convolutional=arch.convolutional, owner="sweep", name="X_test")
+        if y_test is not None:
+            y_test = check_targets(y_test, X_test.shape[0], owner="sweep", name="y_test")
     check_training_fits(arch, X, widths[-1], steps, track_every, memory_limit, owner="sweep")
     exact = analytic_gram(arch, X, outputs=("paper", "ntk"))
+    exact_test = None if X_test is None else analytic_gram(arch, X_test, X, outputs=("ntk",))
     lr_used = given if given is not None else default_lr(exact.ntk)
     lambda_0 = float(np.linalg.eigvalsh(exact.paper)[0])
-    fingerprint = _fingerprint(arch, X, y, seeds, steps, track_every, lr_used)
+    fingerprint = _fingerprint(arch, X, y, seeds, steps, track_every, lr_used, X_test, y_test)
     out = None if out_dir is None else Path(out_dir)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -358,7 +419,8 @@ def sweep(
                     bar.set_postfix_str(f"m={width} seed={seed}")
                 try:
                     t = train(arch, X, y, width=width, steps=steps, lr=lr_used, seed=seed, track_every=track_every,
-                              analytic=exact, progress=progress, memory_limit=memory_limit)  # fmt: skip
+                              analytic=exact, progress=progress, memory_limit=memory_limit, X_test=X_test,
+                              y_test=y_test, analytic_test=exact_test)  # fmt: skip
                 except DivergenceError as error:
                     t = error.trajectory
                 arrays = {key: value for key, value in t.arrays().items() if key in _KEPT}

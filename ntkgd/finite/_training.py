@@ -45,7 +45,14 @@ from ..core import DivergenceError
 from ..specs import ConvResNet, check_architecture
 from ._empirical import network_plan
 from ._trajectory import GramSeries, Trajectory, bound
-from ..core import check_fits_in_memory, check_int, check_step_size, check_targets, validate_network_inputs
+from ..core import (
+    check_fits_in_memory,
+    check_int,
+    check_step_size,
+    check_targets,
+    validate_network_inputs,
+    validate_paired_inputs,
+)
 
 __all__ = ["DIVERGENCE_FACTOR", "GramSeries", "Trajectory", "check_training_fits", "default_lr", "train",
            "training_memory"]
@@ -192,6 +199,14 @@ def _measure_fn(net: _Net) -> Callable:
 
 
 @functools.lru_cache(maxsize=16)
+def _outputs_fn(net: _Net) -> Callable:
+    """The network's outputs on other inputs (the test points), jitted; the backward pass is dead code."""
+    import jax
+
+    return jax.jit(lambda params, X: _forward_backward(net, params, X)[0])
+
+
+@functools.lru_cache(maxsize=16)
 def _pre_fn(net: _Net) -> Callable:
     import jax
 
@@ -291,6 +306,27 @@ def _analytic(arch, X, analytic):
     return analytic
 
 
+def _analytic_test(arch, X, X_test, analytic_test):
+    """The analytic NTK cross-Gram ``Theta(X_test, X)`` (n_test, n): given (checked) or computed."""
+    from ..analytic import Gram, analytic_gram, inputs_digest
+
+    if analytic_test is None:
+        return analytic_gram(arch, X_test, X, outputs=("ntk",)).ntk
+    if not isinstance(analytic_test, Gram) or not analytic_test.cross:
+        raise TypeError(
+            "train: analytic_test must be the cross-Gram ntkgd.analytic_gram(arch, X_test, X) or None, got "
+            f"{type(analytic_test).__name__}{'' if not isinstance(analytic_test, Gram) else ' (a square Gram)'}."
+        )
+    if analytic_test.arch != arch or analytic_test.inputs_sha256 != inputs_digest(X_test) or (
+        analytic_test.columns_sha256 != inputs_digest(X)
+    ):
+        raise ValueError(
+            "train: analytic_test was computed for another network or other inputs; pass "
+            "ntkgd.analytic_gram(arch, X_test, X) (rows X_test, columns the training inputs X)."
+        )
+    return analytic_test.ntk
+
+
 def _spectral(D: np.ndarray) -> float:
     values = np.linalg.eigvalsh(D)
     return float(max(abs(values[0]), abs(values[-1])))
@@ -319,6 +355,9 @@ def train(
     track_every: int = 10,
     *,
     analytic=None,
+    X_test=None,
+    y_test=None,
+    analytic_test=None,
     progress: bool = False,
     memory_limit: int | None = None,
 ) -> Trajectory:
@@ -359,6 +398,16 @@ def train(
         Record the tracked quantities every this many steps (and at the last step).
     analytic : Gram, optional
         ``ntkgd.analytic_gram(arch, X)`` (``paper`` and ``ntk``), to reuse across runs.
+    X_test : array_like, shape (n_test, ...) like X, optional
+        Test points: the network's outputs on them are tracked
+        (``Trajectory.u_test``) beside the infinite-width predictions
+        (:func:`ntkgd.predict`): the linearised network from this network's
+        initial outputs, ``u_test_linear``, and the infinite-width mean,
+        ``u_test_kernel``.
+    y_test : array_like, shape (n_test,), optional
+        Test targets, for the test errors (needs ``X_test``).
+    analytic_test : Gram, optional
+        ``ntkgd.analytic_gram(arch, X_test, X)`` (``ntk``), to reuse across runs.
     progress : bool
         Show a progress bar over the steps (tqdm, on stderr).
     memory_limit : int, optional
@@ -398,9 +447,16 @@ def train(
     given_lr = check_step_size(lr, owner="train")
     if not isinstance(progress, bool):
         raise TypeError(f"train: progress must be True or False, got {progress!r}.")
+    if X_test is None and (y_test is not None or analytic_test is not None):
+        raise ValueError("train: y_test and analytic_test belong to test points: give X_test too.")
+    if X_test is not None:
+        X_test = validate_paired_inputs(X_test, X, convolutional=arch.convolutional, owner="train", name="X_test")
+        if y_test is not None:
+            y_test = check_targets(y_test, X_test.shape[0], owner="train", name="y_test")
     check_training_fits(arch, X, width, steps, track_every, memory_limit)
 
     exact = _analytic(arch, X, analytic)
+    cross = None if X_test is None else _analytic_test(arch, X, X_test, analytic_test)
     ntk_values = np.linalg.eigvalsh(exact.ntk)
     lambda_0 = float(np.linalg.eigvalsh(exact.paper)[0])
     if given_lr is None:
@@ -409,8 +465,9 @@ def train(
         lr_used, lr_source = given_lr, "given"
 
     with _x64():
-        run = _run(arch, X, y, width, steps, lr_used, seed, track_every, progress)
-    return _finish(arch, width, seed, lr_used, lr_source, y, exact, ntk_values, lambda_0, run, started)
+        run = _run(arch, X, y, width, steps, lr_used, seed, track_every, progress, X_test)
+    test = None if X_test is None else (cross, y_test)
+    return _finish(arch, width, seed, lr_used, lr_source, y, exact, ntk_values, lambda_0, run, started, test)
 
 
 def _x64():
@@ -426,6 +483,7 @@ class _Run:
     steps: list = field(default_factory=list)
     losses: list = field(default_factory=list)
     measured: list = field(default_factory=list)
+    test_outputs: list = field(default_factory=list)
     weight_norm0: np.ndarray | None = None
     message: str | None = None
     details: dict | None = None
@@ -436,7 +494,7 @@ def _is_relu(arch) -> bool:
     return arch.act.builtin and arch.act.name == "relu"
 
 
-def _run(arch, X, y, width, steps, lr, seed, track_every, progress) -> _Run:
+def _run(arch, X, y, width, steps, lr, seed, track_every, progress, X_test=None) -> _Run:
     import jax
     import jax.numpy as jnp
 
@@ -444,6 +502,11 @@ def _run(arch, X, y, width, steps, lr, seed, track_every, progress) -> _Run:
     net = _Net(plan=plan, conv=isinstance(arch, ConvResNet), train_a=arch.trains_output_layer, relu=_is_relu(arch))
     Xj, yj, lrj = jnp.asarray(X), jnp.asarray(y), jnp.asarray(lr, dtype=jnp.float64)
     params = _initial_params(arch, plan, X, seed)
+    X_test_j = None if X_test is None else jnp.asarray(X_test)
+
+    def test_outputs(p):
+        return None if X_test_j is None else np.asarray(_outputs_fn(net)(p, X_test_j), dtype=np.float64)
+
     pre0 = tuple(_pre_fn(net)(params, Xj))
     init = (tuple(jnp.array(W, copy=True) for W in params[0]), jnp.array(params[1], copy=True), pre0)
     record = _Run()
@@ -462,12 +525,14 @@ def _run(arch, X, y, width, steps, lr, seed, track_every, progress) -> _Run:
     try:
         while done < steps:
             length = min(track_every, steps - done)
+            outputs = test_outputs(params)  # before the chunk: its parameters are donated to it
             params, losses, measured = _chunk_fn(net, length)(params, init, Xj, yj, lrj)
             losses = np.asarray(losses, dtype=np.float64)
             measured = jax.tree_util.tree_map(np.asarray, measured)
             if all(np.isfinite(value).all() for value in measured.values()):  # measured at step `done`
                 record.steps.append(done)
                 record.measured.append(measured)
+                record.test_outputs.append(outputs)
             if loss0 is None:
                 loss0 = float(losses[0])
                 limit = DIVERGENCE_FACTOR * max(loss0, 0.5 * float(y @ y), np.finfo(np.float64).tiny)
@@ -508,6 +573,7 @@ def _run(arch, X, y, width, steps, lr, seed, track_every, progress) -> _Run:
             measured = _measure_fn(net)(params, init, Xj)
             record.steps.append(done)
             record.measured.append(jax.tree_util.tree_map(np.asarray, measured))
+            record.test_outputs.append(test_outputs(params))
             final = 0.5 * float(np.sum((record.measured[-1]["u"] - y) ** 2))
             record.losses.append(np.asarray([final]))
             if record.stable_lr is None:  # steps = 0: G(0) is this measurement
@@ -518,7 +584,21 @@ def _run(arch, X, y, width, steps, lr, seed, track_every, progress) -> _Run:
     return record
 
 
-def _finish(arch, width, seed, lr, lr_source, y, exact, ntk_values, lambda_0, run: _Run, started) -> Trajectory:
+def _test_predictions(exact, cross, lr, u, y, steps, u_test) -> tuple[np.ndarray, np.ndarray]:
+    """The linearised network's test outputs from this network's start, and the infinite-width mean's."""
+    from ..linalg import linear_dynamics
+
+    try:
+        linear = linear_dynamics(exact.ntk, y, cross, lr=lr, steps=steps, initial=u[0], initial_cross=u_test[0],
+                                 owner="train")  # fmt: skip
+        mean = linear_dynamics(exact.ntk, y, cross, lr=lr, steps=steps, owner="train")
+    except ValueError:  # lr at or beyond 2 / lambda_max(Theta): the infinite-width predictions diverge
+        linear = mean = np.full((len(steps), cross.shape[0]), math.nan)
+    return linear, mean
+
+
+def _finish(arch, width, seed, lr, lr_source, y, exact, ntk_values, lambda_0, run: _Run, started,
+            test=None) -> Trajectory:  # fmt: skip
     depth = arch.depth
     measured = run.measured
     steps = np.asarray(run.steps, dtype=np.int64)
@@ -542,6 +622,11 @@ def _finish(arch, width, seed, lr, lr_source, y, exact, ntk_values, lambda_0, ru
         ntk=np.array([np.linalg.eigvalsh(N)[0] for N in ntks]),
     )
     names = tuple(f"W{h}" for h in range(1, depth + 1)) + (("a",) if arch.trains_output_layer else ())
+    u_test = u_test_linear = u_test_kernel = y_test = None
+    if test is not None:
+        cross, y_test = test
+        u_test = np.stack(run.test_outputs)
+        u_test_linear, u_test_kernel = _test_predictions(exact, cross, lr, u, y, steps, u_test)
     trajectory = Trajectory(
         arch=arch, width=width, seed=seed, lr=lr, lr_source=lr_source, steps=steps, loss=loss,
         loss_every_step=loss_every_step, bound=bound(steps, lr, lambda_0, loss[0]),
@@ -552,7 +637,8 @@ def _finish(arch, width, seed, lr, lr_source, y, exact, ntk_values, lambda_0, ru
         u=u, u_linear=_linear_prediction(exact.ntk, lr, u[0], y, steps),
         u_linear_init=_linear_prediction(ntk0, lr, u[0], y, steps), y=y, init_paper=paper0, init_ntk=ntk0,
         lambda_0=lambda_0, ntk_lambda_min=float(ntk_values[0]), ntk_lambda_max=float(ntk_values[-1]),
-        init_lambda_max=2.0 / run.stable_lr, diverged=run.message is not None,
+        init_lambda_max=2.0 / run.stable_lr, diverged=run.message is not None, u_test=u_test,
+        u_test_linear=u_test_linear, u_test_kernel=u_test_kernel, y_test=y_test,
         message=run.message, seconds=time.perf_counter() - started,
     )  # fmt: skip
     if run.message is not None:

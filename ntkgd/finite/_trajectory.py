@@ -72,6 +72,17 @@ class Trajectory:
     u_linear_init : ndarray, shape (K, n)
         The same with the network's own ``G(0)``.
     y : ndarray, shape (n,)
+    u_test : ndarray, shape (K, n_test), or None
+        With ``X_test``: the network's outputs on the test points.
+    u_test_linear : ndarray, shape (K, n_test), or None
+        The linearised network on the test points (Lee et al. 2019): GD on
+        the linear model of the analytic NTK, from this network's initial
+        outputs ``u(0)``, ``u_test(0)`` (:func:`ntkgd.predict`); the finite
+        network approaches it as the width grows, at about ``m^-1/2``.
+    u_test_kernel : ndarray, shape (K, n_test), or None
+        The infinite-width mean prediction (from zero outputs).
+    y_test : ndarray, shape (n_test,), or None
+        Test targets, if given.
     lambda_0 : float
         ``lambda_min`` of the analytic paper's Gram ``K^(H)`` (TwoLayer: ``H^inf``).
     ntk_lambda_min, ntk_lambda_max : float
@@ -109,6 +120,10 @@ class Trajectory:
     u_linear: np.ndarray = field(default=None, repr=False)
     u_linear_init: np.ndarray = field(default=None, repr=False)
     y: np.ndarray = field(default=None, repr=False)
+    u_test: np.ndarray | None = field(default=None, repr=False)
+    u_test_linear: np.ndarray | None = field(default=None, repr=False)
+    u_test_kernel: np.ndarray | None = field(default=None, repr=False)
+    y_test: np.ndarray | None = field(default=None, repr=False)
     init_paper: np.ndarray = field(default=None, repr=False)
     init_ntk: np.ndarray = field(default=None, repr=False)
     lambda_0: float = math.nan
@@ -135,6 +150,24 @@ class Trajectory:
         return 0.5 * np.sum((self.u_linear_init - self.y) ** 2, axis=1)
 
     @property
+    def test_gap(self) -> np.ndarray | None:
+        """``||u_test(k) - u_test_linear(k)||_2 / sqrt(n_test)``, shape (K,): the network against its
+        infinite-width linearisation on the test points (RMS over points); None without ``X_test``."""
+        if self.u_test is None:
+            return None
+        return np.sqrt(np.mean((self.u_test - self.u_test_linear) ** 2, axis=1))
+
+    @property
+    def test_mse(self) -> np.ndarray | None:
+        """``mean_x (u_test(k) - y_test)^2``, shape (K,); None without ``y_test``."""
+        return None if self.y_test is None else np.mean((self.u_test - self.y_test) ** 2, axis=1)
+
+    @property
+    def test_mse_kernel(self) -> np.ndarray | None:
+        """The same for the infinite-width mean prediction ``u_test_kernel``; None without ``y_test``."""
+        return None if self.y_test is None else np.mean((self.u_test_kernel - self.y_test) ** 2, axis=1)
+
+    @property
     def bound_every_step(self) -> np.ndarray:
         """The theory bound at every step 0..S, shape (S + 1,)."""
         return bound(np.arange(self.loss_every_step.size), self.lr, self.lambda_0, self.loss_every_step[0])
@@ -158,6 +191,9 @@ class Trajectory:
         }  # fmt: skip
         if self.pattern_change is not None:
             out["pattern_change"] = self.pattern_change
+        for name in ("u_test", "u_test_linear", "u_test_kernel", "y_test"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
         return out
 
     def summary(self) -> dict:
@@ -186,6 +222,12 @@ class Trajectory:
             "final_pattern_change": None if self.pattern_change is None else self.pattern_change[last].tolist(),
             "seconds": self.seconds,
         }  # fmt: skip
+        if self.u_test is not None:
+            record["n_test"] = int(self.u_test.shape[1])
+            record["max_test_gap"] = float(np.max(self.test_gap))
+        if self.y_test is not None:
+            record["test_mse_final"] = float(self.test_mse[last])
+            record["test_mse_kernel_final"] = float(self.test_mse_kernel[last])
         return {key: _finite_or_none(value) for key, value in record.items()}
 
 
