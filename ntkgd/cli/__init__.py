@@ -24,6 +24,7 @@ COMMANDS = {
     "crosscheck": "ntkgd.cli._crosscheck",
     "train": "ntkgd.cli._train",
     "sweep": "ntkgd.cli._sweep",
+    "predict": "ntkgd.cli._predict",
     "cache-clear": "ntkgd.cli._cache",
 }
 

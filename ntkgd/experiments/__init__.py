@@ -12,6 +12,9 @@ _sweep
     GD runs across widths: how the Gram and the weights move with width.
 _fits
     Log-log slopes against width.
+_generalisation
+    The Arora et al. (2019) bound beside the test errors of the kernel
+    predictor and of trained networks, true and random labels (``ntkgd predict``).
 _bench, _numpy_baseline
     The benchmark engine behind ``ntkgd bench`` and its plain NumPy baseline.
 _lambda0_plots, _dynamics_plots
@@ -23,6 +26,7 @@ from ._crosscheck import Crosscheck, crosscheck, plot_crosscheck
 from ._dynamics_plots import plot_runs, plot_sweep
 from . import _figure_style as figure_style
 from ._fits import Slope, fit_slope
+from ._generalisation import Generalisation, generalisation_study, plot_generalisation, zero_one_error
 from ._lambda0 import Lambda0Study, check_labels, lambda0_study
 from ._lambda0_dask import DistributedLambda0, lambda0_distributed
 from ._lambda0_plots import plot_lambda0
@@ -33,6 +37,7 @@ __all__ = [
     "BACKENDS",
     "QUANTITIES",
     "Crosscheck",
+    "Generalisation",
     "DistributedLambda0",
     "Lambda0Study",
     "Slope",
@@ -42,15 +47,18 @@ __all__ = [
     "crosscheck",
     "figure_style",
     "fit_slope",
+    "generalisation_study",
     "lambda0_distributed",
     "lambda0_study",
     "machine",
     "make_configs",
     "plot_crosscheck",
+    "plot_generalisation",
     "plot_lambda0",
     "plot_runs",
     "plot_sweep",
     "run_benchmarks",
     "summarise",
     "sweep",
+    "zero_one_error",
 ]
