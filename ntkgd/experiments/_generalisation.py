@@ -17,7 +17,7 @@ labels and for random ones, at several training-set sizes:
   enough for the bound to speak about it.
 
 The O(.) term is not evaluated (its constant is not given); the page
-docs/generalisation.md says what that means for the comparison.
+docs/predictions.md says what that means for the comparison.
 """
 
 from __future__ import annotations

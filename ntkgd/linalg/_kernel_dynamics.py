@@ -28,7 +28,7 @@ import numbers
 import numpy as np
 import scipy.linalg
 
-from ..core import check_step_size
+from ..core import check_step_size, cholesky_inplace
 
 __all__ = ["gd_factors", "kernel_regression", "linear_dynamics"]
 
@@ -84,6 +84,10 @@ def _schedule(steps, times, owner: str):
 def kernel_regression(K: np.ndarray, residual: np.ndarray, *, owner: str, duplicates=None) -> np.ndarray:
     """``K^{-1} residual`` by Cholesky, or a ValueError saying why ``K`` is singular.
 
+    The factorisation is :func:`ntkgd.core.cholesky_inplace` on a copy: LAPACK's
+    dpotrf where it is safe, a blocked factorisation without the symmetric
+    rank-k update where OpenBLAS's threaded one crashes at large n.
+
     Parameters
     ----------
     K : ndarray, shape (n, n)
@@ -92,9 +96,8 @@ def kernel_regression(K: np.ndarray, residual: np.ndarray, *, owner: str, duplic
     duplicates : callable, optional
         ``duplicates() -> str``: which training points repeat, named in the message.
     """
-    try:
-        factor = scipy.linalg.cho_factor(K, lower=True, check_finite=False)
-    except np.linalg.LinAlgError:
+    factor = np.array(K, dtype=np.float64, order="F", copy=True)
+    if cholesky_inplace(factor) != 0:
         values = np.linalg.eigvalsh(K)
         repeat = "" if duplicates is None else duplicates()
         raise ValueError(
@@ -102,7 +105,7 @@ def kernel_regression(K: np.ndarray, residual: np.ndarray, *, owner: str, duplic
             f"lambda_max = {values[-1]:.3g}){repeat}, so the prediction at convergence (kernel regression) is not "
             "defined. Remove repeated or nearly repeated training inputs, or ask for finite steps= or t=."
         ) from None
-    return scipy.linalg.cho_solve(factor, residual, check_finite=False)
+    return scipy.linalg.cho_solve((factor, True), residual, check_finite=False)
 
 
 def linear_dynamics(K: np.ndarray, y: np.ndarray, cross: np.ndarray | None = None, *, lr: float | None = None,
