@@ -170,7 +170,7 @@ def crosscheck(
     seeds = check_int_list(seeds, "seeds", 0, owner="crosscheck")
     names = quantities(arch)
     start = time.perf_counter()
-    exact = analytic_gram(arch, X, backend, memory_limit=memory_limit)
+    exact = analytic_gram(arch, X, backend=backend, memory_limit=memory_limit)
     analytic_seconds = time.perf_counter() - start
     targets = [_pick(exact, name) for name in names]
     norms = [float(np.linalg.norm(target)) for target in targets]
