@@ -9,18 +9,28 @@ are computed once, here, and broadcast to every worker
 (``client.scatter(..., broadcast=True)``); a task receives only its two block
 indices.
 
+A cross-Gram ``K(X, X2)`` (rows X, columns X2, shape (n, n2)) is a
+rectangular grid: row blocks over X, column blocks over X2, and every tile of
+it is computed (no symmetry, no mirror). The per-point quantities are
+computed once on the stacked points ``[X; X2]`` (the Hermite tables cover the
+norms of both sets), as the single-machine cross-Gram does, and a tile runs
+the block recursion on rows of X against columns ``n + J`` of the stack, from
+``x_i . x_j = X[I] @ X2[J].T`` (a gemm of the two sets).
+
 Three ways to use the tiles:
 
 - in cluster memory: :func:`tiled_grams` computes the tiles (a progress bar
   over tiles, ``as_completed``), keeps them on the workers and returns a Dask
-  array whose upper tiles are lazy transposes of the lower ones;
+  array whose upper tiles are lazy transposes of the lower ones (a
+  cross-Gram: every tile computed);
 - out of core (:mod:`ntkgd.analytic._tiled_store`): with ``store=`` every tile is written to a Zarr (v3) array
   chunked by tiles, then a one-byte completion marker for that tile is written
-  to a second array. A later call with the same spec, inputs and tile size
+  to a second array (a cross-Gram's store is (n, n2), one marker per tile of
+  the grid). A later call with the same spec, inputs (X and X2) and tile size
   computes only the tiles without a marker (an interrupted run is resumed);
   :func:`open_gram_store` refuses a store with missing markers;
 - matrix-free: :class:`GramOperator` recomputes the tiles for every product
-  ``K V`` and keeps only ``O(n d)`` per worker.
+  ``K V`` and keeps only ``O(n d)`` per worker (square Grams only).
 
 A worker lost mid-run is handled by Dask: its tasks, and finished tiles held
 in its memory, are recomputed elsewhere; tiles already in a store are kept.
@@ -41,7 +51,7 @@ import numpy as np
 
 from ._gram import parse_outputs
 from ._registry import check_tiled_architecture
-from ._tile_grid import TileLayout, assemble_lower_tiles
+from ._tile_grid import TileLayout, assemble_tiles
 from ._tiled_store import (
     IncompleteStoreError,
     fingerprint,
@@ -76,16 +86,20 @@ TILED_OUTPUTS = ("paper", "ntk", "nngp")
 class TiledProblem(TileLayout):
     """Everything a worker needs to compute any tile: inputs, per-point quantities, constants.
 
+    The per-point arrays cover the ``m`` points of the rows and the columns:
+    ``m = n`` for a square Gram, ``m = n + n2`` (X first, then X2) for a
+    cross-Gram, whose column point ``j`` is stacked point ``n + j``.
+
     Attributes
     ----------
     X : ndarray, shape (n, d)
-        Inputs, C-contiguous float64.
-    diag : ndarray, shape (H + 1, n)
+        Inputs (the rows), C-contiguous float64.
+    diag : ndarray, shape (H + 1, m)
         ``K^(h)_ii``.
-    b_in, means : ndarray, shape (H, n)
+    b_in, means : ndarray, shape (H, m)
         ResNet means entering each layer and ``E[s(u)]`` per layer.
     group, values, derivatives, terms
-        Hermite table rows per point, the tables (H, g, T) and series lengths (H,).
+        Hermite table rows per point (m,), the tables (H, g, T) and series lengths (H,).
     constants : ndarray, shape (4, H)
         Per-layer constants of the shared recursion.
     code : int
@@ -96,7 +110,10 @@ class TiledProblem(TileLayout):
         TwoLayer: the NTK is the paper's Gram.
     depth : int
     tile : int
-        Tile size; block ``b`` holds points ``[b * tile, min((b + 1) * tile, n))``.
+        Tile size; row block ``b`` holds rows ``[b * tile, min((b + 1) * tile, n))``, column
+        block ``b`` columns ``[b * tile, min((b + 1) * tile, n2))``.
+    X2 : ndarray, shape (n2, d), or None
+        The column inputs of a cross-Gram ``K(X, X2)``; None for the square Gram of X.
     """
 
     X: np.ndarray
@@ -113,19 +130,39 @@ class TiledProblem(TileLayout):
     single_group: bool
     depth: int
     tile: int
+    X2: np.ndarray | None = None
 
     @property
     def n(self) -> int:
+        """Rows (points of X)."""
         return self.X.shape[0]
 
+    @property
+    def n2(self) -> int | None:
+        """Columns of a cross-Gram (points of X2); None for a square Gram."""
+        return None if self.X2 is None else self.X2.shape[0]
+
     def compute(self, rows: slice, cols, output: str) -> np.ndarray:
-        """The ``output`` Gram on rows ``rows`` (a slice) against ``cols`` (a slice or an index array)."""
+        """The ``output`` Gram on rows ``rows`` (a slice) against ``cols`` (a slice or an index array).
+
+        Rows index X; columns index X (square Gram) or X2 (cross-Gram).
+
+        Returns
+        -------
+        ndarray, shape (len(rows), len(cols))
+        """
         from ..kernels import dense_block
 
-        col_index = np.arange(self.n)[cols] if isinstance(cols, slice) else np.asarray(cols, dtype=np.int64)
-        diagonal = isinstance(cols, slice) and rows == cols
+        columns = self.shape[1]
+        col_index = np.arange(columns)[cols] if isinstance(cols, slice) else np.asarray(cols, dtype=np.int64)
         out = np.empty((rows.stop - rows.start, col_index.size))
-        np.matmul(self.X[rows], self.X[col_index].T, out=out)
+        if self.X2 is None:
+            diagonal = isinstance(cols, slice) and rows == cols
+            np.matmul(self.X[rows], self.X[col_index].T, out=out)
+        else:
+            diagonal = False
+            np.matmul(self.X[rows], self.X2[col_index].T, out=out)  # two sets: a gemm, never syrk
+            col_index = self.n + col_index  # the column points follow X in the per-point arrays
         none2, none3 = np.empty((0, 0)), np.empty((0, 0, 0))
         paper = out if output == "paper" or (output == "ntk" and self.single_group) else none2
         ntk = out if output == "ntk" and not self.single_group else none2
@@ -138,8 +175,13 @@ class TiledProblem(TileLayout):
         return out
 
     def tile_of(self, bi: int, bj: int, output: str) -> np.ndarray:
-        """Lower tile ``(bi, bj)``, ``bi >= bj``."""
-        return self.compute(self.span(bi), self.span(bj), output)
+        """Tile ``(bi, bj)``: a lower one (``bi >= bj``) of a square Gram, any one of a cross-Gram.
+
+        Returns
+        -------
+        ndarray, shape (len(span(bi)), len(col_span(bj)))
+        """
+        return self.compute(self.span(bi), self.col_span(bj), output)
 
 
 def _check_tile(tiles, owner: str) -> int:
@@ -150,43 +192,64 @@ def _check_tile(tiles, owner: str) -> int:
     return int(tiles)
 
 
-def prepare(arch, X, tiles: int = DEFAULT_TILE, *, owner: str = "analytic_gram") -> TiledProblem:
-    """Validate ``X`` and compute the per-point quantities of every point once.
+def _tiled_norms(X: np.ndarray, tile: int) -> np.ndarray:
+    """``x_i . x_i``, shape (n,), from the same kind of product the tiles use.
+
+    A gemm of a block of rows against a copy of itself, never syrk (see
+    _safe_blas), so that a duplicated input gives c == a where BLAS sums every
+    tile alike. Not guaranteed: on AVX-512 hosts a duplicate in another tile
+    differs by an ulp, amplified near rho = 1 (docs/math.md §9b); tiles are not
+    tied like analytic_gram's repeats.
+    """
+    n = X.shape[0]
+    diag0 = np.empty(n)
+    for start in range(0, n, tile):
+        rows = X[start : start + tile]
+        diag0[start : start + rows.shape[0]] = np.diagonal(rows @ rows.copy().T)
+    return diag0
+
+
+def prepare(arch, X, tiles: int = DEFAULT_TILE, *, X2=None, owner: str = "analytic_gram") -> TiledProblem:
+    """Validate ``X`` (and ``X2``) and compute the per-point quantities of every point once.
 
     Parameters
     ----------
     arch : TwoLayer, FullyConnected or ResNet
     X : array_like, shape (n, d)
+        The rows.
     tiles : int
-        Tile side.
+        Tile side (capped at the larger side of the Gram).
+    X2 : array_like, shape (n2, d), optional
+        The columns of a cross-Gram ``K(X, X2)``: the per-point quantities are
+        then computed on the stacked points ``[X; X2]``, shape (n + n2, ...).
+        Default: the square Gram of X.
+    owner : str
+        Name in the error messages.
 
     Returns
     -------
     TiledProblem
     """
     from ._numba_dense import _layer_tables, layer_constants
-    from ..core import validate_inputs
+    from ..core import validate_inputs, validate_paired_inputs
 
     check_tiled_architecture(arch, owner)
     tile = _check_tile(tiles, owner)
     X = validate_inputs(X, owner=owner)
     n = X.shape[0]
-    tile = min(tile, n)
-    # x_i . x_i from the same kind of product the tiles use (a gemm of a block of
-    # rows against a copy of itself, never syrk: see _safe_blas), so that a
-    # duplicated input gives c == a where BLAS sums every tile alike. Not guaranteed:
-    # on AVX-512 hosts a duplicate in another tile differs by an ulp, amplified near
-    # rho = 1 (docs/math.md §9b); tiles are not tied like analytic_gram's repeats.
-    diag0 = np.empty(n)
-    for start in range(0, n, tile):
-        rows = X[start : start + tile]
-        diag0[start : start + rows.shape[0]] = np.diagonal(rows @ rows.copy().T)
+    if X2 is None:
+        tile = min(tile, n)
+        diag0 = _tiled_norms(X, tile)
+    else:
+        X2 = validate_paired_inputs(X2, X, convolutional=False, owner=owner)
+        tile = min(tile, max(n, X2.shape[0]))
+        diag0 = np.concatenate([_tiled_norms(X, tile), _tiled_norms(X2, tile)])
     constants, mean_gain = layer_constants(arch)
     diag, b_in, means, group, values, derivatives, terms = _layer_tables(arch, diag0, constants, mean_gain)
     return TiledProblem(
         X=X, diag=diag, b_in=b_in, means=means, group=group, values=values, derivatives=derivatives, terms=terms,
         constants=constants, code=int(arch.act.closed_form.value), include_output=bool(arch.trains_output_layer),
-        single_group=not arch.trains_output_layer and arch.depth == 1, depth=arch.depth, tile=tile,
+        single_group=not arch.trains_output_layer and arch.depth == 1, depth=arch.depth, tile=tile, X2=X2,
     )  # fmt: skip
 
 
@@ -262,6 +325,7 @@ def _resolve_client(client, owner: str):
 def tiled_grams(
     arch,
     X,
+    X2=None,
     *,
     tiles: int = DEFAULT_TILE,
     client=None,
@@ -269,22 +333,26 @@ def tiled_grams(
     store: str | os.PathLike | None = None,
     progress: bool | Callable[[int, int], None] = True,
 ) -> tuple[dict, dict]:
-    """Compute the lower tiles on the cluster; return ``({output: dask array}, info)``.
+    """Compute the tiles on the cluster; return ``({output: dask array}, info)``.
 
-    See :func:`ntkgd.analytic_gram` (``tiles=``, ``client=``, ``store=``) for the
-    parameters. ``info`` holds ``tiles_total``, ``tiles_computed`` (fewer when
-    a store was resumed), ``seconds``, ``fingerprint`` (with a store) and ``tile``.
+    See :func:`ntkgd.analytic_gram` (``X2=``, ``tiles=``, ``client=``,
+    ``store=``) for the parameters. Without ``X2`` the lower tiles of the
+    square Gram of X are computed and each array is (n, n); with ``X2`` (n2, d)
+    every tile of the cross-Gram ``K(X, X2)`` and each array is (n, n2), rows X
+    and columns X2, chunked by tiles. ``info`` holds ``tiles_total``,
+    ``tiles_computed`` (fewer when a store was resumed), ``seconds``,
+    ``fingerprint`` (with a store), ``tile`` and ``shape``.
     """
     from distributed import as_completed
 
     owner = "analytic_gram"
     names = _check_outputs(outputs, owner)
-    problem = prepare(arch, X, tiles, owner=owner)
+    problem = prepare(arch, X, tiles, X2=X2, owner=owner)
     client = _resolve_client(client, owner)
     start = time.perf_counter()
     shared = client.scatter(problem, broadcast=True)
-    todo = [(name, bi, bj) for name in names for bi, bj in problem.lower_tiles()]
-    info = {"tile": problem.tile, "tiles_total": len(todo), "fingerprint": None}
+    todo = [(name, bi, bj) for name in names for bi, bj in problem.computed_tiles()]
+    info = {"tile": problem.tile, "shape": problem.shape, "tiles_total": len(todo), "fingerprint": None}
     if store is not None:
         path = os.fspath(store)
         info["fingerprint"] = fingerprint(arch, problem)
@@ -301,7 +369,7 @@ def tiled_grams(
             for name, bi, bj in todo
         }  # fmt: skip
     info["tiles_computed"] = len(todo)
-    step, close = _progress_bar(len(futures), progress, "Gram tiles")
+    step, close = _progress_bar(len(futures), progress, "cross-Gram tiles" if problem.cross else "Gram tiles")
     try:
         for future in as_completed(futures):
             if future.status == "error":
@@ -315,7 +383,7 @@ def tiled_grams(
     by_name = {name: {} for name in names}
     for future, (name, bi, bj) in futures.items():
         by_name[name][bi, bj] = future
-    return {name: assemble_lower_tiles(problem, lower) for name, lower in by_name.items()}, info
+    return {name: assemble_tiles(problem, computed) for name, computed in by_name.items()}, info
 
 
 # --------------------------------------------------------------------------- matrix-free
@@ -323,6 +391,9 @@ def tiled_grams(
 
 class GramOperator:
     """The Gram of ``arch`` on ``X`` as a matrix-free operator: each product recomputes the tiles.
+
+    Square Grams only (a product ``K V`` of a cross-Gram is not offered; the
+    tiles of ``K(X, X2)`` come from ``analytic_gram(arch, X, X2, tiles=...)``).
 
     Nothing n x n is stored anywhere: a worker holds X and the per-point
     quantities (``O(n d)``), one tile at a time and its two small products.

@@ -26,7 +26,6 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-import scipy.linalg
 
 from ..core import check_step_size, cholesky_inplace
 
@@ -105,6 +104,8 @@ def kernel_regression(K: np.ndarray, residual: np.ndarray, *, owner: str, duplic
             f"lambda_max = {values[-1]:.3g}){repeat}, so the prediction at convergence (kernel regression) is not "
             "defined. Remove repeated or nearly repeated training inputs, or ask for finite steps= or t=."
         ) from None
+    import scipy.linalg  # lazily: ``ntkgd --help`` imports no SciPy
+
     return scipy.linalg.cho_solve((factor, True), residual, check_finite=False)
 
 
