@@ -73,8 +73,8 @@ def analytic_gram(
         stay in the workers' memory unless ``store`` is given. A worker lost
         mid-run is replaced and its tiles recomputed.
     store : str or path, optional
-        A Zarr (v3) directory: each lower tile is written there (chunks =
-        tiles), followed by its completion marker, and the result reads the
+        A Zarr (v3) directory: each lower tile (every tile of a cross-Gram)
+        is written there (chunks = tiles), followed by its completion marker, and the result reads the
         tiles back lazily (out of core). Calling again with the same spec,
         inputs and ``tiles`` computes only the tiles without a marker, so an
         interrupted run resumes; :func:`ntkgd.open_gram_store` opens a
