@@ -11,6 +11,9 @@ _training
     :func:`train`: full-batch GD, tracked against the theory.
 _trajectory
     :class:`Trajectory`: what a GD run recorded, and the theory's bound.
+_predictions
+    The linear-model predictions a run is compared with: on the training
+    points, and on test points from the analytic cross-Gram.
 
 JAX is imported only inside the functions that need it.
 """

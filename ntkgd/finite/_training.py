@@ -41,18 +41,12 @@ from typing import Callable
 
 import numpy as np
 
-from ..core import DivergenceError
 from ..specs import ConvResNet, check_architecture
 from ._empirical import network_plan
+from ._predictions import analytic_test_gram, linear_prediction, tracked_test_predictions
 from ._trajectory import GramSeries, Trajectory, bound
-from ..core import (
-    check_fits_in_memory,
-    check_int,
-    check_step_size,
-    check_targets,
-    validate_network_inputs,
-    validate_paired_inputs,
-)
+from ..core import (DivergenceError, check_fits_in_memory, check_int, check_step_size, check_targets,
+                    validate_network_inputs, validate_paired_inputs)  # fmt: skip
 
 __all__ = ["DIVERGENCE_FACTOR", "GramSeries", "Trajectory", "check_training_fits", "default_lr", "train",
            "training_memory"]
@@ -306,39 +300,9 @@ def _analytic(arch, X, analytic):
     return analytic
 
 
-def _analytic_test(arch, X, X_test, analytic_test):
-    """The analytic NTK cross-Gram ``Theta(X_test, X)`` (n_test, n): given (checked) or computed."""
-    from ..analytic import Gram, analytic_gram, inputs_digest
-
-    if analytic_test is None:
-        return analytic_gram(arch, X_test, X, outputs=("ntk",)).ntk
-    if not isinstance(analytic_test, Gram) or not analytic_test.cross:
-        raise TypeError(
-            "train: analytic_test must be the cross-Gram ntkgd.analytic_gram(arch, X_test, X) or None, got "
-            f"{type(analytic_test).__name__}{'' if not isinstance(analytic_test, Gram) else ' (a square Gram)'}."
-        )
-    if analytic_test.arch != arch or analytic_test.inputs_sha256 != inputs_digest(X_test) or (
-        analytic_test.columns_sha256 != inputs_digest(X)
-    ):
-        raise ValueError(
-            "train: analytic_test was computed for another network or other inputs; pass "
-            "ntkgd.analytic_gram(arch, X_test, X) (rows X_test, columns the training inputs X)."
-        )
-    return analytic_test.ntk
-
-
 def _spectral(D: np.ndarray) -> float:
     values = np.linalg.eigvalsh(D)
     return float(max(abs(values[0]), abs(values[-1])))
-
-
-def _linear_prediction(K: np.ndarray, lr: float, u0: np.ndarray, y: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """``y + V diag((1 - lr lambda)^k) V^T (u0 - y)`` for each k: shape (len(steps), n)."""
-    values, vectors = np.linalg.eigh(K)
-    coords = vectors.T @ (u0 - y)
-    with np.errstate(over="ignore", invalid="ignore"):  # lr beyond 2 / lambda_max: the prediction diverges too
-        factors = np.power((1.0 - lr * values)[None, :], np.asarray(steps, dtype=np.float64)[:, None])
-        return y[None, :] + (factors * coords[None, :]) @ vectors.T
 
 
 # --------------------------------------------------------------------------- the public function
@@ -456,7 +420,7 @@ def train(
     check_training_fits(arch, X, width, steps, track_every, memory_limit)
 
     exact = _analytic(arch, X, analytic)
-    cross = None if X_test is None else _analytic_test(arch, X, X_test, analytic_test)
+    cross = None if X_test is None else analytic_test_gram(arch, X, X_test, analytic_test)
     ntk_values = np.linalg.eigvalsh(exact.ntk)
     lambda_0 = float(np.linalg.eigvalsh(exact.paper)[0])
     if given_lr is None:
@@ -584,19 +548,6 @@ def _run(arch, X, y, width, steps, lr, seed, track_every, progress, X_test=None)
     return record
 
 
-def _test_predictions(exact, cross, lr, u, y, steps, u_test) -> tuple[np.ndarray, np.ndarray]:
-    """The linearised network's test outputs from this network's start, and the infinite-width mean's."""
-    from ..linalg import linear_dynamics
-
-    try:
-        linear = linear_dynamics(exact.ntk, y, cross, lr=lr, steps=steps, initial=u[0], initial_cross=u_test[0],
-                                 owner="train")  # fmt: skip
-        mean = linear_dynamics(exact.ntk, y, cross, lr=lr, steps=steps, owner="train")
-    except ValueError:  # lr at or beyond 2 / lambda_max(Theta): the infinite-width predictions diverge
-        linear = mean = np.full((len(steps), cross.shape[0]), math.nan)
-    return linear, mean
-
-
 def _finish(arch, width, seed, lr, lr_source, y, exact, ntk_values, lambda_0, run: _Run, started,
             test=None) -> Trajectory:  # fmt: skip
     depth = arch.depth
@@ -626,7 +577,7 @@ def _finish(arch, width, seed, lr, lr_source, y, exact, ntk_values, lambda_0, ru
     if test is not None:
         cross, y_test = test
         u_test = np.stack(run.test_outputs)
-        u_test_linear, u_test_kernel = _test_predictions(exact, cross, lr, u, y, steps, u_test)
+        u_test_linear, u_test_kernel = tracked_test_predictions(exact, cross, lr, u, y, steps, u_test)
     trajectory = Trajectory(
         arch=arch, width=width, seed=seed, lr=lr, lr_source=lr_source, steps=steps, loss=loss,
         loss_every_step=loss_every_step, bound=bound(steps, lr, lambda_0, loss[0]),
@@ -634,8 +585,8 @@ def _finish(arch, width, seed, lr, lr_source, y, exact, ntk_values, lambda_0, ru
         weight_change=np.stack([m["weight_change"] for m in measured]), weight_norm0=run.weight_norm0,
         max_row_change=np.stack([m["max_row_change"] for m in measured]),
         pattern_change=np.stack([m["pattern_change"] for m in measured]) if _is_relu(arch) else None,
-        u=u, u_linear=_linear_prediction(exact.ntk, lr, u[0], y, steps),
-        u_linear_init=_linear_prediction(ntk0, lr, u[0], y, steps), y=y, init_paper=paper0, init_ntk=ntk0,
+        u=u, u_linear=linear_prediction(exact.ntk, lr, u[0], y, steps),
+        u_linear_init=linear_prediction(ntk0, lr, u[0], y, steps), y=y, init_paper=paper0, init_ntk=ntk0,
         lambda_0=lambda_0, ntk_lambda_min=float(ntk_values[0]), ntk_lambda_max=float(ntk_values[-1]),
         init_lambda_max=2.0 / run.stable_lr, diverged=run.message is not None, u_test=u_test,
         u_test_linear=u_test_linear, u_test_kernel=u_test_kernel, y_test=y_test,
