@@ -15,6 +15,7 @@ import sys
 import time
 
 from ._options import (
+    int_list,
     check_writable_dir,
     add_data_arguments,
     add_network_arguments,
@@ -33,16 +34,6 @@ __all__ = ["add_parser", "run"]
 JAX_PACKAGES = ("jax", "jaxlib")
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.replace(" ", "").split(",") if part]
-    except ValueError:
-        message = f"expected comma-separated integers, e.g. 256,1024,4096; got {text!r}"
-        raise argparse.ArgumentTypeError(message) from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one width")
-    return values
-
 
 def add_parser(subparsers) -> None:
     """Register ``crosscheck`` on the top-level parser."""
@@ -59,7 +50,7 @@ def add_parser(subparsers) -> None:
     add_data_arguments(parser)
     add_network_arguments(parser)
     sweep = parser.add_argument_group("sweep")
-    sweep.add_argument("--widths", type=_int_list, default=[256, 1024, 4096], metavar="M1,M2,...",
+    sweep.add_argument("--widths", type=int_list, default=[256, 1024, 4096], metavar="M1,M2,...",
                        help="comma-separated hidden widths (default 256,1024,4096)")
     sweep.add_argument("--seeds", type=int, default=3, metavar="S",
                        help="number of weight seeds per width, 0..S-1 (default 3)")

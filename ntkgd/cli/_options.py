@@ -31,6 +31,7 @@ __all__ = [
     "describe_arch",
     "load_dataset",
     "Problem",
+    "int_list",
     "load_problem",
     "memory_size",
     "network_inputs",
@@ -58,6 +59,17 @@ def split_list(text: str, option: str) -> list[str]:
     if not text.strip() or any(not item for item in items):
         raise ValueError(f"{option} must be a comma-separated list without empty items, got {text!r}.")
     return items
+
+
+def int_list(text: str) -> list[int]:
+    """An argparse type: comma-separated integers, e.g. ``64,256,1024`` (at least one)."""
+    try:
+        values = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 64,256,1024; got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer, e.g. 64,256,1024")
+    return values
 
 
 def parse_classes(text: str | None) -> list[float] | None:

@@ -17,6 +17,7 @@ import sys
 import time
 
 from ._options import (
+    int_list,
     add_data_arguments,
     add_network_arguments,
     add_output_arguments,
@@ -34,15 +35,6 @@ __all__ = ["add_parser", "run"]
 JAX_PACKAGES = ("jax", "jaxlib")
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.replace(" ", "").split(",") if part]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 100,200,400; got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one size")
-    return values
-
 
 def add_parser(subparsers) -> None:
     """Register ``predict`` on the top-level parser."""
@@ -58,7 +50,7 @@ def add_parser(subparsers) -> None:
     add_data_arguments(parser)
     add_network_arguments(parser)
     study = parser.add_argument_group("study")
-    study.add_argument("--sizes", type=_int_list, required=True, metavar="N1,N2,...",
+    study.add_argument("--sizes", type=int_list, required=True, metavar="N1,N2,...",
                        help="training-set sizes (nested subsets of the training pool), e.g. 100,200,400")
     study.add_argument("--test", type=int, required=True, metavar="N_TEST",
                        help="test points held out (stratified by class), disjoint from every training set")

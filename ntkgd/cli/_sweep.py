@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from ._options import (
+    int_list,
     add_output_arguments,
     add_problem_arguments,
     check_common,
@@ -31,15 +32,6 @@ __all__ = ["add_parser", "run"]
 JAX_PACKAGES = ("jax", "jaxlib")
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.replace(" ", "").split(",") if part]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 64,256,1024; got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one width")
-    return values
-
 
 def add_parser(subparsers) -> None:
     """Register ``sweep`` on the top-level parser."""
@@ -51,10 +43,10 @@ def add_parser(subparsers) -> None:
         "max_k ||H(k) - H(0)||_2, the relative NTK change after training and the weight movement.",
     )
     add_problem_arguments(parser, "sweep")
-    parser.add_argument("--widths", type=_int_list, required=True, metavar="M1,M2,...",
+    parser.add_argument("--widths", type=int_list, required=True, metavar="M1,M2,...",
                         help="comma-separated hidden widths, e.g. 64,256,1024,4096")
     parser.add_argument("--seeds", type=int, default=3, metavar="S", help="weight seeds 0..S-1 per width (default 3)")
-    parser.add_argument("--data-seeds", type=_int_list, metavar="S1,S2,...",
+    parser.add_argument("--data-seeds", type=int_list, metavar="S1,S2,...",
                         help="repeat the sweep on independent data draws (subsample, sphere points and generated "
                         "labels from each seed; overrides --seed): the slopes' bootstrap intervals are then over "
                         "(data draw, weight seed) pairs, each draw's files in <out>/data-seed-<S>")
