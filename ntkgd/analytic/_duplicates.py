@@ -51,17 +51,27 @@ def duplicate_representatives(X: np.ndarray) -> np.ndarray | None:
     return first[inverse.ravel()]
 
 
-def tie_duplicates(matrices, representatives: np.ndarray) -> None:
-    """Copy each representative's row, then column, onto its repeats, in place, for every (n, n) matrix."""
+def _copy_repeats(matrices, representatives: np.ndarray | None, axis: int) -> None:
+    """Copy each representative's row (``axis=0``) or column (``axis=1``) onto its repeats, in place."""
+    if representatives is None:
+        return
     repeats = np.flatnonzero(representatives != np.arange(representatives.size))
     sources = representatives[repeats]
     for matrix in matrices:
-        matrix[repeats, :] = matrix[sources, :]
-        matrix[:, repeats] = matrix[:, sources]
+        if axis == 0:
+            matrix[repeats, :] = matrix[sources, :]
+        else:
+            matrix[:, repeats] = matrix[:, sources]
+
+
+def tie_duplicates(matrices, representatives: np.ndarray) -> None:
+    """Copy each representative's row, then column, onto its repeats, in place, for every (n, n) matrix."""
+    _copy_repeats(matrices, representatives, 0)
+    _copy_repeats(matrices, representatives, 1)
 
 
 def cross_duplicates(X: np.ndarray, X2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs (i, j) with ``X[i] == X2[j]`` (the same bytes), as two index arrays.
+    """For each input present in both sets (the same bytes), its first row in ``X`` and first row in ``X2``.
 
     Parameters
     ----------
@@ -71,28 +81,23 @@ def cross_duplicates(X: np.ndarray, X2: np.ndarray) -> tuple[np.ndarray, np.ndar
 
     Returns
     -------
-    rows, columns : ndarray of int, each (pairs,)
+    rows, columns : ndarray of int, each (shared inputs,)
+        ``X[rows[k]] == X2[columns[k]]``; the other copies are repeats within one set.
     """
-    keys = np.concatenate([_row_keys(X), _row_keys(X2)])
-    _, inverse = np.unique(keys, return_inverse=True)
-    inverse = inverse.ravel()
-    row_id, column_id = inverse[: X.shape[0]], inverse[X.shape[0] :]
-    common = np.intersect1d(row_id, column_id)
-    if common.size == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    rows = np.flatnonzero(np.isin(row_id, common))
-    columns_of = {key: np.flatnonzero(column_id == key) for key in common}
-    pairs = [(i, j) for i in rows for j in columns_of[row_id[i]]]
-    return np.array([p[0] for p in pairs], dtype=np.int64), np.array([p[1] for p in pairs], dtype=np.int64)
+    row_keys, first_row = np.unique(_row_keys(X), return_index=True)
+    column_keys, first_column = np.unique(_row_keys(X2), return_index=True)
+    _, in_rows, in_columns = np.intersect1d(row_keys, column_keys, assume_unique=True, return_indices=True)
+    return first_row[in_rows], first_column[in_columns]
 
 
 def tie_cross_duplicates(matrices, X: np.ndarray, X2: np.ndarray, diagonal_of) -> None:
     """Make a cross-Gram exact at repeated inputs, in place, for every (n, n2) matrix.
 
-    Rows of repeats within ``X`` get their representative's row, columns of
-    repeats within ``X2`` their representative's column, and a pair of
-    identical inputs ``X[i] == X2[j]`` the Gram's diagonal value ``K(x_i, x_i)``
-    (what the square Gram of the stacked inputs holds there).
+    A pair of identical inputs ``X[i] == X2[j]`` (first copies) gets the Gram's
+    diagonal value ``K(x_i, x_i)`` (what the square Gram of the stacked inputs
+    holds there); then rows of repeats within ``X`` get their representative's
+    row and columns of repeats within ``X2`` their representative's column,
+    which carries that value to every pair of copies.
 
     Parameters
     ----------
@@ -106,16 +111,7 @@ def tie_cross_duplicates(matrices, X: np.ndarray, X2: np.ndarray, diagonal_of) -
     """
     rows, columns = cross_duplicates(X, X2)
     if rows.size:
-        unique_rows, position = np.unique(rows, return_inverse=True)
-        for matrix, diagonal in zip(matrices, diagonal_of(unique_rows)):
-            matrix[rows, columns] = diagonal[position.ravel()]
-    for representatives, axis in ((duplicate_representatives(X), 0), (duplicate_representatives(X2), 1)):
-        if representatives is None:
-            continue
-        repeats = np.flatnonzero(representatives != np.arange(representatives.size))
-        sources = representatives[repeats]
-        for matrix in matrices:
-            if axis == 0:
-                matrix[repeats, :] = matrix[sources, :]
-            else:
-                matrix[:, repeats] = matrix[:, sources]
+        for matrix, diagonal in zip(matrices, diagonal_of(rows)):
+            matrix[rows, columns] = diagonal
+    _copy_repeats(matrices, duplicate_representatives(X), 0)
+    _copy_repeats(matrices, duplicate_representatives(X2), 1)
