@@ -146,10 +146,6 @@ def _tiled_gram(arch, X, X2, backend: Backend, outputs, tiles, client, store, pr
         arch, X, X2, tiles=DEFAULT_TILE if tiles is None else tiles, client=client, outputs=wanted, store=store,
         progress=progress,
     )
-    columns = None
-    if X2 is not None:  # tiled_grams validates both sets; this digest only labels the result as a cross-Gram
-        rows = validate_network_inputs(X, convolutional=arch.convolutional, owner="analytic_gram")
-        columns = inputs_digest(validate_paired_inputs(X2, rows, convolutional=arch.convolutional, owner="analytic_gram"))
     return Gram(arch=arch, backend="numba", seconds=info["seconds"], _values={k: values.get(k) for k in OUTPUT_NAMES},
-                columns_sha256=columns)  # fmt: skip
+                columns_sha256=info["columns_sha256"])  # fmt: skip
 

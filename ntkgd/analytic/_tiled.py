@@ -49,7 +49,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._gram import parse_outputs
+from ._gram import inputs_digest, parse_outputs
 from ._registry import check_tiled_architecture
 from ._tile_grid import TileLayout, assemble_tiles
 from ._tiled_store import (
@@ -341,7 +341,8 @@ def tiled_grams(
     every tile of the cross-Gram ``K(X, X2)`` and each array is (n, n2), rows X
     and columns X2, chunked by tiles. ``info`` holds ``tiles_total``,
     ``tiles_computed`` (fewer when a store was resumed), ``seconds``,
-    ``fingerprint`` (with a store), ``tile`` and ``shape``.
+    ``fingerprint`` (with a store), ``tile``, ``shape`` and ``columns_sha256``
+    (:func:`inputs_digest` of the validated X2, None without it).
     """
     from distributed import as_completed
 
@@ -352,7 +353,8 @@ def tiled_grams(
     start = time.perf_counter()
     shared = client.scatter(problem, broadcast=True)
     todo = [(name, bi, bj) for name in names for bi, bj in problem.computed_tiles()]
-    info = {"tile": problem.tile, "shape": problem.shape, "tiles_total": len(todo), "fingerprint": None}
+    info = {"tile": problem.tile, "shape": problem.shape, "tiles_total": len(todo), "fingerprint": None,
+            "columns_sha256": None if problem.X2 is None else inputs_digest(problem.X2)}  # fmt: skip
     if store is not None:
         path = os.fspath(store)
         info["fingerprint"] = fingerprint(arch, problem)
