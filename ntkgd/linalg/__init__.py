@@ -21,7 +21,7 @@ _kernel_dynamics
 
 from ._eigensolvers import largest_eigenvalue
 from ._iterative import IterativeResult, iterative_lambda_min
-from ._kernel_dynamics import gd_factors, kernel_regression, linear_dynamics
+from ._kernel_dynamics import check_schedule, gd_factors, kernel_regression, linear_dynamics
 from ._lambda_min import DENSE_MAX_N, METHODS, Eigenvalue, lambda_min
 from ._parallel import parallel_rows
 from ._spectrum import (
@@ -40,6 +40,7 @@ __all__ = [
     "IterativeResult",
     "SingularGramError",
     "Spectrum",
+    "check_schedule",
     "gd_factors",
     "inverse_quadratic_form",
     "iterative_lambda_min",

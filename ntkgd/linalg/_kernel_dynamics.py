@@ -29,7 +29,7 @@ import numpy as np
 
 from ..core import check_step_size, cholesky_inplace
 
-__all__ = ["gd_factors", "kernel_regression", "linear_dynamics"]
+__all__ = ["check_schedule", "gd_factors", "kernel_regression", "linear_dynamics"]
 
 
 def gd_factors(values: np.ndarray, *, lr: float | None = None, steps=None, times=None) -> np.ndarray:
@@ -62,8 +62,8 @@ def gd_factors(values: np.ndarray, *, lr: float | None = None, steps=None, times
     return np.where(lam == 0.0, lr * k + 0.0 * lam, done / safe)
 
 
-def _schedule(steps, times, owner: str):
-    """``steps`` or ``times`` as a 1-D array (or None for convergence), refusing both or bad values."""
+def check_schedule(steps, times, owner: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``(steps, times)`` validated: one of them a 1-D array, or both None (convergence); refuses both or bad values."""
     if steps is not None and times is not None:
         raise ValueError(f"{owner}: give steps= (GD steps) or t= (gradient-flow times), not both.")
     if steps is not None:
@@ -146,7 +146,7 @@ def linear_dynamics(K: np.ndarray, y: np.ndarray, cross: np.ndarray | None = Non
         ``(m,) + y.shape[1:]`` at convergence; ``m`` is ``n_test`` with
         ``cross``, ``n`` without.
     """
-    steps, times = _schedule(steps, times, owner)
+    steps, times = check_schedule(steps, times, owner)
     u0 = np.zeros_like(y) if initial is None else initial
     m = K.shape[0] if cross is None else cross.shape[0]
     if cross is None:

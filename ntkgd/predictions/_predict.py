@@ -18,7 +18,7 @@ import numpy as np
 
 from ..analytic import analytic_gram
 from ..core import check_fits_in_memory, format_bytes, real_array, validate_network_inputs, validate_paired_inputs
-from ..linalg import linear_dynamics, parallel_rows
+from ..linalg import check_schedule, linear_dynamics, parallel_rows
 from ..specs import check_architecture
 
 __all__ = ["KERNELS", "predict"]
@@ -121,11 +121,10 @@ def predict(arch, X_train, y_train, X_test, *, kernel: str = "ntk", steps=None, 
     if initial_train is not None:
         u0 = _initial(initial_train, y.shape, name="initial_train", owner=owner)
         f0 = _initial(initial_test, (n_test,) + y.shape[1:], name="initial_test", owner=owner)
-    if steps is not None and t is not None:
-        raise ValueError(f"{owner}: give steps= (GD steps) or t= (gradient-flow times), not both.")
+    steps, t = check_schedule(steps, t, owner)
     if lr is not None and steps is None:
         raise ValueError(f"{owner}: lr= is the step size of steps=; give steps= too (t= and convergence need no lr).")
-    schedule = len(np.atleast_1d(steps if steps is not None else t)) if (steps is not None or t is not None) else 1
+    schedule = next((len(s) for s in (steps, t) if s is not None), 1)
     check_fits_in_memory(
         8 * (3 * n * n + 2 * n_test * n + schedule * n_test * (y.size // n)),
         owner=owner,
