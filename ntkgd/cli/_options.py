@@ -376,13 +376,13 @@ def load_problem(args) -> Problem:
     y = np.asarray(y)
     if n_test is None:
         return Problem(dataset, arch, network_inputs(args, dataset), y, text, y_random)
-    from ..data import train_test_split
+    from ..data import split_at
 
-    stratify = False if args.no_stratify else None
-    # The same seeded rows as train_test_split holds out: the targets, encoded on all rows, follow them.
+    # Stratified by class when there are labels, unless --no-stratify (train_test_split's default).
+    stratify = dataset.y is not None and not args.no_stratify
     held = held_out_rows(dataset, n_test, seed=args.seed, stratify=stratify)
     keep = np.setdiff1d(np.arange(dataset.n), held)
-    train_set, test_set = train_test_split(dataset, n_test, seed=args.seed, stratify=stratify)
+    train_set, test_set = split_at(dataset, held, seed=args.seed, stratify=stratify)
     random_train, random_test = (None, None) if y_random is None else (np.asarray(y_random)[keep], np.asarray(y_random)[held])
     return Problem(
         train_set, arch, network_inputs(args, train_set), y[keep], text + f"; {n_test} held-out test points",

@@ -12,14 +12,15 @@ _image_sets
 _labels
     Label encodings for ``y^T H^-1 y``, label noise, and the targets of GD.
 _split
-    Held-out test points: a seeded, stratified split into training and test sets.
+    Held-out test points: a seeded, stratified split into training and test sets
+    (``train_test_split``; ``held_out_rows`` and ``split_at`` for its two halves).
 """
 
 from ._files import FILE_FORMATS
 from ._image_sets import PACKAGED_DATASETS
 from ._labels import ENCODINGS, TARGET_STREAM, corrupt_labels, encode_labels, gaussian_targets, training_targets
 from ._loaders import BUILTIN_DATASETS, SYNTHETIC_DATASETS, Dataset, load_data
-from ._split import held_out_rows, train_test_split
+from ._split import held_out_rows, split_at, train_test_split
 
 __all__ = [
     "BUILTIN_DATASETS",
@@ -32,8 +33,9 @@ __all__ = [
     "corrupt_labels",
     "encode_labels",
     "gaussian_targets",
-    "load_data",
     "held_out_rows",
+    "load_data",
+    "split_at",
     "train_test_split",
     "training_targets",
 ]

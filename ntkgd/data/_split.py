@@ -8,7 +8,7 @@ import numpy as np
 
 from ._loaders import Dataset, _stratified_rows
 
-__all__ = ["held_out_rows", "train_test_split"]
+__all__ = ["held_out_rows", "split_at", "train_test_split"]
 
 
 def held_out_rows(dataset: Dataset, n_test: int, *, seed: int = 0, stratify: bool | None = None) -> np.ndarray:
@@ -51,13 +51,23 @@ def train_test_split(dataset: Dataset, n_test: int, *, seed: int = 0, stratify: 
     """
     if stratify is None:
         stratify = dataset.y is not None
-    held = held_out_rows(dataset, n_test, seed=seed, stratify=stratify)
+    return split_at(dataset, held_out_rows(dataset, n_test, seed=seed, stratify=stratify), seed=seed, stratify=stratify)
+
+
+def split_at(dataset: Dataset, held: np.ndarray, *, seed: int, stratify: bool) -> tuple[Dataset, Dataset]:
+    """The two parts of :func:`train_test_split` for rows ``held`` already drawn by :func:`held_out_rows`.
+
+    For a caller that needs the rows themselves too (e.g. to split targets
+    encoded on the whole set); ``seed`` and ``stratify`` are those ``held`` was
+    drawn with, recorded in the provenance.
+    """
     mask = np.zeros(dataset.n, dtype=bool)
     mask[held] = True
+    n_test = int(mask.sum())
     method = "stratified by class" if stratify else "uniform"
     parts = []
     for role, rows in (("train", np.flatnonzero(~mask)), ("test", np.flatnonzero(mask))):
-        record = {**dataset.provenance, "shape": [int(rows.size), *dataset.X.shape[1:]], "split": {"role": role, "n_test": int(n_test), "seed": seed, "method":
+        record = {**dataset.provenance, "shape": [int(rows.size), *dataset.X.shape[1:]], "split": {"role": role, "n_test": n_test, "seed": seed, "method":
                   f"{method}, numpy.random.default_rng([seed, 1]), rows sorted"}}  # fmt: skip
         parts.append(dataclasses.replace(
             dataset, X=np.ascontiguousarray(dataset.X[rows]), y=None if dataset.y is None else dataset.y[rows],
