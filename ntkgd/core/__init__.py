@@ -19,6 +19,7 @@ Nothing here imports another ntkgd subpackage.
 from ._errors import DivergenceError, GramTooLargeError, UnsupportedBackendError
 from ._results import (
     CORE_PACKAGES,
+    finite_or_none,
     package_versions,
     provenance,
     sha256_file,
@@ -58,6 +59,7 @@ __all__ = [
     "check_step_size",
     "check_targets",
     "cholesky_inplace",
+    "finite_or_none",
     "format_bytes",
     "lower_gram",
     "package_versions",

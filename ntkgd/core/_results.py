@@ -12,6 +12,7 @@ import datetime as _dt
 import enum
 import hashlib
 import json
+import math
 import os
 import platform
 import shlex
@@ -27,6 +28,7 @@ import numpy as np
 __all__ = [
     "CORE_PACKAGES",
     "package_versions",
+    "finite_or_none",
     "provenance",
     "sha256_file",
     "timestamp",
@@ -149,6 +151,15 @@ def provenance(
 
 
 # --------------------------------------------------------------------------- writers
+
+
+def finite_or_none(value):
+    """``value`` for JSON, which has no NaN or inf: a non-finite float becomes None, in lists and tuples too."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(item) for item in value]
+    return value
 
 
 def _json_default(value):

@@ -29,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..core import check_int, check_int_list
+from ..core import check_int, check_int_list, finite_or_none
 
 __all__ = ["LABEL_KINDS", "Generalisation", "generalisation_study", "plot_generalisation", "zero_one_error"]
 
@@ -71,17 +71,10 @@ class Generalisation:
 
     def to_dict(self) -> dict:
         """JSON-ready: the settings and every row (non-finite numbers as None)."""
-        def clean(value):
-            if isinstance(value, float):
-                return value if math.isfinite(value) else None
-            if isinstance(value, (list, tuple)):
-                return [clean(v) for v in value]
-            return value
-
         return {
             "arch": self.arch.describe(), "sizes": list(self.sizes), "n_test": self.n_test, "width": self.width,
             "steps": self.steps, "seeds": list(self.seeds),
-            "rows": [{key: clean(value) for key, value in row.items()} for row in self.rows],
+            "rows": [{key: finite_or_none(value) for key, value in row.items()} for row in self.rows],
         }  # fmt: skip
 
 

@@ -20,7 +20,7 @@ JAX is imported only inside the functions that need it.
 
 from ._empirical import empirical_gram
 from ._training import DIVERGENCE_FACTOR, check_training_fits, default_lr, train, training_memory
-from ._trajectory import GramSeries, Trajectory
+from ._trajectory import GramSeries, Trajectory, mean_square_error
 
 __all__ = [
     "DIVERGENCE_FACTOR",
@@ -29,6 +29,7 @@ __all__ = [
     "check_training_fits",
     "default_lr",
     "empirical_gram",
+    "mean_square_error",
     "train",
     "training_memory",
 ]

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["GramSeries", "Trajectory", "bound"]
+from ..core import finite_or_none
+
+__all__ = ["GramSeries", "Trajectory", "bound", "mean_square_error"]
 
 
 @dataclass(frozen=True)
@@ -155,17 +157,17 @@ class Trajectory:
         infinite-width linearisation on the test points (RMS over points); None without ``X_test``."""
         if self.u_test is None:
             return None
-        return np.sqrt(np.mean((self.u_test - self.u_test_linear) ** 2, axis=1))
+        return np.sqrt(mean_square_error(self.u_test, self.u_test_linear))
 
     @property
     def test_mse(self) -> np.ndarray | None:
         """``mean_x (u_test(k) - y_test)^2``, shape (K,); None without ``y_test``."""
-        return None if self.y_test is None else np.mean((self.u_test - self.y_test) ** 2, axis=1)
+        return None if self.y_test is None else mean_square_error(self.u_test, self.y_test)
 
     @property
     def test_mse_kernel(self) -> np.ndarray | None:
         """The same for the infinite-width mean prediction ``u_test_kernel``; None without ``y_test``."""
-        return None if self.y_test is None else np.mean((self.u_test_kernel - self.y_test) ** 2, axis=1)
+        return None if self.y_test is None else mean_square_error(self.u_test_kernel, self.y_test)
 
     @property
     def bound_every_step(self) -> np.ndarray:
@@ -228,16 +230,12 @@ class Trajectory:
         if self.y_test is not None:
             record["test_mse_final"] = float(self.test_mse[last])
             record["test_mse_kernel_final"] = float(self.test_mse_kernel[last])
-        return {key: _finite_or_none(value) for key, value in record.items()}
+        return {key: finite_or_none(value) for key, value in record.items()}  # a diverged prediction: None
 
 
-def _finite_or_none(value):
-    """JSON has no NaN or inf: a diverged linear prediction is recorded as None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, list):
-        return [_finite_or_none(item) for item in value]
-    return value
+def mean_square_error(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """``mean_x (outputs - targets)^2`` over the points (the last axis): shape (K,) for (K, n_test) outputs."""
+    return np.mean((np.asarray(outputs) - targets) ** 2, axis=-1)
 
 
 def bound(k, lr: float, lambda_0: float, loss0: float) -> np.ndarray:
