@@ -42,10 +42,15 @@ def tracked_test_predictions(exact, cross, lr, u, y, steps, u_test) -> tuple[np.
     """The linearised network's test outputs from this network's start, and the infinite-width mean's."""
     from ..linalg import linear_dynamics
 
+    # One eigendecomposition for both: two output columns with the same targets, started from the
+    # network's outputs (column 0) and from zero (column 1).
+    targets = np.column_stack([y, y])
+    start = np.column_stack([u[0], np.zeros_like(y)])
+    start_test = np.column_stack([u_test[0], np.zeros_like(u_test[0])])
     try:
-        linear = linear_dynamics(exact.ntk, y, cross, lr=lr, steps=steps, initial=u[0], initial_cross=u_test[0],
-                                 owner="train")  # fmt: skip
-        mean = linear_dynamics(exact.ntk, y, cross, lr=lr, steps=steps, owner="train")
+        both = linear_dynamics(exact.ntk, targets, cross, lr=lr, steps=steps, initial=start, initial_cross=start_test,
+                               owner="train")  # fmt: skip
+        linear, mean = both[..., 0], both[..., 1]
     except ValueError:  # lr at or beyond 2 / lambda_max(Theta): the infinite-width predictions diverge
         linear = mean = np.full((len(steps), cross.shape[0]), math.nan)
     return linear, mean
