@@ -17,6 +17,9 @@ b (entering the layer) and mu are precomputed by the caller.
 One pass over the rows of the lower triangle; for row i, every layer runs over
 a segment of the row j <= i (a branch-free, vectorisable inner loop), keeping
 the per-layer values of that segment in a small per-thread scratch buffer.
+For ReLU each pair also carries its defect ``sqrt(ab) - c``, from which the
+angle is taken, so that nearly parallel pairs keep full accuracy
+(:func:`_input_defects`, docs/math.md §9b).
 When no per-layer Gram is asked for, the NTK is accumulated forward instead
 (``Theta^(h) = Theta^(h-1) (carry_h + Edot^(h)) + K^(h-1) Edot^(h)``, the paper's
 Gram the last term): five values per pair whatever the depth. The
@@ -40,7 +43,7 @@ import numpy as np
 
 from ._atan import atan2_upper
 from ._config import JIT, PARALLEL_JIT
-from ._gaussian import CODE_ERF, CODE_RELU, expectations, gap, mean, mehler_pair
+from ._gaussian import CODE_ERF, CODE_RELU, expectations, mean, mehler_pair
 
 __all__ = [
     "CARRY", "CROSS", "SCALE_DD", "SCALE_SS", "dense_block", "dense_grams", "diagonal_moments", "mirror_lower",
@@ -55,6 +58,10 @@ _FOUR_OVER_PI = 4.0 / math.pi
 _MIRROR_BLOCK = 64
 #: Bytes of per-thread scratch (k_cur, k_in, edot) per row segment: half of a 512 kB L2 cache.
 _SCRATCH_BYTES = 256 * 1024
+#: Pairs with 1 - rho below this get their input defect from the normalised inputs
+#: (:func:`_input_defects`); above it the direct sqrt(ab) - c loses at most a factor
+#: 1 / NEAR_PARALLEL of relative accuracy, i.e. keeps about 13 digits.
+NEAR_PARALLEL = 1.0 / 64.0
 
 
 @numba.njit(**JIT)
@@ -83,10 +90,14 @@ def diagonal_moments(code, variances, group, value, derivative):
 
 
 @numba.njit(**JIT)
-def _layer_row(code, constants, a, row_diag, b_i, mu_i, b_row, mu_row, k_cur, k_in, edot, count, group, gi, value,
-               derivative):  # fmt: skip
+def _layer_row(code, constants, a, row_diag, root_a, row_root, b_i, mu_i, b_row, mu_row, k_cur, defect, k_in, edot,
+               count, group, gi, value, derivative):  # fmt: skip
     """One layer for pairs (i, j), j < count: ``k_in <- K^(h-1)``, ``edot``, ``k_cur <- K^(h)``.
 
+    For ReLU, ``defect[j] = sqrt(ab) - c`` of the layer's input (``root_a = sqrt(a)``,
+    ``row_root[j] = sqrt(b)``) (from
+    :func:`_input_defects` for layer 1) gives the angle and is advanced to the
+    next layer's; other activations ignore it (their kernels are smooth at rho = 1).
     The closed forms are written out inline so the loop over j vectorises.
     """
     carry = constants[CARRY]
@@ -96,13 +107,18 @@ def _layer_row(code, constants, a, row_diag, b_i, mu_i, b_row, mu_row, k_cur, k_
     if code == CODE_RELU:
         for j in range(count):
             c = k_cur[j]
-            sine_part = math.sqrt(max(gap(a, row_diag[j], c), 0.0))
-            angle = math.pi - atan2_upper(sine_part, c)
+            d = defect[j]
+            # sqrt(ab - c^2) = sqrt((sqrt(ab) - c)(sqrt(ab) + c)), the first factor the carried defect.
+            sine_part = math.sqrt(max(d * (root_a * row_root[j] + c), 0.0))
+            theta = atan2_upper(sine_part, c)
+            angle = math.pi - theta
             k_in[j] = c
             edot[j] = s_dd * _INV_TWO_PI * angle
             k_cur[j] = carry * c + cross * (b_i * mu_row[j] + mu_i * b_row[j]) + s_ss * _INV_TWO_PI * (
                 sine_part + angle * c
             )
+            # sqrt(a'b') - c' of the next layer, without subtracting the two (docs/math.md §9b).
+            defect[j] = carry * d + s_ss * _INV_TWO_PI * (math.pi * d - (sine_part - theta * c))
     elif code == CODE_ERF:
         for j in range(count):
             c = k_cur[j]
@@ -123,8 +139,49 @@ def _layer_row(code, constants, a, row_diag, b_i, mu_i, b_row, mu_row, k_cur, k_
 
 
 @numba.njit(**JIT)
-def _layer_of_segment(h, i, c0, count, self_index, k_cur, diag, b_in, means, col_diag, col_b, col_means, col_group,
-                      constants, code, group, value, derivative, terms, k_in, edot):  # fmt: skip
+def _squared_norm(x):
+    total = 0.0
+    for k in range(x.shape[0]):
+        total += x[k] * x[k]
+    return total
+
+
+@numba.njit(**JIT)
+def _input_defects(x_row, col_inputs, c0, count, root_a, col_root, k_cur, defect):
+    """``defect[j] = sqrt(a b) - c`` of the inputs of pairs (i, c0 + j), accurate also near rho = 1.
+
+    ``c = x_i . x_j`` carries the rounding of its BLAS sum (about one ulp of
+    sqrt(ab)), which the arc-cosine angle would amplify to sqrt(eps) for a
+    nearly parallel pair. Where ``1 - rho < NEAR_PARALLEL`` the defect is taken
+    instead from the normalised inputs, ``sqrt(ab) |u_i - u_j|^2 / 2`` with
+    ``u = x / |x|`` (O(d) per such pair; exactly 0 for a repeated input).
+    Elsewhere the direct difference is already accurate to a few ulps.
+    """
+    flagged = 0
+    for j in range(count):
+        root = root_a * col_root[c0 + j]
+        d = root - k_cur[j]
+        defect[j] = d
+        flagged += d < NEAR_PARALLEL * root
+    if flagged == 0:
+        return
+    inv_i = 1.0 / math.sqrt(_squared_norm(x_row))
+    for j in range(count):
+        root = root_a * col_root[c0 + j]
+        if defect[j] < NEAR_PARALLEL * root:
+            x_col = col_inputs[c0 + j]
+            inv_j = 1.0 / math.sqrt(_squared_norm(x_col))
+            distance = 0.0
+            for k in range(x_row.shape[0]):
+                step = x_row[k] * inv_i - x_col[k] * inv_j
+                distance += step * step
+            defect[j] = 0.5 * root * distance
+
+
+@numba.njit(**JIT)
+def _layer_of_segment(h, i, c0, count, self_index, k_cur, defect, diag, b_in, means, col_diag, col_b, col_means,
+                      col_group, roots, col_roots, constants, code, group, value, derivative, terms, k_in,
+                      edot):  # fmt: skip
     """Layer h+1 for the pairs (i, c0 + j), j < count: ``k_in <- K^(h)``, ``edot <- Edot^(h+1)``,
     ``k_cur <- K^(h+1)`` (1-D, one value per pair).
 
@@ -138,8 +195,9 @@ def _layer_of_segment(h, i, c0, count, self_index, k_cur, diag, b_in, means, col
     table = value[h, :, :t]
     dtable = derivative[h, :, :t]
     c1 = c0 + count
-    _layer_row(code, constants[:, h], a, col_diag[h, c0:c1], b_in[h, i], means[h, i], col_b[h, c0:c1],
-               col_means[h, c0:c1], k_cur, k_in, edot, count, col_group[c0:c1], gi, table, dtable)  # fmt: skip
+    _layer_row(code, constants[:, h], a, col_diag[h, c0:c1], roots[h, i], col_roots[h, c0:c1], b_in[h, i],
+               means[h, i], col_b[h, c0:c1],
+               col_means[h, c0:c1], k_cur, defect, k_in, edot, count, col_group[c0:c1], gi, table, dtable)  # fmt: skip
     if self_index >= 0:
         # The diagonal pair gets the exact values (theta = 0, rho = 1) and the
         # diagonal the caller computed, not values recomputed from a rounded c.
@@ -147,24 +205,27 @@ def _layer_of_segment(h, i, c0, count, self_index, k_cur, diag, b_in, means, col
         k_in[self_index] = a
         edot[self_index] = constants[SCALE_DD, h] * edd
         k_cur[self_index] = diag[h + 1, i]
+        defect[self_index] = 0.0
 
 
 @numba.njit(**JIT)
-def _row(i, c0, count, self_index, k_cur, diag, b_in, means, col_diag, col_b, col_means, col_group, constants, code,
-         group, value, derivative, terms, k_in, edot):  # fmt: skip
+def _row(i, c0, count, self_index, k_cur, defect, diag, b_in, means, col_diag, col_b, col_means, col_group, roots,
+         col_roots, constants, code, group, value, derivative, terms, k_in, edot):  # fmt: skip
     """Layers 1..H for the pairs (i, c0 + j), j < count, of one row segment, keeping every layer.
 
     On entry ``k_cur[j] = K^(0)_{i, c0+j}``; on exit ``k_in[h, j] = K^(h)``,
     ``edot[h, j] = Edot^(h+1)`` and ``k_cur[j] = K^(H)`` of that pair.
     """
     for h in range(diag.shape[0] - 1):
-        _layer_of_segment(h, i, c0, count, self_index, k_cur, diag, b_in, means, col_diag, col_b, col_means,
-                          col_group, constants, code, group, value, derivative, terms, k_in[h], edot[h])  # fmt: skip
+        _layer_of_segment(h, i, c0, count, self_index, k_cur, defect, diag, b_in, means, col_diag, col_b, col_means,
+                          col_group, roots, col_roots, constants, code, group, value, derivative, terms, k_in[h],
+                          edot[h])  # fmt: skip
 
 
 @numba.njit(**JIT)
-def _row_forward(i, c0, count, self_index, k_cur, diag, b_in, means, col_diag, col_b, col_means, col_group,
-                 constants, code, group, value, derivative, terms, k_prev, edot, theta, paper):  # fmt: skip
+def _row_forward(i, c0, count, self_index, k_cur, defect, diag, b_in, means, col_diag, col_b, col_means, col_group,
+                 roots, col_roots, constants, code, group, value, derivative, terms, k_prev, edot, theta,
+                 paper):  # fmt: skip
     """Layers 1..H for one row segment, accumulating the NTK forward (no per-layer values kept).
 
     ``theta <- theta (carry_h + Edot^(h)) + K^(h-1) Edot^(h)`` after each layer h,
@@ -176,8 +237,9 @@ def _row_forward(i, c0, count, self_index, k_cur, diag, b_in, means, col_diag, c
     for j in range(count):
         theta[j] = 0.0
     for h in range(diag.shape[0] - 1):
-        _layer_of_segment(h, i, c0, count, self_index, k_cur, diag, b_in, means, col_diag, col_b, col_means,
-                          col_group, constants, code, group, value, derivative, terms, k_prev, edot)  # fmt: skip
+        _layer_of_segment(h, i, c0, count, self_index, k_cur, defect, diag, b_in, means, col_diag, col_b, col_means,
+                          col_group, roots, col_roots, constants, code, group, value, derivative, terms, k_prev,
+                          edot)  # fmt: skip
         factor = carry[h]
         for j in range(count):
             theta[j] = theta[j] * (factor + edot[j]) + k_prev[j] * edot[j]
@@ -248,10 +310,14 @@ def mirror_lower(matrix):
 
 
 @numba.njit(**PARALLEL_JIT)
-def _block_grams(gram0, row_start, diagonal, diag, b_in, means, group, col_diag, col_b, col_means, col_group,
-                 constants, code, value, derivative, terms, include_output, paper_index, layers_out, ntk_out,
-                 paper_out, nngp_out):  # fmt: skip
-    """Rows ``row_start + r`` (r < rows) against the block's columns; the lower triangle only if ``diagonal``."""
+def _block_grams(gram0, row_inputs, col_inputs, row_start, diagonal, diag, b_in, means, group, col_diag, col_b,
+                 col_means, col_group, constants, code, value, derivative, terms, include_output, paper_index,
+                 layers_out, ntk_out, paper_out, nngp_out):  # fmt: skip
+    """Rows ``row_start + r`` (r < rows) against the block's columns; the lower triangle only if ``diagonal``.
+
+    ``row_inputs[r]`` and ``col_inputs[j]`` are the inputs of row r and column j (read only for
+    the ReLU kernel's nearly parallel pairs, :func:`_input_defects`).
+    """
     rows, cols = gram0.shape
     depth = diag.shape[0] - 1
     carry = constants[CARRY]
@@ -259,10 +325,13 @@ def _block_grams(gram0, row_start, diagonal, diag, b_in, means, group, col_diag,
     # 2H + 1. The segments keep the per-layer path's length, so that one segmentation (and the
     # tests of its boundaries) serves both.
     forward = layers_out.shape[0] == 0 and paper_index == depth - 1
+    roots = np.sqrt(diag)
+    col_roots = np.sqrt(col_diag)
     width = min(cols, column_block(depth))
     scratch = 1 if forward else depth
     for t in numba.prange((rows + 1) // 2):
         k_cur = np.empty(width)
+        defect = np.zeros(width)
         k_in = np.empty((scratch, width))
         edot = np.empty((scratch, width))
         theta = np.empty(width if forward else 0)
@@ -284,20 +353,24 @@ def _block_grams(gram0, row_start, diagonal, diag, b_in, means, group, col_diag,
                 self_index = r - c0 if diagonal and c0 <= r < c0 + segment else -1
                 if self_index >= 0:
                     k_cur[self_index] = diag[0, i]
+                if code == CODE_RELU:
+                    _input_defects(row_inputs[r], col_inputs, c0, segment, roots[0, i], col_roots[0], k_cur,
+                                   defect)  # fmt: skip
                 if forward:
-                    _row_forward(i, c0, segment, self_index, k_cur, diag, b_in, means, col_diag, col_b, col_means,
-                                 col_group, constants, code, group, value, derivative, terms, k_in[0], edot[0],
-                                 theta, paper)  # fmt: skip
+                    _row_forward(i, c0, segment, self_index, k_cur, defect, diag, b_in, means, col_diag, col_b,
+                                 col_means, col_group, roots, col_roots, constants, code, group, value, derivative,
+                                 terms, k_in[0], edot[0], theta, paper)  # fmt: skip
                     _store_forward(r, c0, segment, k_cur, theta, paper, include_output, ntk_out, paper_out,
                                    nngp_out)  # fmt: skip
                 else:
-                    _row(i, c0, segment, self_index, k_cur, diag, b_in, means, col_diag, col_b, col_means,
-                         col_group, constants, code, group, value, derivative, terms, k_in, edot)  # fmt: skip
+                    _row(i, c0, segment, self_index, k_cur, defect, diag, b_in, means, col_diag, col_b,
+                         col_means, col_group, roots, col_roots, constants, code, group, value, derivative, terms, k_in,
+                         edot)  # fmt: skip
                     _store_row(r, c0, segment, k_cur, k_in, edot, carry, include_output, paper_index, layers_out,
                                ntk_out, paper_out, nngp_out)  # fmt: skip
 
 
-def dense_grams(gram0, diag, b_in, means, constants, code, group, value, derivative, terms, include_output,
+def dense_grams(gram0, inputs, diag, b_in, means, constants, code, group, value, derivative, terms, include_output,
                 paper_index, layers_out, ntk_out, paper_out, nngp_out):  # fmt: skip
     """Per-layer Grams of a two-layer, FC or ResNet network for all pairs.
 
@@ -306,6 +379,8 @@ def dense_grams(gram0, diag, b_in, means, constants, code, group, value, derivat
     gram0 : (n, n) float64
         ``x_i . x_j``; only the strict lower triangle is read, row by row before
         that row is written, so it may alias any output array.
+    inputs : (n, d) float64
+        The points x_i (read by the ReLU kernel for nearly parallel pairs only).
     diag : (H + 1, n) float64
         ``K^(h)_ii`` for h = 0..H.
     b_in, means : (H, n) float64
@@ -330,15 +405,17 @@ def dense_grams(gram0, diag, b_in, means, constants, code, group, value, derivat
     ntk_out, paper_out, nngp_out : (n, n) float64
         Or shape (0, 0) to skip.
     """
-    _block_grams(gram0, 0, True, diag, b_in, means, group, diag, b_in, means, group, constants, code, value,
-                 derivative, terms, include_output, paper_index, layers_out, ntk_out, paper_out, nngp_out)  # fmt: skip
+    _block_grams(gram0, inputs, inputs, 0, True, diag, b_in, means, group, diag, b_in, means, group, constants, code,
+                 value, derivative, terms, include_output, paper_index, layers_out, ntk_out, paper_out,
+                 nngp_out)  # fmt: skip
     for matrix in (*layers_out, ntk_out, paper_out, nngp_out):
         if matrix.size:
             mirror_lower(matrix)
 
 
-def dense_block(gram0, row_start, columns, diagonal, diag, b_in, means, constants, code, group, value, derivative,
-                terms, include_output, paper_index, layers_out, ntk_out, paper_out, nngp_out):  # fmt: skip
+def dense_block(gram0, row_inputs, col_inputs, row_start, columns, diagonal, diag, b_in, means, constants, code, group,
+                value, derivative, terms, include_output, paper_index, layers_out, ntk_out, paper_out,
+                nngp_out):  # fmt: skip
     """Per-layer Grams of one rectangular block of pairs: rows ``I = row_start + [0, rows)`` against
     the column points ``J = columns``; the per-pair recursion is the one :func:`dense_grams` runs.
 
@@ -352,6 +429,8 @@ def dense_block(gram0, row_start, columns, diagonal, diag, b_in, means, constant
     ----------
     gram0 : (rows, cols) float64
         ``x_i . x_j`` for i in I, j in J. It may alias an output array.
+    row_inputs, col_inputs : (rows, d), (cols, d) float64
+        The points of I and of J (read by the ReLU kernel for nearly parallel pairs only).
     row_start : int
         First point of I.
     columns : (cols,) int64
@@ -370,9 +449,9 @@ def dense_block(gram0, row_start, columns, diagonal, diag, b_in, means, constant
     col_b = np.ascontiguousarray(b_in[:, columns])
     col_means = np.ascontiguousarray(means[:, columns])
     col_group = np.ascontiguousarray(group[columns])
-    _block_grams(gram0, row_start, diagonal, diag, b_in, means, group, col_diag, col_b, col_means, col_group,
-                 constants, code, value, derivative, terms, include_output, paper_index, layers_out, ntk_out,
-                 paper_out, nngp_out)  # fmt: skip
+    _block_grams(gram0, row_inputs, col_inputs, row_start, diagonal, diag, b_in, means, group, col_diag, col_b,
+                 col_means, col_group, constants, code, value, derivative, terms, include_output, paper_index,
+                 layers_out, ntk_out, paper_out, nngp_out)  # fmt: skip
     if diagonal:
         for matrix in (*layers_out, ntk_out, paper_out, nngp_out):
             if matrix.size:

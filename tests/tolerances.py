@@ -22,8 +22,9 @@ TOLERANCES = {
     ("identity", "float64"): 1e-13,
     # A tiled Gram (ntkgd.analytic._tiled) runs the same per-pair code on blocks of rows;
     # only x_i . x_j may differ, by the BLAS summation order of a block product
-    # against the whole product. Measured: 0 here (AMD); a duplicated point in another tile differs by
-    # 4.7e-9 on AVX-512 hosts (the rho -> 1 amplification, docs/math.md §9b). The issue asks 1e-13.
+    # against the whole product. Measured: 0 (AMD). On AVX-512 hosts a duplicated point in another
+    # tile differed by 4.7e-9 while the angle came from ab - c^2 (the rho -> 1 amplification); the
+    # kernels now carry sqrt(ab) - c (docs/math.md §9b), which leaves a few ulps. The issue asks 1e-13.
     ("tiled-vs-single", "float64"): 1e-13,
     # lambda_min by Nystrom-preconditioned LOBPCG on a tiled / matrix-free Gram
     # against the Cholesky + Lanczos solver on the dense matrix. The error is

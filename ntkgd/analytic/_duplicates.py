@@ -6,10 +6,11 @@ only reach that to rounding: the angle of a parallel pair comes from
 ``ab - c^2``, so a one-ulp difference between ``c = x_i . x_j`` and
 ``a = ||x_i||^2`` (which depends on how BLAS summed them, and on the compiled
 code) becomes about ``sqrt(eps) ~ 1e-8`` in the Gram, and a Gram with a
-duplicated point is then not exactly singular (docs/math.md §9b). Copying the
+duplicated point is then not exactly singular (docs/math.md §9b). The dense
+ReLU kernels now carry ``sqrt(ab) - c`` and are accurate there to a few ulps;
+the other backends (neural-tangents, the conv kernels) are not. Copying the
 representative's row and column onto each repeat makes the result exact and
-independent of BLAS, thread count and compiler, for every backend. Nearly (not
-exactly) parallel pairs keep the pair formulas' accuracy.
+independent of BLAS, thread count and compiler, for every backend.
 """
 
 from __future__ import annotations

@@ -183,9 +183,9 @@ def numba_grams(arch: DenseArchitecture, X: np.ndarray, X2: np.ndarray | None, o
     shared = (arch.act.closed_form.value, group, values, derivatives, terms, arch.trains_output_layer, arch.depth - 1,
               layers_out, ntk_out, paper_out, nngp_out)  # fmt: skip
     if X2 is None:
-        dense_grams(buffer, diag, b_in, means, constants, *shared)
+        dense_grams(buffer, X, diag, b_in, means, constants, *shared)
     else:
-        dense_block(buffer, 0, np.arange(n, n + n2), False, diag, b_in, means, constants, *shared)
+        dense_block(buffer, X, X2, 0, np.arange(n, n + n2), False, diag, b_in, means, constants, *shared)
     result: dict = {}
     if plan["layers"]:
         result["layers"] = tuple(layers_out)

@@ -156,19 +156,22 @@ class TiledProblem(TileLayout):
         columns = self.shape[1]
         col_index = np.arange(columns)[cols] if isinstance(cols, slice) else np.asarray(cols, dtype=np.int64)
         out = np.empty((rows.stop - rows.start, col_index.size))
+        row_inputs = self.X[rows]
         if self.X2 is None:
             diagonal = isinstance(cols, slice) and rows == cols
-            np.matmul(self.X[rows], self.X[col_index].T, out=out)
+            col_inputs = self.X[col_index]
         else:
             diagonal = False
-            np.matmul(self.X[rows], self.X2[col_index].T, out=out)  # two sets: a gemm, never syrk
+            col_inputs = self.X2[col_index]
+        np.matmul(row_inputs, col_inputs.T, out=out)  # two operands: a gemm, never syrk
+        if self.X2 is not None:
             col_index = self.n + col_index  # the column points follow X in the per-point arrays
         none2, none3 = np.empty((0, 0)), np.empty((0, 0, 0))
         paper = out if output == "paper" or (output == "ntk" and self.single_group) else none2
         ntk = out if output == "ntk" and not self.single_group else none2
         nngp = out if output == "nngp" else none2
         dense_block(
-            out, rows.start, col_index, diagonal, self.diag, self.b_in, self.means, self.constants, self.code,
+            out, row_inputs, col_inputs, rows.start, col_index, diagonal, self.diag, self.b_in, self.means, self.constants, self.code,
             self.group, self.values, self.derivatives, self.terms, self.include_output, self.depth - 1, none3,
             ntk, paper, nngp,
         )  # fmt: skip
