@@ -14,6 +14,7 @@ from ._config import cache_roots as cache_roots
 from ._config import keyed_cache
 
 with keyed_cache():
+    from ._atan import atan2_upper as atan2_upper
     from ._conv import conv_cross_grams as conv_cross_grams
     from ._conv import conv_grams as conv_grams
     from ._dense import CARRY as CARRY
