@@ -31,6 +31,8 @@ from .linalg._parallel import parallel_rows as parallel_rows
 from .linalg._spectrum import spectrum as spectrum
 from .finite._trajectory import Trajectory as Trajectory
 from .predictions._predict import predict as predict
+from .experiments._theory import TheoremQuantities as TheoremQuantities
+from .experiments._theory import theorem_quantities as theorem_quantities
 from .analytic._tiled import GramOperator as GramOperator
 from .analytic._tiled import IncompleteStoreError as IncompleteStoreError
 from .analytic._tiled import open_gram_store as open_gram_store

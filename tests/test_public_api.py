@@ -18,6 +18,7 @@ PUBLIC = {
     "ResNet",
     "SingularGramError",
     "Spectrum",
+    "TheoremQuantities",
     "Trajectory",
     "TwoLayer",
     "UnsupportedBackendError",
@@ -33,6 +34,7 @@ PUBLIC = {
     "parallel_rows",
     "predict",
     "spectrum",
+    "theorem_quantities",
     "train",
 }
 

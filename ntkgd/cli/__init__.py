@@ -24,7 +24,9 @@ COMMANDS = {
     "crosscheck": "ntkgd.cli._crosscheck",
     "train": "ntkgd.cli._train",
     "sweep": "ntkgd.cli._sweep",
+    "depth": "ntkgd.cli._depth",
     "predict": "ntkgd.cli._predict",
+    "theory": "ntkgd.cli._theory",
     "cache-clear": "ntkgd.cli._cache",
 }
 

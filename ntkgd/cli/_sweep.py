@@ -84,10 +84,33 @@ def _table(result) -> list[str]:
         fit = slopes[name]
         slope = fit.interval_text()
         theory = QUANTITIES[name][1]
-        rows.append([QUANTITIES[name][0], *cells, slope, "-" if theory is None else f"{theory:+.1f}"])
+        rows.append([QUANTITIES[name][0], *cells, slope, "-" if theory is None else f"{theory:+.2f}"])
     widths = [max(len(r[j]) for r in rows) for j in range(len(header))]
     return ["  ".join(f"{c:<{w}}" if j == 0 else f"{c:>{w}}" for j, (c, w) in enumerate(zip(r, widths))).rstrip()
             for r in rows]  # fmt: skip
+
+
+def _two_term_lines(result, fits: dict, units: str) -> list[str]:
+    """The split's exponents and the two-term fits with their crossover widths (docs/math.md §6b)."""
+    if not fits:
+        return []
+    slopes = result.slopes()
+    lines = ["Gram change of G^(H) at T: coherent (common to all neurons) and incoherent (neuron-level noise) "
+             "parts, from two random halves of the neurons"]  # fmt: skip
+    for name, theory in (("gram_change_coherent", "-0.50"), ("gram_change_incoherent", "-0.75")):
+        if name in slopes:
+            lines.append(f"  exponent of the {name.split('_')[-1]} part: {slopes[name].interval_text()} "
+                         f"(theory {theory})")  # fmt: skip
+    labels = {"gram_change_paper": "max_k ||dG^(H)||_2 = A m^-1/2 + B m^-3/4",
+              "gram_change_paper_fro": "||dG^(H)(T)||_F = A m^-1/2 + B m^-3/4",
+              "gram_change_paper_fro_quadrature": "||dG^(H)(T)||_F = sqrt(A^2 m^-1 + B^2 m^-3/2)",
+              "split_parts": "coherent = A m^-1/2, incoherent = B m^-3/4"}  # fmt: skip
+    width = max(len(labels[name]) for name in fits)
+    for name, fit in fits.items():
+        lines.append(f"  {labels[name]:<{width}}  {fit.text()}")
+    lines += [f"  m_x = (B/A)^4: the width where the two terms are equal; relative least squares, A, B >= 0; "
+              f"[95% bootstrap: {units}]", ""]  # fmt: skip
+    return lines
 
 
 def _print_width(width: int, runs: dict, loaded: bool) -> None:
@@ -171,6 +194,8 @@ def run(args: argparse.Namespace) -> int:
     def seed_text(s) -> str:
         return f"data seed {s[0]}, weight seed {s[1]}" if isinstance(s, tuple) else f"seed {s}"
 
+    fits = result.two_term()
+    two_term = result.two_term_dict(fits)
     per_draw = [{"data_seed": draw, "lr": r.lr, "lambda_0": r.lambda_0, "targets": b["targets"],
                  "data": b["data"]} for draw, r, b in zip(draws, results, bases)]  # fmt: skip
     summary = {
@@ -185,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
         "slope_fit": "least squares of log(value) on log(width) over every (width, run) that did not diverge; "
                      "interval: 95% bootstrap (two-stage with several data draws: draws, then seeds)",
         "quantities": result.to_dict(),
+        "two_term": two_term,
         "timings_s": {"total": time.perf_counter() - started},
         "files": files,
     }  # fmt: skip
@@ -203,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
     width = max(len(key) for key, _ in header)
     lines = [f"{key:<{width}}  {value}" for key, value in header]
     lines += ["", f"per width: mean ± std over {len(result.seeds)} runs", "", *_table(result), ""]
+    lines += _two_term_lines(result, fits, units)
     if result.kernel_test_mse is not None:
         lines += [f"test MSE of the infinite-width predictor (GD on the analytic NTK, same steps and eta): "
                   f"{result.kernel_test_mse:.4e}", ""]  # fmt: skip

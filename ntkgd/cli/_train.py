@@ -173,7 +173,12 @@ def run(args: argparse.Namespace) -> int:
         "tracked": {label: {"steps": t.steps.tolist(), "loss": t.loss.tolist(), "bound": t.bound.tolist(),
                             "gram_change_paper": t.gram_change.paper.tolist(),
                             "gram_change_ntk": t.gram_change.ntk.tolist(),
-                            "gram_change_rel_ntk": t.gram_change_rel.ntk.tolist()} for label, t in runs.items()},
+                            "gram_change_rel_ntk": t.gram_change_rel.ntk.tolist(),
+                            **({} if t.gram_change_coherent is None else {
+                                "gram_change_coherent": t.gram_change_coherent.tolist(),
+                                "gram_change_incoherent": t.gram_change_incoherent.tolist(),
+                                "gram_change_halves_inner": t.gram_change_halves_inner.tolist()})}
+                    for label, t in runs.items()},
         "timings_s": {"total": time.perf_counter() - started},
         "files": files,
     }  # fmt: skip
@@ -192,6 +197,10 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"loss below the bound at every step: {'yes' if s['loss_below_bound'] else 'NO'}; "
                      f"max_k ||G^(H)(k) - G^(H)(0)||_2 = {s['max_gram_change_paper']:.3e} "
                      f"(lambda_0 / 4 = {t.lambda_0 / 4:.3e}); time {t.seconds:.1f} s")  # fmt: skip
+        if t.gram_change_coherent is not None:
+            lines.append(f"split-half change of G^(H) (docs/math.md §6b): max_k coherent part "
+                         f"{s['max_gram_change_coherent']:.3e}, max_k incoherent part "
+                         f"{s['max_gram_change_incoherent']:.3e} (Frobenius)")  # fmt: skip
         if t.u_test is not None:
             lines.append(f"test points ({t.u_test.shape[1]}): max_k RMS |f_m - f_lin| = {s['max_test_gap']:.3e}; "
                          f"test MSE at the end: network {s['test_mse_final']:.4e}, infinite-width "

@@ -9,8 +9,10 @@
   or ``lambda_min``, ``max_r ||w_r(k) - w_r(0)||``: the panels of Du et al.,
   ICLR 2019, Figure 1), ``-gram-change`` (``||H(k) - H(0)||_2`` against k per
   width, from k = 1: it is 0 at k = 0) and ``-width`` (log-log against width
-  with fitted slopes and bootstrap intervals: the Gram change, and the
-  weight movement).
+  with fitted slopes and bootstrap intervals: the Gram change, its coherent
+  and incoherent parts with the two-term fit ``A m^-1/2 + B m^-3/4`` and the
+  crossover width (docs/math.md §6b) when the runs have them, and the weight
+  movement).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ _LABELS = {
     "rel_weight_change": r"$\max_h\|W^{(h)}(T) - W^{(h)}(0)\|_F / \|W^{(h)}(0)\|_F$",
     "max_row_change": r"$\max_r\|w_r(T) - w_r(0)\|_2$",
     "pattern_change": "flipped ReLU patterns at $T$",
+    "gram_change_paper_fro": r"total $\|\Delta(T)\|_F$",
+    "gram_change_coherent": r"coherent $\sqrt{\langle\Delta_A, \Delta_B\rangle_F}$ at $T$",
+    "gram_change_incoherent": r"incoherent $\|\Delta_A - \Delta_B\|_F/2$ at $T$",
 }
 _LOSS = r"$L(k) = \frac{1}{2}\|u(k) - y\|^2$"
 
@@ -194,10 +199,13 @@ def plot_sweep(result, path, *, title: str) -> list[str]:
         figure.suptitle(title)
         written.append(save(figure, sibling("gram-change")))
 
-        figure, axes = new_figure(2, width=3.9, height=4.0)
+        split = "gram_change_coherent" in result.names()
+        figure, axes = new_figure(3 if split else 2, width=3.9, height=4.3 if split else 4.0)
         slopes = result.slopes()
         groups = (
             ("Gram change against width", ["gram_change_paper", "gram_change_ntk", "rel_ntk_change"]),
+            *([(r"its two parts, $\Delta = G^{(H)}(k) - G^{(H)}(0)$",
+                ["gram_change_paper_fro", "gram_change_coherent", "gram_change_incoherent"])] if split else []),
             ("weight movement against width", ["weight_change", "rel_weight_change", "max_row_change"]
              + (["pattern_change"] if relu else [])),
         )  # fmt: skip
@@ -205,24 +213,9 @@ def plot_sweep(result, path, *, title: str) -> list[str]:
 
         m = np.asarray(widths, dtype=np.float64)
         for ax, (heading, names) in zip(axes[0], groups):
-            for i, name in enumerate(names):
-                values = result.values(name)
-                if not np.isfinite(positive(values)).any():
-                    continue
-                mean = np.nanmean(positive(values), axis=1)
-                fit = slopes[name]
-                label = _LABELS.get(name, QUANTITIES[name][0]) + (
-                    "" if math.isnan(fit.slope) else f": slope {fit.interval_text()}"
-                )
-                ax.plot(m, mean, **series(i, marker=True), label=label)
-                for s in range(values.shape[1]):
-                    ax.plot(m, positive(values[:, s]), linestyle="none", marker=".", color=series(i)["color"],
-                            alpha=0.35)  # fmt: skip
-            anchor = next((np.nanmean(positive(result.values(n)[0])) for n in names
-                           if np.isfinite(positive(result.values(n)[0])).any()), None)  # fmt: skip
-            if anchor is not None:
-                ax.plot(m, anchor * (m / m[0]) ** -0.5, color="k", linestyle=(0, (2, 2)), linewidth=1,
-                        label=r"$\propto m^{-1/2}$")  # fmt: skip
+            _width_panel(ax, result, names, slopes, m, QUANTITIES)
+            if names[0] == "gram_change_paper_fro":
+                _two_term_curves(ax, result, m)
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             ax.set_xlabel("width $m$")
@@ -232,3 +225,41 @@ def plot_sweep(result, path, *, title: str) -> list[str]:
         figure.suptitle(title)
         written.append(save(figure, sibling("width")))
     return written
+
+
+def _width_panel(ax, result, names, slopes, m, quantities) -> None:
+    """Mean per width (line, with each run as a dot) of each quantity, labelled with its slope; an m^-1/2 guide."""
+    for i, name in enumerate(names):
+        values = result.values(name)
+        if not np.isfinite(positive(values)).any():
+            continue
+        mean = np.nanmean(positive(values), axis=1)
+        fit = slopes[name]
+        label = _LABELS.get(name, quantities[name][0]) + (
+            "" if math.isnan(fit.slope) else f": slope {fit.interval_text()}"
+        )
+        ax.plot(m, mean, **series(i, marker=True), label=label)
+        for s in range(values.shape[1]):
+            ax.plot(m, positive(values[:, s]), linestyle="none", marker=".", color=series(i)["color"], alpha=0.35)
+    if names[0] == "gram_change_paper_fro":
+        return  # the split panel draws the two fitted terms instead
+    anchor = next((np.nanmean(positive(result.values(n)[0])) for n in names
+                   if np.isfinite(positive(result.values(n)[0])).any()), None)  # fmt: skip
+    if anchor is not None:
+        ax.plot(m, anchor * (m / m[0]) ** -0.5, color="k", linestyle=(0, (2, 2)), linewidth=1,
+                label=r"$\propto m^{-1/2}$")  # fmt: skip
+
+
+def _two_term_curves(ax, result, m) -> None:
+    """The fitted ``A m^-1/2`` (coherent) and ``B m^-3/4`` (incoherent) and the crossover width (docs/math.md §6b)."""
+    fit = result.two_term().get("split_parts")
+    if fit is None or not (fit.A > 0 and fit.B > 0):
+        return
+    grid = np.geomspace(m[0], m[-1], 64)
+    ax.plot(grid, fit.A * grid**-0.5, color="k", linestyle=(0, (2, 2)), linewidth=1, label=r"fit $A\,m^{-1/2}$")
+    ax.plot(grid, fit.B * grid**-0.75, color="k", linestyle=(0, (1, 1.5)), linewidth=1.2, label=r"fit $B\,m^{-3/4}$")
+    low, high = fit.crossover_interval
+    text = f"$m_x = (B/A)^4 = {fit.crossover:.0f}$" + ("" if math.isnan(low) else f" [{low:.0f}, {high:.0f}]")
+    if m[0] <= fit.crossover <= m[-1]:
+        ax.axvline(fit.crossover, color="0.5", linewidth=0.8)
+    ax.plot([], [], color="0.5", linewidth=0.8, label=text)

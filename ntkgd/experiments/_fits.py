@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["BOOTSTRAP_RESAMPLES", "Slope", "fit_slope"]
+__all__ = ["BOOTSTRAP_RESAMPLES", "Slope", "fit_slope", "unit_resampler"]
 
 #: Bootstrap replicates of :func:`fit_slope` (fixed seed: the interval is reproducible).
 BOOTSTRAP_RESAMPLES = 2000
@@ -139,3 +139,32 @@ def fit_slope(widths: Sequence[int], errors: np.ndarray, *, groups: Sequence | N
         if draws.size:
             low, high = (float(q) for q in np.quantile(draws, [0.025, 0.975]))
     return Slope(slope, stderr, intercept, points, low, high, units, 0 if groups is None else len(members))
+
+
+def unit_resampler(units: int, groups: Sequence | None = None, seed: int = 0):
+    """``draw() -> column indices`` of one bootstrap replicate over units, as :func:`fit_slope` resamples them.
+
+    Without ``groups`` every column is a unit, drawn with replacement; with
+    ``groups`` (one data-draw label per column) two-stage: the draws with
+    replacement, then the columns with replacement within each drawn draw.
+    For other fits over the same units (``ntkgd.experiments._two_term``).
+
+    Examples
+    --------
+    >>> draw = unit_resampler(4, groups=[0, 0, 1, 1], seed=1)
+    >>> columns = draw()
+    >>> columns.shape, bool(set(columns.tolist()) <= {0, 1, 2, 3})
+    ((4,), True)
+    """
+    if groups is not None and len(groups) != units:
+        raise ValueError(f"unit_resampler: groups must label each of the {units} columns, got {len(groups)} labels.")
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        return lambda: rng.integers(0, units, size=units)
+    members = [np.flatnonzero(np.asarray(groups, dtype=object) == label) for label in dict.fromkeys(groups)]
+
+    def draw() -> np.ndarray:
+        chosen = rng.integers(0, len(members), size=len(members))
+        return np.concatenate([rng.choice(members[g], size=members[g].size) for g in chosen])
+
+    return draw

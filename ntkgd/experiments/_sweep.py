@@ -7,6 +7,10 @@ the quantities whose growth with the width the theory predicts (docs/math.md §6
 
 - ``max_k ||G^(H)(k) - G^(H)(0)||_2`` and ``max_k ||G(k) - G(0)||_2``: O(1/sqrt(m));
 - ``||G(T) - G(0)||_F / ||G(0)||_F`` after training (Lee et al. 2019): O(1/sqrt(m)), often steeper;
+- the split of ``G^(H)(T) - G^(H)(0)`` over two random halves of its neurons (docs/math.md §6b):
+  the coherent part common to all neurons, ``m^-1/2``, and the incoherent neuron-level noise,
+  ``m^-3/4``, with the two-term fits ``A m^-1/2 + B m^-3/4`` and their crossover widths
+  ``m_x = (B/A)^4`` (:meth:`Sweep.two_term`, ``._two_term``);
 - the weight movement: ``max_h ||W^(h)(T) - W^(h)(0)||_F`` (O(1): the weights move
   a width-independent distance), the same relative to ``||W^(h)(0)||_F``, and
   ``max_r ||w_r(T) - w_r(0)||_2`` of the first layer (ICLR: O(1/sqrt(m)));
@@ -34,6 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from ._fits import Slope, fit_slope
+from ._two_term import TwoTerm, fit_parts, fit_two_term
 from ..specs import check_architecture
 from ..core import (
     check_int,
@@ -44,12 +49,15 @@ from ..core import (
     validate_paired_inputs,
 )
 
-__all__ = ["QUANTITIES", "Sweep", "combine_sweeps", "summarise", "sweep"]
+__all__ = ["QUANTITIES", "TWO_TERM", "Sweep", "combine_sweeps", "summarise", "sweep"]
 
 #: name -> (description, theory slope against width or None).
 QUANTITIES = {
     "gram_change_paper": ("max_k ||G^(H)(k) - G^(H)(0)||_2", -0.5),
     "gram_change_ntk": ("max_k ||G(k) - G(0)||_2", -0.5),
+    "gram_change_paper_fro": ("||G^(H)(T) - G^(H)(0)||_F", -0.5),
+    "gram_change_coherent": ("coherent part of dG^(H)(T), sqrt(<dG_A, dG_B>_F)", -0.5),
+    "gram_change_incoherent": ("incoherent part of dG^(H)(T), ||dG_A - dG_B||_F / 2", -0.75),
     "rel_ntk_change": ("||G(T) - G(0)||_F / ||G(0)||_F", -0.5),
     "weight_change": ("max_h ||W^(h)(T) - W^(h)(0)||_F", 0.0),
     "rel_weight_change": ("max_h ||W^(h)(T) - W^(h)(0)||_F / ||W^(h)(0)||_F", None),
@@ -62,14 +70,27 @@ QUANTITIES = {
 
 #: Quantities that exist only for a sweep with test points (and, for test_mse, test targets).
 TEST_QUANTITIES = {"test_gap": "u_test", "test_mse": "y_test"}
+#: Quantities of the split-half decomposition (docs/math.md §6b): absent from runs of width 1 and from older files.
+SPLIT_QUANTITIES = {name: "gram_change_coherent" for name in
+                    ("gram_change_paper_fro", "gram_change_coherent", "gram_change_incoherent")}  # fmt: skip
+
+#: The two-term fits of :meth:`Sweep.two_term` (docs/math.md §6b): name -> what is fitted.
+TWO_TERM = {
+    "gram_change_paper": "A m^-1/2 + B m^-3/4 fitted to max_k ||G^(H)(k) - G^(H)(0)||_2",
+    "gram_change_paper_fro": "A m^-1/2 + B m^-3/4 fitted to ||G^(H)(T) - G^(H)(0)||_F",
+    "gram_change_paper_fro_quadrature": "sqrt(A^2 m^-1 + B^2 m^-3/2) fitted to ||G^(H)(T) - G^(H)(0)||_F "
+                                        "(the form of ||D||_F^2 = coherent^2 + incoherent^2)",
+    "split_parts": "A m^-1/2 fitted to the coherent part, B m^-3/4 to the incoherent part",
+}
 
 #: Arrays of each trajectory kept in the per-width files (enough for every figure).
 _KEPT = ("steps", "loss", "loss_every_step", "bound", "gram_change_paper", "gram_change_ntk", "gram_change_rel_paper",
          "gram_change_rel_ntk", "lambda_min_paper", "lambda_min_ntk", "weight_change", "weight_norm0",
          "max_row_change", "pattern_change", "u", "u_linear", "u_linear_init", "y", "u_test", "u_test_linear",
-         "u_test_kernel", "y_test")  # fmt: skip
+         "u_test_kernel", "y_test", "gram_change_coherent", "gram_change_incoherent",
+         "gram_change_halves_inner")  # fmt: skip
 
-FORMAT_VERSION = 2  # 2: the loss at every step is kept
+FORMAT_VERSION = 3  # 2: the loss at every step is kept; 3: the split-half series of the paper's Gram change
 
 
 def summarise(arrays: dict) -> dict:
@@ -86,7 +107,18 @@ def summarise(arrays: dict) -> dict:
         "final_loss": float(arrays["loss"][-1]),
         "test_gap": math.nan,
         "test_mse": math.nan,
+        "gram_change_paper_fro": math.nan,
+        "gram_change_coherent": math.nan,
+        "gram_change_incoherent": math.nan,
     }
+    if "gram_change_coherent" in arrays:
+        # At the last step T, not max_k: the max over k of a noisy estimate is biased up where the noise
+        # dominates (small m), which would steepen the coherent part's slope (docs/gd-iclr-figure1.md).
+        # ||dG^(H)||_F^2 = <dG_A, dG_B>_F + incoherent^2 (docs/math.md §6b, even m): the total, from the parts.
+        total = float(arrays["gram_change_halves_inner"][-1] + arrays["gram_change_incoherent"][-1] ** 2)
+        values["gram_change_paper_fro"] = math.sqrt(max(total, 0.0))
+        values["gram_change_coherent"] = float(arrays["gram_change_coherent"][-1])
+        values["gram_change_incoherent"] = float(arrays["gram_change_incoherent"][-1])
     from ..finite import mean_square_error  # the formulas of Trajectory.test_gap and .test_mse
 
     if "u_test" in arrays:
@@ -141,8 +173,9 @@ class Sweep:
         """The quantities that apply (pattern flips only for ReLU; test quantities only with test points)."""
         relu = self.arch.act.builtin and self.arch.act.name == "relu"
         first = next(iter(self.runs.values()))
+        needs = {**TEST_QUANTITIES, **SPLIT_QUANTITIES}
         return [name for name in QUANTITIES if (relu or name != "pattern_change")
-                and (name not in TEST_QUANTITIES or TEST_QUANTITIES[name] in first)]  # fmt: skip
+                and (name not in needs or needs[name] in first)]  # fmt: skip
 
     @property
     def kernel_test_mse(self) -> float | None:
@@ -157,11 +190,35 @@ class Sweep:
 
         return float(np.mean([mean_square_error(run["u_test_kernel"][-1], run["y_test"]) for run in runs]))
 
+    def _draws(self) -> list | None:
+        """The data draw of each column (:func:`combine_sweeps`), or None."""
+        return [seed[0] for seed in self.seeds] if all(isinstance(s, tuple) for s in self.seeds) else None
+
     def slopes(self) -> dict[str, Slope]:
         """``name -> Slope``: least squares of log(value) on log(width) over every (width, seed) run, with a
         bootstrap interval over the seeds (two-stage, draws then seeds, for :func:`combine_sweeps`)."""
-        draws = [seed[0] for seed in self.seeds] if all(isinstance(s, tuple) for s in self.seeds) else None
+        draws = self._draws()
         return {name: fit_slope(self.widths, self.values(name), groups=draws) for name in self.names()}
+
+    def two_term(self) -> dict[str, TwoTerm]:
+        """``name -> TwoTerm`` of :data:`TWO_TERM` that apply: ``A m^-1/2 + B m^-3/4`` and its crossover width
+        ``m_x = (B/A)^4``, bootstrapped over the same units as :meth:`slopes` (docs/math.md §6b)."""
+        draws, names, fits = self._draws(), self.names(), {}
+        for name in ("gram_change_paper", "gram_change_paper_fro"):
+            if name in names:
+                fits[name] = fit_two_term(self.widths, self.values(name), groups=draws)
+        if "gram_change_paper_fro" in names:
+            fits["gram_change_paper_fro_quadrature"] = fit_two_term(self.widths, self.values("gram_change_paper_fro"),
+                                                                    groups=draws, combine="quadrature")  # fmt: skip
+        if "gram_change_coherent" in names:
+            fits["split_parts"] = fit_parts(self.widths, self.values("gram_change_coherent"),
+                                            self.values("gram_change_incoherent"), groups=draws)  # fmt: skip
+        return fits
+
+    def two_term_dict(self, fits: dict | None = None) -> dict:
+        """JSON-ready :meth:`two_term` (or ``fits``, its result): per fit its description and :meth:`TwoTerm.to_dict`."""
+        fits = self.two_term() if fits is None else fits
+        return {name: {"description": TWO_TERM[name], **fit.to_dict()} for name, fit in fits.items()}
 
     def to_dict(self) -> dict:
         """JSON-ready: per quantity the values per (width, seed), the mean per width and the slope."""

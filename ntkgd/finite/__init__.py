@@ -9,6 +9,11 @@ _empirical
     :func:`empirical_gram`: the Grams of one network at initialisation.
 _training
     :func:`train`: full-batch GD, tracked against the theory.
+_training_memory
+    The memory a training run needs, and the check that refuses one that will not fit.
+_gram_split
+    The split of the paper's Gram change over two random halves of its neurons:
+    the coherent part common to all neurons and the neuron-level noise.
 _trajectory
     :class:`Trajectory`: what a GD run recorded, and the theory's bound.
 _predictions

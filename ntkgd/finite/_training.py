@@ -21,8 +21,10 @@ the matrix of the first-order dynamics ``u(k+1) - u(k) = -eta G(k) (u(k) - y)
 
 Tracked (docs/math.md §6, "proof quantities"): the loss; ``||H(k) - H(0)||_2`` and
 ``||H(k) - H(0)||_F / ||H(0)||_F`` for the paper's Gram ``G^(H)`` and for the
-NTK ``G``; ``lambda_min(H(k))``; ``||W^(h)(k) - W^(h)(0)||_F`` per weight
-group; ``max_r ||w_r(k) - w_r(0)||_2`` per hidden layer; for ReLU the fraction
+NTK ``G``; the coherent and incoherent parts of the change of ``G^(H)``
+from two random halves of its neurons (:mod:`._gram_split`, docs/math.md
+§6b); ``lambda_min(H(k))``; ``||W^(h)(k) - W^(h)(0)||_F`` per weight group;
+``max_r ||w_r(k) - w_r(0)||_2`` per hidden layer; for ReLU the fraction
 of (input, neuron) pairs whose activation pattern flipped; the theory bound
 ``(1 - eta lambda_0 / 2)^k L(0)`` with ``lambda_0 = lambda_min(K^(H))`` from
 :func:`ntkgd.analytic_gram`; and the linearised prediction
@@ -33,7 +35,6 @@ of (input, neuron) pairs whose activation pattern flipped; the theory bound
 from __future__ import annotations
 
 import functools
-import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -44,9 +45,11 @@ import numpy as np
 from ..specs import ConvResNet, check_architecture
 from ._empirical import network_plan
 from ._predictions import analytic_test_gram, linear_prediction, tracked_test_predictions
+from ._gram_split import half_grams, split_change, split_indices
+from ._training_memory import check_training_fits, training_memory
 from ._trajectory import GramSeries, Trajectory, bound
-from ..core import (DivergenceError, check_fits_in_memory, check_int, check_step_size, check_targets,
-                    validate_network_inputs, validate_paired_inputs)  # fmt: skip
+from ..core import (DivergenceError, check_int, check_step_size, check_targets, validate_network_inputs,
+                    validate_paired_inputs)  # fmt: skip
 
 __all__ = ["DIVERGENCE_FACTOR", "GramSeries", "Trajectory", "check_training_fits", "default_lr", "train",
            "training_memory"]
@@ -150,7 +153,7 @@ def _measure(net: _Net, params, init, passed):
     import jax.numpy as jnp
 
     Ws, a = params
-    W0s, a0, pre0 = init
+    W0s, a0, pre0, halves = init  # halves: the neurons of the split's two halves (_gram_split.split_indices)
     u, x, inputs, pre, deltas = passed
     grams = _layer_grams(net, x, inputs, deltas)
     changes = [jnp.sqrt(jnp.sum((W - W0) ** 2)) for W, W0 in zip(Ws, W0s)]
@@ -159,7 +162,9 @@ def _measure(net: _Net, params, init, passed):
     rows = [jnp.max(jnp.sqrt(jnp.sum(((W - W0) ** 2).reshape(W.shape[0], -1), axis=1))) for W, W0 in zip(Ws, W0s)]
     flips = [jnp.mean((g > 0) != (g0 > 0), dtype=jnp.float64) for g, g0 in zip(pre, pre0)]
     return {"u": u, "grams": grams, "weight_change": jnp.stack(changes), "max_row_change": jnp.stack(rows),
-            "pattern_change": jnp.stack(flips)}  # fmt: skip
+            "pattern_change": jnp.stack(flips),
+            "halves": (half_grams(net.plan, net.conv, inputs, deltas, halves) if halves[0].size  # width 1: no split
+                       else jnp.zeros((2, *grams.shape[1:]), grams.dtype))}
 
 
 @functools.lru_cache(maxsize=16)
@@ -226,38 +231,6 @@ def default_lr(ntk: np.ndarray) -> float:
 
 
 # --------------------------------------------------------------------------- setup
-
-
-def training_memory(arch, X: np.ndarray, width: int, steps: int, track_every: int) -> int:
-    """Bytes at the peak of :func:`train`, the analytic Gram included.
-
-    Weights 3x (current, initial, gradient) and the activations of one pass;
-    the per-layer Grams kept at every tracked step (``H`` matrices at each of
-    ``ceil(steps / track_every) + 1`` steps) plus the NTK summed from them;
-    the analytic paper Gram and NTK and the eigendecomposition workspace.
-    """
-    n = X.shape[0]
-    spatial = X.shape[2:] if isinstance(arch, ConvResNet) else ()
-    pixels = math.prod(spatial)
-    taps = arch.patch ** len(spatial) if isinstance(arch, ConvResNet) else 1
-    fan_in0 = X.shape[1] * taps
-    weights = width * fan_in0 + (arch.depth - 1) * width * width * taps + width * pixels
-    activations = (4 * arch.depth + 4) * n * width * pixels
-    tracked = -(-steps // track_every) + 1
-    groups = arch.depth + (1 if arch.trains_output_layer else 0)
-    grams = (tracked * (groups + 1) + 6) * n * n
-    return 8 * (3 * weights + activations + grams)
-
-
-def check_training_fits(arch, X: np.ndarray, width: int, steps: int, track_every: int,
-                        memory_limit: int | None, *, owner: str = "train") -> None:  # fmt: skip
-    """Refuse, before anything of size n x n exists, a run that :func:`training_memory` says will not fit."""
-    check_fits_in_memory(
-        training_memory(arch, X, width, steps, track_every), owner=owner,
-        what=f"training a width-{width} network on n = {X.shape[0]} (tracking {-(-steps // track_every) + 1} "
-        "steps of per-layer Grams)", limit=memory_limit,
-        suggestion="Use fewer inputs, a larger track_every, fewer steps or a smaller width.",
-    )  # fmt: skip
 
 
 def _initial_params(arch, plan, X: np.ndarray, seed: int):
@@ -472,7 +445,8 @@ def _run(arch, X, y, width, steps, lr, seed, track_every, progress, X_test=None)
         return None if X_test_j is None else np.asarray(_outputs_fn(net)(p, X_test_j), dtype=np.float64)
 
     pre0 = tuple(_pre_fn(net)(params, Xj))
-    init = (tuple(jnp.array(W, copy=True) for W in params[0]), jnp.array(params[1], copy=True), pre0)
+    init = (tuple(jnp.array(W, copy=True) for W in params[0]), jnp.array(params[1], copy=True), pre0,
+            tuple(jnp.asarray(rows) for rows in split_indices(width, seed)))
     record = _Run()
     norms = [float(jnp.linalg.norm(W)) for W in params[0]]
     if net.train_a:
@@ -572,6 +546,7 @@ def _finish(arch, width, seed, lr, lr_source, y, exact, ntk_values, lambda_0, ru
         paper=np.array([np.linalg.eigvalsh(P)[0] for P in papers]),
         ntk=np.array([np.linalg.eigvalsh(N)[0] for N in ntks]),
     )
+    split = split_change(np.stack([m["halves"] for m in measured])) if width >= 2 else {}
     names = tuple(f"W{h}" for h in range(1, depth + 1)) + (("a",) if arch.trains_output_layer else ())
     u_test = u_test_linear = u_test_kernel = y_test = None
     if test is not None:
@@ -582,6 +557,8 @@ def _finish(arch, width, seed, lr, lr_source, y, exact, ntk_values, lambda_0, ru
         arch=arch, width=width, seed=seed, lr=lr, lr_source=lr_source, steps=steps, loss=loss,
         loss_every_step=loss_every_step, bound=bound(steps, lr, lambda_0, loss[0]),
         gram_change=gram_change, gram_change_rel=gram_change_rel, lambda_min=lambda_min, layer_names=names,
+        gram_change_coherent=split.get("coherent"), gram_change_incoherent=split.get("incoherent"),
+        gram_change_halves_inner=split.get("inner"),
         weight_change=np.stack([m["weight_change"] for m in measured]), weight_norm0=run.weight_norm0,
         max_row_change=np.stack([m["max_row_change"] for m in measured]),
         pattern_change=np.stack([m["pattern_change"] for m in measured]) if _is_relu(arch) else None,

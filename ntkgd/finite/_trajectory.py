@@ -11,6 +11,10 @@ from ..core import finite_or_none
 
 __all__ = ["GramSeries", "Trajectory", "bound", "mean_square_error"]
 
+#: The split-half series of the paper's Gram change (docs/math.md §6b), in ``arrays()`` when the run has them.
+_SPLIT = ("gram_change_coherent", "gram_change_incoherent", "gram_change_halves_inner", "gram_change_coherent_rel",
+          "gram_change_incoherent_rel")
+
 
 @dataclass(frozen=True)
 class GramSeries:
@@ -54,6 +58,20 @@ class Trajectory:
         ``||H(k) - H(0)||_F / ||H(0)||_F`` (Lee et al. 2019's diagnostic).
     lambda_min : GramSeries
         ``lambda_min(H(k))``.
+    gram_change_coherent : ndarray, shape (K,), or None
+        ``sqrt(max(<D_A, D_B>_F, 0))``, the part of the change of the paper's
+        Gram common to all its neurons (docs/math.md §6b): ``D_A = G_A(k) -
+        G_A(0)`` of the Gram of a fixed random half ``A`` of the neurons of
+        layer H (TwoLayer: the hidden neurons), normalised as a full Gram, and
+        ``D_B`` of the other half. The halves are
+        ``numpy.random.default_rng([seed, SPLIT_STREAM]).permutation(width)``
+        split at ``width // 2`` (``ntkgd.finite._gram_split``), independent of
+        the weights. None for ``width < 2``.
+    gram_change_incoherent : ndarray, shape (K,), or None
+        ``||D_A - D_B||_F / 2``, the neuron-level noise of the change.
+    gram_change_halves_inner : ndarray, shape (K,), or None
+        The signed ``<D_A, D_B>_F`` (negative when the noise hides the common
+        part); ``||G^(H)(k) - G^(H)(0)||_F^2 = inner + incoherent^2`` for even width.
     layer_names : tuple of str
         The trained weight groups: ``"W1" .. "WH"`` and ``"a"`` (not for TwoLayer).
     weight_change : ndarray, shape (K, len(layer_names))
@@ -128,6 +146,9 @@ class Trajectory:
     y_test: np.ndarray | None = field(default=None, repr=False)
     init_paper: np.ndarray = field(default=None, repr=False)
     init_ntk: np.ndarray = field(default=None, repr=False)
+    gram_change_coherent: np.ndarray | None = field(default=None, repr=False)
+    gram_change_incoherent: np.ndarray | None = field(default=None, repr=False)
+    gram_change_halves_inner: np.ndarray | None = field(default=None, repr=False)
     lambda_0: float = math.nan
     ntk_lambda_min: float = math.nan
     ntk_lambda_max: float = math.nan
@@ -179,6 +200,20 @@ class Trajectory:
         """``||W^(h)(k) - W^(h)(0)||_F / ||W^(h)(0)||_F``, shape (K, len(layer_names))."""
         return self.weight_change / self.weight_norm0
 
+    @property
+    def gram_change_coherent_rel(self) -> np.ndarray | None:
+        """``gram_change_coherent / ||G^(H)(0)||_F``, shape (K,), as ``gram_change_rel.paper`` is relative; or None."""
+        if self.gram_change_coherent is None:
+            return None
+        return self.gram_change_coherent / np.linalg.norm(self.init_paper)
+
+    @property
+    def gram_change_incoherent_rel(self) -> np.ndarray | None:
+        """``gram_change_incoherent / ||G^(H)(0)||_F``, shape (K,); or None."""
+        if self.gram_change_incoherent is None:
+            return None
+        return self.gram_change_incoherent / np.linalg.norm(self.init_paper)
+
     def arrays(self) -> dict:
         """Every per-step array, by name (for ``.npz`` result files)."""
         out = {
@@ -193,7 +228,7 @@ class Trajectory:
         }  # fmt: skip
         if self.pattern_change is not None:
             out["pattern_change"] = self.pattern_change
-        for name in ("u_test", "u_test_linear", "u_test_kernel", "y_test"):
+        for name in ("u_test", "u_test_linear", "u_test_kernel", "y_test", *_SPLIT):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         return out
@@ -224,6 +259,12 @@ class Trajectory:
             "final_pattern_change": None if self.pattern_change is None else self.pattern_change[last].tolist(),
             "seconds": self.seconds,
         }  # fmt: skip
+        if self.gram_change_coherent is not None:
+            record["max_gram_change_coherent"] = float(np.max(self.gram_change_coherent))
+            record["max_gram_change_incoherent"] = float(np.max(self.gram_change_incoherent))
+            record["final_gram_change_halves_inner"] = float(self.gram_change_halves_inner[last])
+            record["final_gram_change_coherent_rel"] = float(self.gram_change_coherent_rel[last])
+            record["final_gram_change_incoherent_rel"] = float(self.gram_change_incoherent_rel[last])
         if self.u_test is not None:
             record["n_test"] = int(self.u_test.shape[1])
             record["max_test_gap"] = float(np.max(self.test_gap))
