@@ -17,9 +17,9 @@ b (entering the layer) and mu are precomputed by the caller.
 One pass over the rows of the lower triangle; for row i, every layer runs over
 a segment of the row j <= i (a branch-free, vectorisable inner loop), keeping
 the per-layer values of that segment in a small per-thread scratch buffer.
-For ReLU each pair also carries its defect ``sqrt(ab) - c``, from which the
-angle is taken, so that nearly parallel pairs keep full accuracy
-(:func:`_input_defects`, docs/math.md §9b).
+For ReLU, a row segment with a nearly parallel pair carries each pair's defect
+``sqrt(ab) - c``, from which the angle is taken, so that such pairs keep full
+accuracy (:func:`_input_defects`, docs/math.md §9b).
 When no per-layer Gram is asked for, the NTK is accumulated forward instead
 (``Theta^(h) = Theta^(h-1) (carry_h + Edot^(h)) + K^(h-1) Edot^(h)``, the paper's
 Gram the last term): five values per pair whatever the depth. The
@@ -43,7 +43,7 @@ import numpy as np
 
 from ._atan import atan2_upper
 from ._config import JIT, PARALLEL_JIT
-from ._gaussian import CODE_ERF, CODE_RELU, expectations, mean, mehler_pair
+from ._gaussian import CODE_ERF, CODE_RELU, expectations, gap, mean, mehler_pair
 
 __all__ = [
     "CARRY", "CROSS", "SCALE_DD", "SCALE_SS", "dense_block", "dense_grams", "diagonal_moments", "mirror_lower",
@@ -94,8 +94,8 @@ def _layer_row(code, constants, a, row_diag, root_a, row_root, b_i, mu_i, b_row,
                count, group, gi, value, derivative):  # fmt: skip
     """One layer for pairs (i, j), j < count: ``k_in <- K^(h-1)``, ``edot``, ``k_cur <- K^(h)``.
 
-    For ReLU, ``defect[j] = sqrt(ab) - c`` of the layer's input (``root_a = sqrt(a)``,
-    ``row_root[j] = sqrt(b)``) (from
+    For ReLU, a non-empty ``defect`` holds ``defect[j] = sqrt(ab) - c`` of the layer's input
+    (``root_a = sqrt(a)``, ``row_root[j] = sqrt(b)``) (from
     :func:`_input_defects` for layer 1) gives the angle and is advanced to the
     next layer's; other activations ignore it (their kernels are smooth at rho = 1).
     The closed forms are written out inline so the loop over j vectorises.
@@ -104,7 +104,7 @@ def _layer_row(code, constants, a, row_diag, root_a, row_root, b_i, mu_i, b_row,
     cross = constants[CROSS]
     s_ss = constants[SCALE_SS]
     s_dd = constants[SCALE_DD]
-    if code == CODE_RELU:
+    if code == CODE_RELU and defect.shape[0] > 0:
         for j in range(count):
             c = k_cur[j]
             d = defect[j]
@@ -119,6 +119,17 @@ def _layer_row(code, constants, a, row_diag, root_a, row_root, b_i, mu_i, b_row,
             )
             # sqrt(a'b') - c' of the next layer, without subtracting the two (docs/math.md §9b).
             defect[j] = carry * d + s_ss * _INV_TWO_PI * (math.pi * d - (sine_part - theta * c))
+    elif code == CODE_RELU:
+        # No nearly parallel pair in the segment: ab - c^2 directly, accurate to ~eps / (1 - rho).
+        for j in range(count):
+            c = k_cur[j]
+            sine_part = math.sqrt(max(gap(a, row_diag[j], c), 0.0))
+            angle = math.pi - atan2_upper(sine_part, c)
+            k_in[j] = c
+            edot[j] = s_dd * _INV_TWO_PI * angle
+            k_cur[j] = carry * c + cross * (b_i * mu_row[j] + mu_i * b_row[j]) + s_ss * _INV_TWO_PI * (
+                sine_part + angle * c
+            )
     elif code == CODE_ERF:
         for j in range(count):
             c = k_cur[j]
@@ -147,8 +158,14 @@ def _squared_norm(x):
 
 
 @numba.njit(**JIT)
-def _input_defects(x_row, col_inputs, c0, count, root_a, col_root, k_cur, defect):
+def _input_defects(x_row, col_inputs, c0, count, self_index, root_a, col_root, k_cur, defect):
     """``defect[j] = sqrt(a b) - c`` of the inputs of pairs (i, c0 + j), accurate also near rho = 1.
+
+    Returns whether any pair other than the diagonal one (``self_index``) has
+    ``1 - rho < NEAR_PARALLEL``; only then is ``defect`` filled, and the
+    segment's layers carry it (otherwise they take the angle from ``ab - c^2``,
+    which is accurate there, and nothing is carried: the common case costs one
+    comparison per pair).
 
     ``c = x_i . x_j`` carries the rounding of its BLAS sum (about one ulp of
     sqrt(ab)), which the arc-cosine angle would amplify to sqrt(eps) for a
@@ -160,11 +177,13 @@ def _input_defects(x_row, col_inputs, c0, count, root_a, col_root, k_cur, defect
     flagged = 0
     for j in range(count):
         root = root_a * col_root[c0 + j]
-        d = root - k_cur[j]
-        defect[j] = d
-        flagged += d < NEAR_PARALLEL * root
-    if flagged == 0:
-        return
+        flagged += root - k_cur[j] < NEAR_PARALLEL * root
+    if self_index >= 0:
+        flagged -= 1  # the diagonal pair: exact values anyway (_layer_of_segment)
+    if flagged <= 0:
+        return False
+    for j in range(count):
+        defect[j] = root_a * col_root[c0 + j] - k_cur[j]
     inv_i = 1.0 / math.sqrt(_squared_norm(x_row))
     for j in range(count):
         root = root_a * col_root[c0 + j]
@@ -176,6 +195,7 @@ def _input_defects(x_row, col_inputs, c0, count, root_a, col_root, k_cur, defect
                 step = x_row[k] * inv_i - x_col[k] * inv_j
                 distance += step * step
             defect[j] = 0.5 * root * distance
+    return True
 
 
 @numba.njit(**JIT)
@@ -205,7 +225,8 @@ def _layer_of_segment(h, i, c0, count, self_index, k_cur, defect, diag, b_in, me
         k_in[self_index] = a
         edot[self_index] = constants[SCALE_DD, h] * edd
         k_cur[self_index] = diag[h + 1, i]
-        defect[self_index] = 0.0
+        if defect.shape[0] > 0:
+            defect[self_index] = 0.0
 
 
 @numba.njit(**JIT)
@@ -353,17 +374,18 @@ def _block_grams(gram0, row_inputs, col_inputs, row_start, diagonal, diag, b_in,
                 self_index = r - c0 if diagonal and c0 <= r < c0 + segment else -1
                 if self_index >= 0:
                     k_cur[self_index] = diag[0, i]
-                if code == CODE_RELU:
-                    _input_defects(row_inputs[r], col_inputs, c0, segment, roots[0, i], col_roots[0], k_cur,
-                                   defect)  # fmt: skip
+                carried = defect[:0]
+                if code == CODE_RELU and _input_defects(row_inputs[r], col_inputs, c0, segment, self_index,
+                                                        roots[0, i], col_roots[0], k_cur, defect):  # fmt: skip
+                    carried = defect
                 if forward:
-                    _row_forward(i, c0, segment, self_index, k_cur, defect, diag, b_in, means, col_diag, col_b,
+                    _row_forward(i, c0, segment, self_index, k_cur, carried, diag, b_in, means, col_diag, col_b,
                                  col_means, col_group, roots, col_roots, constants, code, group, value, derivative,
                                  terms, k_in[0], edot[0], theta, paper)  # fmt: skip
                     _store_forward(r, c0, segment, k_cur, theta, paper, include_output, ntk_out, paper_out,
                                    nngp_out)  # fmt: skip
                 else:
-                    _row(i, c0, segment, self_index, k_cur, defect, diag, b_in, means, col_diag, col_b,
+                    _row(i, c0, segment, self_index, k_cur, carried, diag, b_in, means, col_diag, col_b,
                          col_means, col_group, roots, col_roots, constants, code, group, value, derivative, terms, k_in,
                          edot)  # fmt: skip
                     _store_row(r, c0, segment, k_cur, k_in, edot, carry, include_output, paper_index, layers_out,
