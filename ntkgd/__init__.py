@@ -3,6 +3,15 @@
 The public API is re-exported here; implementation lives in private modules.
 """
 
+import os as _os
+
+# OpenBLAS's worker threads spin after every call before they sleep; on a loaded machine (two
+# cores, another process busy) they take the cores from the calls that follow, and NumPy and
+# SciPy each bundle their own OpenBLAS, whose pools then compete. Letting them sleep at once was
+# measured neutral when quiet and up to 4x faster under load (docs/design.md, "Threads"). It
+# takes effect only for an OpenBLAS loaded after this line, and never overrides the user's choice.
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 from .specs._activations import ACTIVATION_NAMES as ACTIVATION_NAMES
 from .specs._activations import Activation as Activation
 from .specs._activations import activation as activation

@@ -1,5 +1,7 @@
 """The public names of ntkgd are pinned: adding or removing one is a decision."""
 
+import os
+
 import ntkgd
 
 PUBLIC = {
@@ -62,3 +64,16 @@ def test_specs_are_frozen_and_hashable():
         arch.depth = 4
     same = ntkgd.FullyConnected(3, "ReLU")
     assert arch == same and hash(arch) == hash(same) and same.activation == "relu"
+
+
+def test_openblas_workers_sleep_at_once_unless_the_user_chose():
+    # docs/design.md, "Threads": set before any OpenBLAS that ntkgd's import loads, never overriding the user.
+    import subprocess
+    import sys
+
+    code = "import os, ntkgd, numpy; print(os.environ['OPENBLAS_THREAD_TIMEOUT'])"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    default = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    chosen = subprocess.run([sys.executable, "-c", code], env={**env, "OPENBLAS_THREAD_TIMEOUT": "12"},
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    assert default.stdout.strip() == "4" and chosen.stdout.strip() == "12"
