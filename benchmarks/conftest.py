@@ -5,6 +5,8 @@ benchmark warms up untimed (JIT compilation), uses seeded inputs and, for JAX,
 blocks until the result is ready.
 """
 
+import time
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,16 @@ def measured(benchmark, statistic="min"):
     if benchmark.disabled:
         return None
     return getattr(benchmark.stats.stats, statistic)
+
+
+def best_seconds(function, repeats=1):
+    """The least wall-clock time of ``repeats`` calls of ``function()`` (one call: its time)."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def unit_sphere(n, d, seed=0):

@@ -17,20 +17,11 @@ import pytest
 
 import ntkgd
 
-from .conftest import unit_sphere
+from .conftest import best_seconds, unit_sphere
 
 D = 64
 ARCH = ntkgd.FullyConnected(3, "relu")
 OUTPUTS = ("paper", "ntk")
-
-
-def _best(function, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 @pytest.mark.parametrize("sizes", [pytest.param((400, 200), marks=pytest.mark.smoke, id="smoke"),
@@ -42,8 +33,8 @@ def test_cross_gram_per_pair_against_the_square_gram(benchmark, sizes):
     ntkgd.analytic_gram(ARCH, X[:16], outputs=OUTPUTS)
 
     def measure():
-        square = _best(lambda: ntkgd.analytic_gram(ARCH, X, outputs=OUTPUTS), 3) / (n * (n + 1) / 2)
-        cross = _best(lambda: ntkgd.analytic_gram(ARCH, X2, X, outputs=OUTPUTS), 3) / (n * n2)
+        square = best_seconds(lambda: ntkgd.analytic_gram(ARCH, X, outputs=OUTPUTS), 3) / (n * (n + 1) / 2)
+        cross = best_seconds(lambda: ntkgd.analytic_gram(ARCH, X2, X, outputs=OUTPUTS), 3) / (n * n2)
         return square, cross
 
     square, cross = benchmark.pedantic(measure, rounds=1, warmup_rounds=0)

@@ -22,13 +22,12 @@ import math
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
 import ntkgd
 
-from .conftest import measured, unit_sphere
+from .conftest import best_seconds, measured, unit_sphere
 
 N, D, WIDTH, DEPTH = 256, 64, 2048, 3
 ARCH = ntkgd.FullyConnected(DEPTH, "relu")
@@ -101,15 +100,6 @@ def test_neural_tangents_rows(benchmark, rows):
         benchmark.extra_info["full_gram_seconds_lower_bound"] = best * N / rows
 
 
-def _best_of(fn, rounds):
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 #: The target (issue #5) and the margin the assertion allows for a shared 2-core machine's noise.
 SPEEDUP_TARGET, NOISE_MARGIN = 20.0, 0.8
 
@@ -126,8 +116,8 @@ def test_speedup_over_neural_tangents(benchmark):
     ours = benchmark.pedantic(gram, rounds=1, warmup_rounds=0)
     ours_times, nt_times = [], []
     for _ in range(3):
-        ours_times.append(_best_of(gram, 1))
-        nt_times.append(_best_of(lambda: call(x), 1) * N / rows)
+        ours_times.append(best_seconds(gram))
+        nt_times.append(best_seconds(lambda: call(x)) * N / rows)
     ours_seconds, nt_bound = min(ours_times), min(nt_times)
     ratio = nt_bound / ours_seconds
     benchmark.extra_info.update(

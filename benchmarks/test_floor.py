@@ -18,7 +18,6 @@ within 2x.
 """
 
 import math
-import time
 
 import numba
 import numpy as np
@@ -27,7 +26,7 @@ import pytest
 import ntkgd
 from ntkgd.kernels import atan2_upper, mirror_lower
 
-from .conftest import unit_sphere
+from .conftest import best_seconds, unit_sphere
 
 D = 64
 SEGMENT = 512
@@ -77,22 +76,15 @@ def _floor_lower(gram0, depth, ntk_out, nngp_out, paper_out):
                         paper_out[i, c0 + j] = last[j]
 
 
-def _floor(gram0: np.ndarray, depth: int, outputs: tuple) -> None:
+def _floor(gram0: np.ndarray, depth: int, outputs: tuple) -> dict:
+    """The floor's job: the requested (n, n) outputs, fresh, lower triangle computed and mirrored."""
     n = gram0.shape[0]
     buffers = {name: np.empty((n, n)) if name in outputs else np.empty((0, 0)) for name in ("ntk", "nngp", "paper")}
     _floor_lower(gram0, depth, buffers["ntk"], buffers["nngp"], buffers["paper"])
     for matrix in buffers.values():
         if matrix.size:
             mirror_lower(matrix)
-
-
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+    return buffers
 
 
 @pytest.mark.parametrize(("n", "depth", "outputs"), CASES)
@@ -103,27 +95,22 @@ def test_fc_relu_against_the_floor(benchmark, n, depth, outputs):
     ntkgd.analytic_gram(arch, X[:16], outputs=outputs)  # untimed: JIT compilation of both
     _floor(gram0[:16, :16].copy(), depth, outputs)
     reference = ntkgd.analytic_gram(arch, X, outputs=outputs)
+    # The floor computes the same numbers (same closed form), so it is not a different job.
     floor_values = {}
-
-    def compare():
-        # The floor computes the same numbers (same closed form), so it is not a different job.
-        buffers = {name: np.empty((n, n)) if name in outputs else np.empty((0, 0)) for name in ("ntk", "nngp", "paper")}
-        _floor_lower(gram0, depth, buffers["ntk"], buffers["nngp"], buffers["paper"])
-        for name in outputs:
-            # Strict lower triangle: the floor does not special-case the diagonal (theta = 0).
-            lower = np.tril(buffers[name], -1)
-            error = np.abs(lower - np.tril(getattr(reference, name), -1))
-            floor_values[name] = error.max() / np.abs(lower).max()
-
-    compare()
+    buffers = _floor(gram0, depth, outputs)
+    for name in outputs:
+        # Strict lower triangle: the floor does not special-case the diagonal (theta = 0).
+        lower = np.tril(buffers[name], -1)
+        error = np.abs(lower - np.tril(getattr(reference, name), -1))
+        floor_values[name] = error.max() / np.abs(lower).max()
     assert max(floor_values.values()) < 1e-12, floor_values
 
     def race():
         # Interleaved, so that load on this shared 2-core machine hits both alike.
         times = {"ntkgd": [], "floor": []}
         for _ in range(3):
-            times["ntkgd"].append(_best(lambda: ntkgd.analytic_gram(arch, X, outputs=outputs), 1))
-            times["floor"].append(_best(lambda: _floor(gram0, depth, outputs), 1))
+            times["ntkgd"].append(best_seconds(lambda: ntkgd.analytic_gram(arch, X, outputs=outputs)))
+            times["floor"].append(best_seconds(lambda: _floor(gram0, depth, outputs)))
         return {name: min(values) for name, values in times.items()}
 
     best = benchmark.pedantic(race, rounds=1, warmup_rounds=0)

@@ -95,9 +95,10 @@ def _layer_row(code, constants, a, row_diag, root_a, row_root, b_i, mu_i, b_row,
     """One layer for pairs (i, j), j < count: ``k_in <- K^(h-1)``, ``edot``, ``k_cur <- K^(h)``.
 
     For ReLU, a non-empty ``defect`` holds ``defect[j] = sqrt(ab) - c`` of the layer's input
-    (``root_a = sqrt(a)``, ``row_root[j] = sqrt(b)``) (from
-    :func:`_input_defects` for layer 1) gives the angle and is advanced to the
-    next layer's; other activations ignore it (their kernels are smooth at rho = 1).
+    (from :func:`_input_defects` for layer 1; ``root_a = sqrt(a)``, ``row_root[j] = sqrt(b)``):
+    the angle is taken from it, and it is advanced to the next layer's. An empty ``defect``
+    (no nearly parallel pair in the segment) takes the angle from ``ab - c^2``. Other
+    activations ignore it (their kernels are smooth at rho = 1).
     The closed forms are written out inline so the loop over j vectorises.
     """
     carry = constants[CARRY]
@@ -182,19 +183,19 @@ def _input_defects(x_row, col_inputs, c0, count, self_index, root_a, col_root, k
         flagged -= 1  # the diagonal pair: exact values anyway (_layer_of_segment)
     if flagged <= 0:
         return False
-    for j in range(count):
-        defect[j] = root_a * col_root[c0 + j] - k_cur[j]
     inv_i = 1.0 / math.sqrt(_squared_norm(x_row))
     for j in range(count):
         root = root_a * col_root[c0 + j]
-        if defect[j] < NEAR_PARALLEL * root:
+        d = root - k_cur[j]
+        if d < NEAR_PARALLEL * root:
             x_col = col_inputs[c0 + j]
             inv_j = 1.0 / math.sqrt(_squared_norm(x_col))
             distance = 0.0
             for k in range(x_row.shape[0]):
                 step = x_row[k] * inv_i - x_col[k] * inv_j
                 distance += step * step
-            defect[j] = 0.5 * root * distance
+            d = 0.5 * root * distance
+        defect[j] = d
     return True
 
 
@@ -216,8 +217,8 @@ def _layer_of_segment(h, i, c0, count, self_index, k_cur, defect, diag, b_in, me
     dtable = derivative[h, :, :t]
     c1 = c0 + count
     _layer_row(code, constants[:, h], a, col_diag[h, c0:c1], roots[h, i], col_roots[h, c0:c1], b_in[h, i],
-               means[h, i], col_b[h, c0:c1],
-               col_means[h, c0:c1], k_cur, defect, k_in, edot, count, col_group[c0:c1], gi, table, dtable)  # fmt: skip
+               means[h, i], col_b[h, c0:c1], col_means[h, c0:c1], k_cur, defect, k_in, edot, count,
+               col_group[c0:c1], gi, table, dtable)  # fmt: skip
     if self_index >= 0:
         # The diagonal pair gets the exact values (theta = 0, rho = 1) and the
         # diagonal the caller computed, not values recomputed from a rounded c.
@@ -386,8 +387,8 @@ def _block_grams(gram0, row_inputs, col_inputs, row_start, diagonal, diag, b_in,
                                    nngp_out)  # fmt: skip
                 else:
                     _row(i, c0, segment, self_index, k_cur, carried, diag, b_in, means, col_diag, col_b,
-                         col_means, col_group, roots, col_roots, constants, code, group, value, derivative, terms, k_in,
-                         edot)  # fmt: skip
+                         col_means, col_group, roots, col_roots, constants, code, group, value, derivative, terms,
+                         k_in, edot)  # fmt: skip
                     _store_row(r, c0, segment, k_cur, k_in, edot, carry, include_output, paper_index, layers_out,
                                ntk_out, paper_out, nngp_out)  # fmt: skip
 

@@ -30,6 +30,7 @@ __all__ = [
     "package_versions",
     "finite_or_none",
     "provenance",
+    "sha256_array",
     "sha256_file",
     "timestamp",
     "write_atomic",
@@ -58,6 +59,11 @@ def timestamp(now: _dt.datetime | None = None) -> str:
     """UTC time as ``YYYYMMDDTHHMMSSZ``, for file names."""
     now = now or _dt.datetime.now(_dt.timezone.utc)
     return now.astimezone(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def sha256_array(array) -> str:
+    """Hex SHA-256 of an array's values as C-ordered float64 bytes (the shape is not included)."""
+    return hashlib.sha256(np.ascontiguousarray(array, dtype=np.float64).tobytes()).hexdigest()
 
 
 def sha256_file(path, *, chunk: int = 1 << 20) -> str:

@@ -19,7 +19,6 @@ retrained when a study is resumed with the same settings.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -28,6 +27,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from ..core import sha256_array
 
 __all__ = [
     "CELL_FORMAT",
@@ -96,17 +97,13 @@ def cell_success(loss_every_step, lr: float, lambda_0: float, lambda_min_paper, 
     return True, "converged linearly with lambda_min(G^(H)(k)) >= lambda_0/2 throughout"
 
 
-def _digest(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array, dtype=np.float64).tobytes()).hexdigest()
-
-
 def cell_fingerprint(arch, X: np.ndarray, y: np.ndarray, width: int, seed: int, steps: int, track_every: int,
                      lr: float) -> dict:  # fmt: skip
     """What makes two cells the same: a stored cell is reused only if all of this matches."""
     return {
-        "cell_format": CELL_FORMAT, "arch": arch.describe(), "X_sha256": _digest(X), "X_shape": list(X.shape),
-        "y_sha256": _digest(y), "width": int(width), "seed": int(seed), "steps": int(steps),
-        "track_every": int(track_every), "lr": float(lr),
+        "cell_format": CELL_FORMAT, "arch": arch.describe(), "X_sha256": sha256_array(X),
+        "X_shape": list(X.shape), "y_sha256": sha256_array(y), "width": int(width), "seed": int(seed),
+        "steps": int(steps), "track_every": int(track_every), "lr": float(lr),
     }  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from ._fits import Slope, fit_slope
+from ..core import finite_or_none
 
 __all__ = ["DEPTH_MODELS", "fit_depth", "fit_exponential_rate", "fit_power", "slope_record"]
 
@@ -72,7 +73,7 @@ def fit_depth(depths: Sequence[int], values: np.ndarray, model: str) -> Slope:
 def slope_record(fit: Slope, model: str) -> dict:
     """JSON-ready: the fitted exponent, its 95% interval, and the per-layer factor for the exponential model."""
     def number(value):
-        return float(value) if math.isfinite(value) else None
+        return finite_or_none(float(value))
 
     record = {
         "model": model,

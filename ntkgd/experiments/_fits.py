@@ -121,24 +121,15 @@ def fit_slope(widths: Sequence[int], errors: np.ndarray, *, groups: Sequence | N
     slope, intercept, stderr, points = fit(np.arange(units))
     if groups is not None and len(groups) != units:
         raise ValueError(f"fit_slope: groups must label each of the {units} columns, got {len(groups)} labels.")
-    members = [np.arange(units)] if groups is None else [
-        np.flatnonzero(np.asarray(groups, dtype=object) == label) for label in dict.fromkeys(groups)
-    ]  # fmt: skip
     low = high = math.nan
-    rng = np.random.default_rng(seed)
-
-    def resample() -> np.ndarray:
-        if groups is None:
-            return rng.integers(0, units, size=units)
-        chosen = rng.integers(0, len(members), size=len(members))
-        return np.concatenate([rng.choice(members[g], size=members[g].size) for g in chosen])
-
+    resample = unit_resampler(units, groups, seed)
     if units >= 2 and not math.isnan(slope):
         draws = np.array([fit(resample())[0] for _ in range(resamples)])
         draws = draws[np.isfinite(draws)]
         if draws.size:
             low, high = (float(q) for q in np.quantile(draws, [0.025, 0.975]))
-    return Slope(slope, stderr, intercept, points, low, high, units, 0 if groups is None else len(members))
+    data_draws = 0 if groups is None else len(dict.fromkeys(groups))
+    return Slope(slope, stderr, intercept, points, low, high, units, data_draws)
 
 
 def unit_resampler(units: int, groups: Sequence | None = None, seed: int = 0):
@@ -147,7 +138,7 @@ def unit_resampler(units: int, groups: Sequence | None = None, seed: int = 0):
     Without ``groups`` every column is a unit, drawn with replacement; with
     ``groups`` (one data-draw label per column) two-stage: the draws with
     replacement, then the columns with replacement within each drawn draw.
-    For other fits over the same units (``ntkgd.experiments._two_term``).
+    :func:`fit_slope` and the other fits over the same units (``ntkgd.experiments._two_term``) use it.
 
     Examples
     --------

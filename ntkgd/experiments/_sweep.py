@@ -27,7 +27,6 @@ of training them again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -42,6 +41,8 @@ from ._two_term import TwoTerm, fit_parts, fit_two_term
 from ..specs import check_architecture
 from ..core import (
     check_int,
+    finite_or_none,
+    sha256_array,
     check_int_list,
     check_step_size,
     check_targets,
@@ -242,15 +243,10 @@ class Sweep:
 
 
 def _json_float(value):
-    value = float(value)
-    return value if math.isfinite(value) else None
+    return finite_or_none(float(value))
 
 
 # --------------------------------------------------------------------------- files
-
-
-def _digest(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array, dtype=np.float64).tobytes()).hexdigest()
 
 
 def _fingerprint(arch, X: np.ndarray, y: np.ndarray, seeds, steps: int, track_every: int, lr: float,
@@ -258,15 +254,15 @@ def _fingerprint(arch, X: np.ndarray, y: np.ndarray, seeds, steps: int, track_ev
     """What makes two sweeps the same: a finished width is reused only if all of this matches."""
     test = {}
     if X_test is not None:
-        test = {"X_test_sha256": _digest(X_test), "X_test_shape": list(X_test.shape)}
+        test = {"X_test_sha256": sha256_array(X_test), "X_test_shape": list(X_test.shape)}
     if y_test is not None:
-        test["y_test_sha256"] = _digest(y_test)
+        test["y_test_sha256"] = sha256_array(y_test)
     return {**test,
         "format_version": FORMAT_VERSION,
         "arch": arch.describe(),
-        "X_sha256": _digest(X),
+        "X_sha256": sha256_array(X),
         "X_shape": list(X.shape),
-        "y_sha256": _digest(y),
+        "y_sha256": sha256_array(y),
         "seeds": list(seeds),
         "steps": steps,
         "track_every": track_every,

@@ -36,7 +36,7 @@ import numpy as np
 from ..core import check_int_list, check_targets, validate_network_inputs
 from ._theory_table import TheoremRow, fc_rows, iclr_radius, iclr_rows, resnet_rows
 
-__all__ = ["NORM_TOLERANCE", "TheoremQuantities", "load_measured_width", "theorem_quantities"]
+__all__ = ["NORM_TOLERANCE", "TheoremQuantities", "load_measured_width", "read_measured_file", "theorem_quantities"]
 
 #: Largest | ||x_i|| - 1 | accepted as the theorems' unit-norm inputs (rounding of a scaled row is ~1e-16).
 NORM_TOLERANCE = 1e-8
@@ -131,6 +131,14 @@ def _width_of(record, where: str, description: str) -> tuple[float | None, str |
     return _positive_width(record, where), None
 
 
+def read_measured_file(path, owner: str = _OWNER):
+    """The parsed JSON of a measured-width file (``ntkgd depth``'s result or a mapping), or a ValueError naming it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{owner}: measured_width file {os.fspath(path)!r} is not JSON ({error}).") from None
+
+
 def load_measured_width(source, arch, n: int | None = None) -> tuple[float | None, str | None, str | None]:
     """The measured ``m*`` of ``arch`` (its family, activation and depth) from a number, a mapping or a JSON file.
 
@@ -159,12 +167,8 @@ def load_measured_width(source, arch, n: int | None = None) -> tuple[float | Non
         return _positive_width(source, "the number"), "given", None
     description = "mapping"
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        try:
-            source = json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{_OWNER}: measured_width file {os.fspath(path)!r} is not JSON ({error}).") from None
-        description = os.fspath(path)
+        description = os.fspath(source)
+        source = read_measured_file(source)
     if not isinstance(source, Mapping):
         raise TypeError(f"{_OWNER}: measured_width must be a number, a mapping {{depth: m*}} or a JSON file path, got "
                         f"{type(source).__name__}.")  # fmt: skip

@@ -16,15 +16,13 @@ no sufficient width on its grid (``status == "exceeds_grid"``), only
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from ..core import check_int_list
-from ._theory import TheoremQuantities, theorem_quantities
+from ._theory import TheoremQuantities, read_measured_file, theorem_quantities
 
 __all__ = ["TheoryAgainstDepth", "theorem_widths_against_depth"]
 
@@ -141,11 +139,7 @@ def theorem_widths_against_depth(archs: Callable | Sequence[Callable], X, y, dep
     depths = tuple(check_int_list(depths, "depths", 1, owner=_OWNER))
     source = measured_width
     if isinstance(measured_width, (str, os.PathLike)):
-        try:
-            source = json.loads(Path(measured_width).read_text())
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{_OWNER}: measured_width file {os.fspath(measured_width)!r} is not JSON "
-                             f"({error}).") from None  # fmt: skip
+        source = read_measured_file(measured_width, _OWNER)
     quantities, rows, where = [], [], None
     for factory in factories:
         for depth in depths:

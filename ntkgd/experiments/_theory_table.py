@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from ..core import finite_or_none
+
 __all__ = [
     "LEMMA_32_C",
     "TheoremRow",
@@ -70,7 +72,7 @@ class TheoremRow:
     def to_dict(self) -> dict:
         """JSON-ready (a non-finite value as None)."""
         record = asdict(self)
-        record["value"] = self.value if math.isfinite(self.value) else None
+        record["value"] = finite_or_none(self.value)
         return record
 
 

@@ -48,6 +48,7 @@ from typing import Sequence
 import numpy as np
 
 from ._fits import BOOTSTRAP_RESAMPLES, unit_resampler
+from ..core import finite_or_none
 
 __all__ = ["EXPONENTS", "TwoTerm", "fit_parts", "fit_two_term"]
 
@@ -107,8 +108,7 @@ class TwoTerm:
         """JSON-ready (infinite and NaN values as None)."""
 
         def clean(value):
-            value = float(value)
-            return value if math.isfinite(value) else None
+            return finite_or_none(float(value))
 
         a, b = self.exponents
         models = {"sum": "A m^a + B m^b fitted to one quantity",
