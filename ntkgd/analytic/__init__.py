@@ -29,6 +29,10 @@ _tiled, _tiled_store, _tile_grid
     Past one machine (Dask): the tiles and their tasks, :class:`GramOperator`
     and :func:`local_cluster`; the Zarr stores (:func:`open_gram_store`); the
     tile layout shared by both.
+_packed_gram
+    Past the dense limit on one machine: the lower triangle in block rows
+    (:func:`packed_gram`) and ``K V`` with every tile recomputed
+    (:func:`gram_product`).
 """
 
 from ._api import analytic_gram
@@ -43,6 +47,7 @@ from ._registry import (
     supports,
     unsupported_reason,
 )
+from ._packed_gram import gram_product, packed_gram, packed_problem
 from ._tiled import DEFAULT_TILE, GramOperator, TiledProblem, local_cluster, prepare, tiled_grams
 from ._tiled_store import IncompleteStoreError, open_gram_store, store_status
 
@@ -62,10 +67,13 @@ __all__ = [
     "analytic_gram",
     "check_supported",
     "conv_memory_estimate",
+    "gram_product",
     "layer_constants",
     "local_cluster",
     "numba_memory_estimate",
     "open_gram_store",
+    "packed_gram",
+    "packed_problem",
     "parse_outputs",
     "prepare",
     "stax_kernel_fn",

@@ -34,7 +34,7 @@ from ._options import (
     write_results,
 )
 
-from ..linalg import DENSE_MAX_N, METHODS
+from ..linalg import DENSE_MAX_N
 
 __all__ = ["add_parser", "run"]
 
@@ -62,9 +62,11 @@ def add_parser(subparsers) -> None:
                         "(same factorisation)")
     labels.add_argument("--label-seed", type=int, metavar="S", help="seed of the label corruption (default: --seed)")
     compute = parser.add_argument_group("computation")
-    compute.add_argument("--method", choices=METHODS, default="auto",
+    compute.add_argument("--method", choices=("auto", "krylov", "dense", "packed"), default="auto",
                          help="lambda_min solver: krylov (Cholesky + shift-invert Lanczos), dense (LAPACK subset), "
-                         f"auto (dense up to n = {DENSE_MAX_N}; default)")
+                         "packed (the Gram's lower triangle in block rows, half the memory: for n past the dense "
+                         f"limit), auto (dense up to n = {DENSE_MAX_N}, krylov above, packed when the n x n Gram "
+                         "does not fit; default)")
     compute.add_argument("--full-spectrum", action="store_true",
                          help="all eigenvalues and the label projections (v_i^T y)^2 (O(n^3); saved to an .npz)")
     add_output_arguments(

@@ -12,6 +12,9 @@ _results
 _safe_blas
     ``X X^T`` and Cholesky factorisations that never call OpenBLAS's syrk,
     which crashes on AVX-512 hosts at large n.
+_packed
+    A symmetric matrix as the block rows of its lower triangle (half the
+    memory) and its syrk-free Cholesky factor in place, with solves.
 
 Nothing here imports another ntkgd subpackage.
 """
@@ -29,6 +32,7 @@ from ._results import (
     write_json_atomic,
     write_npz_atomic,
 )
+from ._packed import PACKED_BLOCK, PackedLower, packed_bytes
 from ._safe_blas import cholesky_inplace, lower_gram
 from ._validation import (
     available_memory,
@@ -51,6 +55,8 @@ __all__ = [
     "CORE_PACKAGES",
     "DivergenceError",
     "GramTooLargeError",
+    "PACKED_BLOCK",
+    "PackedLower",
     "UnsupportedBackendError",
     "available_memory",
     "check_finite_nonzero_inputs",
@@ -64,6 +70,7 @@ __all__ = [
     "format_bytes",
     "lower_gram",
     "package_versions",
+    "packed_bytes",
     "provenance",
     "real_array",
     "sha256_array",

@@ -6,8 +6,11 @@ place (no second n x n copy) and records lambda_min, lambda_max, the condition
 number and, when the data has labels, ``y^T H^-1 y`` and Arora et al.'s
 generalisation measure ``sqrt(2 y^T H^-1 y / n)``, for the true labels and
 for every label-noise level of the sweep (one factorisation serves them all).
-The memory is estimated first; a run that would not fit is refused with the
-estimate and the largest n that fits.
+The memory is estimated first. A dense network's Gram that does not fit as an
+n x n array (``method="auto"``), or any with ``method="packed"``, is held as the
+block rows of its lower triangle (about half the memory) and factorised there
+(:func:`ntkgd.linalg.packed_spectrum`); a run that fits neither way is refused
+with the estimate and the largest n that fits.
 """
 
 from __future__ import annotations
@@ -17,7 +20,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Lambda0Study", "check_labels", "lambda0_study"]
+__all__ = ["STUDY_METHODS", "Lambda0Study", "check_labels", "lambda0_study"]
+
+#: The lambda_min solvers of a study: those of :func:`ntkgd.lambda_min`, and "packed".
+STUDY_METHODS = ("auto", "krylov", "dense", "packed")
+#: Block Lanczos of the packed path: vectors per block and most steps (its basis is n x 4 x 151).
+_PACKED_LANCZOS = {"block": 4, "max_steps": 150}
 
 
 @dataclass
@@ -157,8 +165,12 @@ def lambda0_study(
         Seed of the label corruption.
     full_spectrum : bool, default False
         All eigenvalues and the label projections ``(v_i^T y)^2`` (O(n^3)), also for random labels.
-    method : {"auto", "krylov", "dense"}, default "auto"
-        The lambda_min solver of :func:`ntkgd.spectrum`.
+    method : {"auto", "krylov", "dense", "packed"}, default "auto"
+        The lambda_min solver of :func:`ntkgd.spectrum`, or "packed": the Gram
+        held as block rows of its lower triangle and solved by
+        :func:`ntkgd.linalg.packed_spectrum` (two-layer, FC and ResNet
+        networks, without ``full_spectrum``). "auto" takes it when the dense
+        Gram would not fit in ``memory_limit``.
     memory_limit : int, optional
         Bytes the run may use (default: 90% of the available memory).
     progress : bool, default True
@@ -217,14 +229,39 @@ def lambda0_study(
 
     arch_name = archs[0].describe()["arch"]
     single_gram = arch_name == "two-layer"  # the two-layer NTK is H^inf itself
-    memory, memory_text = _memory_plan(dataset.n, 1 if single_gram else len(kernels), full_spectrum, memory_limit)
+    n_matrices = 1 if single_gram else len(kernels)
+    packable = arch_name != "convresnet" and not full_spectrum
+    if method == "packed" and not packable:
+        raise ValueError(
+            "lambda0: method 'packed' needs a two-layer, FC or ResNet network and no full spectrum "
+            f"(got {arch_name}{', full_spectrum' if full_spectrum else ''}); use method 'auto'."
+        )
+    if method == "packed":
+        memory, memory_text = _packed_plan(dataset.n, dataset.d, memory_limit)
+    else:
+        try:
+            memory, memory_text = _memory_plan(dataset.n, n_matrices, full_spectrum, memory_limit)
+        except ntkgd.GramTooLargeError as dense_refusal:
+            if not (packable and method == "auto"):
+                raise
+            try:
+                memory, memory_text = _packed_plan(dataset.n, dataset.d, memory_limit)
+            except ntkgd.GramTooLargeError as packed_refusal:
+                raise packed_refusal from dense_refusal
+    packed = memory.get("layout") == "packed"
     inputs = dataset.signals() if arch_name == "convresnet" else dataset.X
 
-    bar = _Progress(len(archs) * (1 + (1 if single_gram else len(kernels))), disable=not progress)
+    steps = 2 * len(kernels) if packed else 1 + (1 if single_gram else len(kernels))
+    bar = _Progress(len(archs) * steps, disable=not progress)
     runs, t_gram, t_spectrum = [], 0.0, 0.0
     try:
         for arch in archs:
             bar.message(f"H={arch.depth}: Gram ({', '.join(kernels)}, n={dataset.n})", force=True)
+            if packed:
+                runs.extend(_packed_runs(arch, inputs, y, kernels, single_gram, encoding, more_labels, bar))
+                t_gram += sum(run["gram_seconds"] for run in runs[-len(kernels):])
+                t_spectrum += sum(run["spectrum_seconds"] for run in runs[-len(kernels):])
+                continue
             t0 = time.perf_counter()
             outputs = ("paper",) if single_gram else tuple(kernels)
             gram = ntkgd.analytic_gram(arch, inputs, outputs=outputs, memory_limit=memory["limit_bytes"])
@@ -265,6 +302,61 @@ def lambda0_study(
     )  # fmt: skip
 
 
+def _packed_runs(arch, X, y, kernels, single_gram, encoding, more_labels, bar) -> list[dict]:
+    """One run per kernel on the packed path: each Gram built, factorised and checked in turn."""
+    from ..analytic import gram_product, packed_gram, packed_problem
+    from ..core import PACKED_BLOCK
+    from ..linalg import packed_spectrum
+
+    problem = packed_problem(arch, X, PACKED_BLOCK)
+    runs = []
+    for kernel in kernels:
+        output = "paper" if single_gram else kernel
+        t0 = time.perf_counter()
+        packed = packed_gram(problem, output, progress=lambda f, k=kernel: bar.message(
+            f"H={arch.depth}: {k} Gram (packed) {100 * f:.0f}%"))  # fmt: skip
+        seconds_gram = time.perf_counter() - t0
+        bar.done()
+        t0 = time.perf_counter()
+        result = packed_spectrum(
+            packed, lambda v, o=output: gram_product(problem, v, o), y, label_encoding=encoding,
+            more_labels=more_labels or None, progress=lambda text, k=kernel: bar.message(f"H={arch.depth}: {k} {text}"),
+            **_PACKED_LANCZOS,
+        )  # fmt: skip
+        del packed
+        seconds = time.perf_counter() - t0
+        bar.done()
+        runs.append({
+            "depth": arch.depth, "arch": arch, "kernel": kernel, "spectrum": result, "seconds": seconds + seconds_gram,
+            "gram_seconds": seconds_gram, "spectrum_seconds": seconds, "labels": y is not None,
+        })  # fmt: skip
+    return runs
+
+
+def _packed_plan(n: int, d: int, limit: int | None) -> tuple[dict, str]:
+    """The memory estimate of the packed path (one Gram at a time), refused if over ``limit`` bytes."""
+    from ..core import PACKED_BLOCK, GramTooLargeError, available_memory, format_bytes, packed_bytes
+
+    triangle = packed_bytes(n, PACKED_BLOCK)
+    vectors = 8 * n * (_PACKED_LANCZOS["block"] * (_PACKED_LANCZOS["max_steps"] + 4) + d + 16)
+    side = min(PACKED_BLOCK, n)
+    tiles = 4 * 8 * side * side  # a tile, its product temporaries, a diagonal copy
+    needed = triangle + vectors + tiles
+    limit = limit if limit is not None else int(0.9 * available_memory())
+    if needed > limit:
+        largest = int((2 * max(limit - vectors - tiles, 0) / 8) ** 0.5 * 0.98)
+        smaller = f"Use --n {largest} or less, or tile" if largest >= 2 else "Tile"
+        raise GramTooLargeError(
+            f"lambda0: n = {n} needs about {format_bytes(needed)} even with the Gram's lower triangle in block "
+            f"rows ({format_bytes(triangle)}), but only {format_bytes(limit)} may be used. {smaller} the Gram on "
+            "a Dask cluster: --scheduler local|tcp://host:port with --store PATH.zarr (out of core) or "
+            "--matrix-free."
+        )
+    text = (f"about {format_bytes(needed)}: the lower triangle in block rows of {PACKED_BLOCK} "
+            f"({format_bytes(triangle)}), factorised in place")  # fmt: skip
+    return {"estimate_bytes": needed, "limit_bytes": limit, "per_matrix_bytes": triangle, "layout": "packed"}, text
+
+
 def check_labels(dataset, *, random_labels: bool, label_noise: Sequence[float]) -> None:
     """A ValueError when ``random_labels`` or a ``label_noise`` sweep is asked of data without labels."""
     if (random_labels or label_noise) and dataset.y is None:
@@ -302,7 +394,7 @@ def _memory_plan(n: int, n_matrices: int, full: bool, limit: int | None) -> tupl
         )
     text = f"about {format_bytes(needed)}: {n_matrices} Gram(s) of {format_bytes(matrix)}"
     text += ", eigendecomposition copies" if full else ", Cholesky in place"
-    return {"estimate_bytes": needed, "limit_bytes": limit, "per_matrix_bytes": matrix}, text
+    return {"estimate_bytes": needed, "limit_bytes": limit, "per_matrix_bytes": matrix, "layout": "dense"}, text
 
 
 def _peak_rss() -> int | None:

@@ -12,6 +12,9 @@ _spectrum
     the generalisation measure and label projections.
 _parallel
     Rows that make a Gram singular (parallel inputs or feature vectors).
+_packed_spectrum
+    The spectrum of a Gram held as block rows of its lower triangle (past the
+    dense limit): packed Cholesky, inverse Lanczos, residual against K.
 _iterative
     lambda_min of tiled (Dask) Grams and matrix-free operators (LOBPCG).
 _kernel_dynamics
@@ -23,6 +26,7 @@ from ._eigensolvers import largest_eigenvalue
 from ._iterative import IterativeResult, iterative_lambda_min
 from ._kernel_dynamics import check_schedule, gd_factors, kernel_regression, linear_dynamics
 from ._lambda_min import DENSE_MAX_N, METHODS, Eigenvalue, lambda_min
+from ._packed_spectrum import packed_spectrum
 from ._parallel import parallel_rows
 from ._spectrum import (
     SingularGramError,
@@ -49,6 +53,7 @@ __all__ = [
     "largest_eigenvalue",
     "lambda_min",
     "linear_dynamics",
+    "packed_spectrum",
     "parallel_rows",
     "spectrum",
     "spectrum_memory_estimate",

@@ -124,3 +124,28 @@ def describe_groups(groups, limit: int = 5) -> str:
     shown = "; ".join("rows " + ", ".join(map(str, g)) for g in groups[:limit])
     more = f"; and {len(groups) - limit} more group(s)" if len(groups) > limit else ""
     return shown + more
+
+
+def packed_parallel_rows(packed, tol: float = GRAM_PARALLEL_TOL) -> tuple[tuple[int, ...], ...]:
+    """:func:`gram_parallel_rows` of a Gram held as a :class:`ntkgd.core.PackedLower` (before factorising).
+
+    Reads each block row once, in column chunks of at most 2048, so the
+    temporaries stay at a few block-sized arrays whatever n.
+    """
+    if packed.factored:
+        raise RuntimeError("packed_parallel_rows: the block rows hold a Cholesky factor, not the Gram.")
+    root = np.sqrt(np.clip(packed.diagonal(), 0, None))
+    scaled = (1 - tol) * root
+    pairs_i, pairs_j = [], []
+    chunk = 2048
+    for b, rows in enumerate(packed.rows):
+        s, e = packed.span(b)
+        for c0 in range(0, e, chunk):
+            c1 = min(e, c0 + chunk)
+            hit_i, hit_j = np.nonzero(rows[:, c0:c1] >= np.multiply.outer(scaled[s:e], root[c0:c1]))
+            hit_i += s
+            hit_j += c0
+            keep = (hit_j < hit_i) & (root[hit_i] > 0)
+            pairs_i.append(hit_j[keep])
+            pairs_j.append(hit_i[keep])
+    return _groups(packed.n, np.concatenate(pairs_i), np.concatenate(pairs_j))
