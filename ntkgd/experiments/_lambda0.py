@@ -247,7 +247,11 @@ def lambda0_study(
             try:
                 memory, memory_text = _packed_plan(dataset.n, dataset.d, memory_limit)
             except ntkgd.GramTooLargeError as packed_refusal:
-                raise packed_refusal from dense_refusal
+                # Refuse with the plan closer to fitting (at small n the dense one: the packed path's block
+                # temporaries dominate there), so that the suggested --n is the larger of the two.
+                if _packed_need(dataset.n, dataset.d)[0] < dense_refusal.needed:
+                    raise packed_refusal from dense_refusal
+                raise dense_refusal from None
     packed = memory.get("layout") == "packed"
     inputs = dataset.signals() if arch_name == "convresnet" else dataset.X
 
@@ -333,15 +337,22 @@ def _packed_runs(arch, X, y, kernels, single_gram, encoding, more_labels, bar) -
     return runs
 
 
-def _packed_plan(n: int, d: int, limit: int | None) -> tuple[dict, str]:
-    """The memory estimate of the packed path (one Gram at a time), refused if over ``limit`` bytes."""
-    from ..core import PACKED_BLOCK, GramTooLargeError, available_memory, format_bytes, packed_bytes
+def _packed_need(n: int, d: int) -> tuple[int, int, int, int]:
+    """Bytes of the packed path: (total, the lower triangle, the n-vectors, the block temporaries)."""
+    from ..core import PACKED_BLOCK, packed_bytes
 
     triangle = packed_bytes(n, PACKED_BLOCK)
     vectors = 8 * n * (_PACKED_LANCZOS["block"] * (_PACKED_LANCZOS["max_steps"] + 4) + d + 16)
     side = min(PACKED_BLOCK, n)
     tiles = 4 * 8 * side * side  # a tile, its product temporaries, a diagonal copy
-    needed = triangle + vectors + tiles
+    return triangle + vectors + tiles, triangle, vectors, tiles
+
+
+def _packed_plan(n: int, d: int, limit: int | None) -> tuple[dict, str]:
+    """The memory estimate of the packed path (one Gram at a time), refused if over ``limit`` bytes."""
+    from ..core import PACKED_BLOCK, GramTooLargeError, available_memory, format_bytes
+
+    needed, triangle, vectors, tiles = _packed_need(n, d)
     limit = limit if limit is not None else int(0.9 * available_memory())
     if needed > limit:
         largest = int((2 * max(limit - vectors - tiles, 0) / 8) ** 0.5 * 0.98)
@@ -350,7 +361,7 @@ def _packed_plan(n: int, d: int, limit: int | None) -> tuple[dict, str]:
             f"lambda0: n = {n} needs about {format_bytes(needed)} even with the Gram's lower triangle in block "
             f"rows ({format_bytes(triangle)}), but only {format_bytes(limit)} may be used. {smaller} the Gram on "
             "a Dask cluster: --scheduler local|tcp://host:port with --store PATH.zarr (out of core) or "
-            "--matrix-free."
+            "--matrix-free.", needed=needed, limit=limit,
         )
     text = (f"about {format_bytes(needed)}: the lower triangle in block rows of {PACKED_BLOCK} "
             f"({format_bytes(triangle)}), factorised in place")  # fmt: skip
@@ -390,7 +401,7 @@ def _memory_plan(n: int, n_matrices: int, full: bool, limit: int | None) -> tupl
             f"{', the full eigendecomposition' if full else ', Cholesky in place'}), but only "
             f"{format_bytes(limit)} may be used. {suggestion.capitalize()}. Beyond one machine's memory, "
             "tile the Gram on a Dask cluster: --scheduler local|tcp://host:port with --store PATH.zarr (out of "
-            "core) or --matrix-free."
+            "core) or --matrix-free.", needed=needed, limit=limit,
         )
     text = f"about {format_bytes(needed)}: {n_matrices} Gram(s) of {format_bytes(matrix)}"
     text += ", eigendecomposition copies" if full else ", Cholesky in place"
