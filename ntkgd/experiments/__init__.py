@@ -6,6 +6,9 @@ _lambda0, _lambda0_dask
     The lambda_0 study of ``ntkgd lambda0``: Grams and spectra of a data set
     over depths and kernels, label quantities and label noise; and its
     distributed variant (tiled or matrix-free Grams on a Dask cluster).
+_lambda0_scaling
+    lambda_0 against n from many ``lambda0`` result files: the fitted
+    exponent with a bootstrap interval over data draws, n^4 / lambda_0^4.
 _crosscheck
     Finite-width Grams against the analytic limits across widths and seeds.
 _sweep
@@ -43,6 +46,7 @@ from ._fits import Slope, fit_slope
 from ._generalisation import Generalisation, generalisation_study, plot_generalisation, zero_one_error
 from ._lambda0 import Lambda0Study, check_labels, lambda0_study
 from ._lambda0_dask import DistributedLambda0, lambda0_distributed
+from ._lambda0_scaling import plot_lambda0_scaling, read_scaling_runs, scaling_summary
 from ._lambda0_plots import plot_lambda0
 from ._sweep import QUANTITIES, Sweep, combine_sweeps, summarise, sweep
 from ._theory import TheoremQuantities, load_measured_width, theorem_quantities
@@ -89,11 +93,14 @@ __all__ = [
     "plot_depth",
     "plot_generalisation",
     "plot_lambda0",
+    "plot_lambda0_scaling",
     "plot_runs",
     "plot_sweep",
     "plot_theory_depth",
+    "read_scaling_runs",
     "run_benchmarks",
     "summarise",
+    "scaling_summary",
     "sweep",
     "theorem_quantities",
     "theorem_widths_against_depth",
