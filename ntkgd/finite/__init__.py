@@ -9,6 +9,8 @@ _empirical
     :func:`empirical_gram`: the Grams of one network at initialisation.
 _training
     :func:`train`: full-batch GD, tracked against the theory.
+_blas
+    The dense products of a GD step through BLAS ``dgemm`` (an XLA custom call on the CPU).
 _training_memory
     The memory a training run needs, and the check that refuses one that will not fit.
 _gram_split

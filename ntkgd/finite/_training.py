@@ -15,7 +15,8 @@ per-input backward pass gives ``delta_i = du_i/dg_i`` (docs/math.md §9b), and t
     grad_W L = sum_i r_i delta_i in_i^T,        G_ij = (delta_i . delta_j)(in_i . in_j),    r = u - y,
 
 so tracking the Gram every ``track_every`` steps costs O(n^2 m) per layer on
-top of the step, never an n x #params Jacobian. ``G(k) = sum_h G^(h)(k)`` is
+top of the step, never an n x #params Jacobian. On the CPU the dense products
+and the update ``W - eta grad_W L`` are BLAS ``dgemm`` calls (:mod:`._blas`). ``G(k) = sum_h G^(h)(k)`` is
 the matrix of the first-order dynamics ``u(k+1) - u(k) = -eta G(k) (u(k) - y)
 + O(eta^2)`` (docs/math.md §1); its m -> infinity limit is the analytic NTK Theta.
 
@@ -74,6 +75,7 @@ class _Net:
     conv: bool
     train_a: bool
     relu: bool
+    blas: bool = False  # dense products by BLAS dgemm (._blas, the CPU backend), else by XLA's dot
 
     @property
     def depth(self) -> int:
@@ -97,35 +99,42 @@ def _forward_backward(net: _Net, params, X):
         x, inputs, pre, deltas = conv_backprop(net.plan, X, forward, backward, a)
         u = jnp.tensordot(x, a, axes=x.ndim - 1)
     else:
+        from ._blas import gemm
         from ._dense_networks import dense_backprop
 
         def forward(h, inp):
-            return Ws[h - 1], inp @ Ws[h - 1].T
+            return Ws[h - 1], gemm(inp, Ws[h - 1], tb=True) if net.blas else inp @ Ws[h - 1].T
 
         def backward(h, delta, W):
-            return delta @ W
+            return gemm(delta, W) if net.blas else delta @ W
 
         x, inputs, pre, deltas = dense_backprop(net.plan, X, forward, backward, a)
         u = x @ a
     return u, x, inputs, pre, deltas
 
 
-def _gradient(net: _Net, params, x, inputs, deltas, r):
-    """``grad L = sum_i r_i du_i/dtheta`` for every weight group (``a``: zero if it is fixed)."""
+def _descend(net: _Net, params, x, inputs, deltas, r, lr):
+    """``theta - lr grad L`` with ``grad L = sum_i r_i du_i/dtheta`` for every weight group (``a`` if trained).
+
+    Dense ``grad_W L = (r * delta)^T in``; with BLAS the update is one ``dgemm``, ``W - lr (r * delta)^T in``.
+    """
     import jax.numpy as jnp
 
+    from ._blas import gemm
+
     Ws, a = params
-    grads = []
+    new = []
     for W, inp, delta in zip(Ws, inputs, deltas):
         weighted = delta * r.reshape((-1,) + (1,) * (delta.ndim - 1))
         if net.conv:
             from ._conv_networks import conv_weight_grad
 
-            grads.append(conv_weight_grad(inp, weighted, W.shape))
+            new.append(W - lr * conv_weight_grad(inp, weighted, W.shape))
         else:
-            grads.append(weighted.T @ inp)
-    grad_a = jnp.tensordot(r, x, axes=1) if net.train_a else jnp.zeros_like(a)
-    return tuple(grads), grad_a
+            # after deltas[0]: it depends on every backward product delta @ W, the other reads of W (in place)
+            new.append(gemm(weighted, inp, ta=True, c=W, alpha=-lr, after=deltas[:1]) if net.blas
+                       else W - lr * (weighted.T @ inp))  # fmt: skip
+    return tuple(new), a - lr * jnp.tensordot(r, x, axes=1) if net.train_a else a
 
 
 def _layer_grams(net: _Net, x, inputs, deltas):
@@ -142,10 +151,7 @@ def _update(net: _Net, params, X, y, lr):
     """One GD step from ``params``: ``(new params, L(params), pass outputs)``."""
     u, x, inputs, pre, deltas = _forward_backward(net, params, X)
     r = u - y
-    grads, grad_a = _gradient(net, params, x, inputs, deltas, r)
-    Ws, a = params
-    new = (tuple(W - lr * g for W, g in zip(Ws, grads)), a - lr * grad_a if net.train_a else a)
-    return new, 0.5 * (r @ r), (u, x, inputs, pre, deltas)
+    return _descend(net, params, x, inputs, deltas, r, lr), 0.5 * (r @ r), (u, x, inputs, pre, deltas)
 
 
 def _measure(net: _Net, params, init, passed):
@@ -435,8 +441,12 @@ def _run(arch, X, y, width, steps, lr, seed, track_every, progress, X_test=None)
     import jax
     import jax.numpy as jnp
 
+    from ._blas import available
+
     plan = network_plan(arch, X, width, keep=True)
-    net = _Net(plan=plan, conv=isinstance(arch, ConvResNet), train_a=arch.trains_output_layer, relu=_is_relu(arch))
+    conv = isinstance(arch, ConvResNet)
+    net = _Net(plan=plan, conv=conv, train_a=arch.trains_output_layer, relu=_is_relu(arch),
+               blas=not conv and available())  # fmt: skip
     Xj, yj, lrj = jnp.asarray(X), jnp.asarray(y), jnp.asarray(lr, dtype=jnp.float64)
     params = _initial_params(arch, plan, X, seed)
     X_test_j = None if X_test is None else jnp.asarray(X_test)
