@@ -51,6 +51,12 @@ column coefficients are contiguous and Horner's rule vectorises across the
 tile's columns, each coefficient load serving several pairs. Each output entry
 is written once and the upper triangle is mirrored afterwards.
 
+ReLU pairs with a nearly parallel pixel (1 - rho < NEAR_PARALLEL at some
+layer, not exactly parallel) are recomputed by
+:func:`~._conv_defects.near_parallel_pair`, which takes every angle from a
+carried Cauchy-Schwarz defect instead of ab - c^2 (docs/math.md §8); other
+pairs pay one comparison per pixel and layer.
+
 Cross-Grams K(X, X2) (:func:`conv_cross_grams`) run the same tiles on the
 stacked points S = [X2; X]: the per-point quantities are computed once on S,
 and the tiles cover rows n2 .. n2 + n - 1 (the points of X) against columns
@@ -66,6 +72,9 @@ import numpy as np
 
 from ._atan import atan2_upper
 from ._config import JIT, PARALLEL_JIT
+from ._conv_defects import NEAR_PARALLEL, near_parallel_pair
+from ._conv_defects import layer_update as _update
+from ._conv_defects import patch_sum as _patch_sum
 from ._dense import mirror_lower
 from ._gaussian import CODE_MEHLER, CODE_RELU, erf_pair, gap
 
@@ -99,6 +108,8 @@ def default_tile_shape(pixels, depth):
 
 
 _INV_TWO_PI = 1.0 / (2.0 * math.pi)
+#: ab - c^2 = ab (1 - rho)(1 + rho) ~ 2 ab (1 - rho) near rho = 1.
+_NEAR_GAP = 2.0 * NEAR_PARALLEL
 
 
 @numba.njit(**JIT)
@@ -110,17 +121,6 @@ def pixel_products(X, i, j, out):
         for ch in range(channels):
             total += X[i, ch, s] * X[j, ch, s]
         out[s] = total
-
-
-@numba.njit(**JIT)
-def _patch_sum(values, neighbours, s):
-    """``P(M)[s, s] = sum_a M[s + a, s + a]`` from the diagonal ``values``; -1 marks padding."""
-    total = 0.0
-    for o in range(neighbours.shape[1]):
-        t = neighbours[s, o]
-        if t >= 0:
-            total += values[t]
-    return total
 
 
 @numba.njit(**JIT)
@@ -191,8 +191,14 @@ def _closed_form_row(code, layer, a, b, c, same, single_i, single_j, ess, edd):
       branch: u is the constant 0 and the closed forms are exact there
       (ReLU's ``E[s's']`` then takes relu'(0) = 1/2, a value that only ever
       multiplies an exact zero).
+
+    Returns, for ReLU, how many pixels are nearly parallel but none of these
+    cases (``ab - c^2 < 2 NEAR_PARALLEL ab`` with c > 0, i.e. 1 - rho below about
+    NEAR_PARALLEL): there the angle from ab - c^2 is off by up to sqrt(eps), and
+    the caller recomputes the pair by :func:`near_parallel_pair`. 0 for erf.
     """
     p = ess.shape[0]
+    near = 0
     if code == CODE_RELU:
         for s in range(p):
             x = a[s]
@@ -202,14 +208,17 @@ def _closed_form_row(code, layer, a, b, c, same, single_i, single_j, ess, edd):
             si = single_i[s]
             sj = single_j[s]
             aligned = si >= 0 and (si == sj if layer > 0 else (si >> 1) == (sj >> 1))
-            sine = 0.0 if aligned else math.sqrt(max(gap(x, y, z), 0.0))
+            g = gap(x, y, z)
+            sine = 0.0 if aligned else math.sqrt(max(g, 0.0))
             angle = math.pi - atan2_upper(sine, z)
             ess[s] = 0.5 * x if exact else _INV_TWO_PI * (sine + angle * z)
             edd[s] = 0.5 if exact else _INV_TWO_PI * angle
+            near += not (exact or aligned) and z > 0.0 and g < _NEAR_GAP * x * y
     else:
         for s in range(p):
             exact = same or (a[s] == c[s] and b[s] == c[s])
             ess[s], edd[s] = erf_pair(a[s], b[s], c[s], exact)
+    return near
 
 
 @numba.njit(**JIT)
@@ -252,14 +261,6 @@ def _mehler_tile(value, derivative, base, terms, n, i0, ni, j0, nj, rho, ess, ed
             for jj in range(count):
                 e[jj] = e[jj] * r[jj] + value_i * value_j[jj]
                 d[jj] = d[jj] * r[jj] + derivative_i * derivative_j[jj]
-
-
-@numba.njit(**JIT)
-def _update(layer, scale, branch, ess, edd, b_i, mu_j, mu_i, b_j, k_prev):
-    """``(K^(h), Edot^(h))`` at one pixel (docs/math.md §4); ``layer`` is h - 1 (layer 1 has no residual)."""
-    if layer == 0:
-        return scale * ess, scale * edd
-    return k_prev + branch * (b_i * mu_j + mu_i * b_j) + branch * branch * ess, branch * branch * edd
 
 
 @numba.njit(**JIT)
@@ -388,7 +389,9 @@ def _tile(i0, ni, j0, nj, row0, col0, X, neighbours, code, scale, branch, varian
     the stacked points (every pair of the tile has j < i).
 
     Scratch: ``K^(h)``, and per layer ``C^(h)`` and ``Edot^(h)``, on the pixel
-    diagonal of each pair: (2 H + 1) ni nj p doubles.
+    diagonal of each pair: (2 H + 1) ni nj p doubles. A ReLU pair with a nearly
+    parallel pixel at some layer (counted by :func:`_closed_form_row`) skips the
+    later layers and is recomputed, all layers, by :func:`near_parallel_pair`.
     """
     n = X.shape[0]
     p = X.shape[2]
@@ -404,13 +407,15 @@ def _tile(i0, ni, j0, nj, row0, col0, X, neighbours, code, scale, branch, varian
     tangent = np.empty(p)
     work = np.empty(p)
     result = np.empty(depth + 2)
+    near = np.zeros((ni, nj), dtype=np.int64)
     for ii in range(ni):
         for jj in range(min(nj, i0 + ii - j0 + 1)):
             pixel_products(X, i0 + ii, j0 + jj, k_diag[ii, jj])
     for h in range(depth):
         for ii in range(ni):
             for jj in range(min(nj, i0 + ii - j0 + 1)):
-                _patch_row(k_diag[ii, jj], neighbours, cov[ii, jj, h])
+                if near[ii, jj] == 0:  # a flagged pair is left to near_parallel_pair
+                    _patch_row(k_diag[ii, jj], neighbours, cov[ii, jj, h])
         if code == CODE_MEHLER:
             t = terms[h]
             for s in range(p):
@@ -442,8 +447,10 @@ def _tile(i0, ni, j0, nj, row0, col0, X, neighbours, code, scale, branch, varian
                 i = i0 + ii
                 for jj in range(min(nj, i - j0 + 1)):
                     j = j0 + jj
-                    _closed_form_row(code, h, variances[h, i], variances[h, j], cov[ii, jj, h], i == j, single[h, i],
-                                     single[h, j], ess, edd)  # fmt: skip
+                    if near[ii, jj] > 0:
+                        continue
+                    near[ii, jj] += _closed_form_row(code, h, variances[h, i], variances[h, j], cov[ii, jj, h],
+                                                     i == j, single[h, i], single[h, j], ess, edd)  # fmt: skip
                     if h == 0:
                         _update_row(0, scale, branch, ess, edd, work, work, work, work, k_diag[ii, jj],
                                     edot[ii, jj, 0])  # fmt: skip
@@ -451,10 +458,14 @@ def _tile(i0, ni, j0, nj, row0, col0, X, neighbours, code, scale, branch, varian
                         _update_row(h, scale, branch, ess, edd, offsets[h - 1, i], means[h, j], means[h, i],
                                     offsets[h - 1, j], k_diag[ii, jj], edot[ii, jj, h])  # fmt: skip
     want_layers = layers_out.shape[0] > 0
+    defects = np.empty((11, p))
     for ii in range(ni):
         i = i0 + ii
         for jj in range(min(nj, i - j0 + 1)):
             j = j0 + jj
+            if near[ii, jj] > 0:
+                near_parallel_pair(X, i, j, neighbours, scale, branch, variances, means, offsets, single,
+                                   k_diag[ii, jj], cov[ii, jj], edot[ii, jj], defects)  # fmt: skip
             _finish_pair(neighbours, k_diag[ii, jj], cov[ii, jj], edot[ii, jj], tangent, work, result)
             row = i - row0
             column = j - col0
