@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._tiled import prepare
+from ._tiled import _product_task, prepare
 
 __all__ = ["gram_product", "packed_gram", "packed_problem"]
 
@@ -25,11 +25,6 @@ __all__ = ["gram_product", "packed_gram", "packed_problem"]
 def packed_problem(arch, X, block: int):
     """The per-point quantities of ``arch`` on X (:func:`ntkgd.analytic.prepare`) with tiles of ``block`` rows."""
     return prepare(arch, X, block, owner="packed_gram")
-
-
-def _tile_ranges(problem, i: int):
-    """Column slices of block row i: every tile left of the diagonal, then the diagonal tile."""
-    return [problem.span(j) for j in range(i + 1)]
 
 
 def packed_gram(problem, output: str = "paper", *, progress: Callable[[float], None] | None = None):
@@ -53,11 +48,10 @@ def packed_gram(problem, output: str = "paper", *, progress: Callable[[float], N
     n = problem.n
     packed = PackedLower(n, problem.tile)
     for i, rows in enumerate(packed.rows):
-        span = problem.span(i)
-        for cols in _tile_ranges(problem, i):
-            rows[:, cols] = problem.compute(span, cols, output)
+        for j in range(i + 1):
+            rows[:, problem.span(j)] = problem.tile_of(i, j, output)
         if progress is not None:
-            e = span.stop
+            e = problem.span(i).stop
             progress(e * (e + 1) / (n * (n + 1)))
     return packed
 
@@ -74,15 +68,13 @@ def gram_product(problem, V: np.ndarray, output: str = "paper", *,
     vector = V.ndim == 1
     V2 = np.ascontiguousarray(V.reshape(problem.n, -1))
     out = np.zeros_like(V2)
-    blocks = problem.blocks
-    for i in range(blocks):
-        span = problem.span(i)
-        for cols in _tile_ranges(problem, i):
-            tile = problem.compute(span, cols, output)
-            out[span] += tile @ V2[cols]
-            if cols != span:
-                out[cols] += tile.T @ V2[span]
+    for i in range(problem.blocks):
+        for j in range(i + 1):
+            _, _, lower, upper = _product_task(problem, i, j, output, V2)  # the Dask product's own tile task
+            out[problem.span(i)] += lower
+            if upper is not None:
+                out[problem.span(j)] += upper
         if progress is not None:
-            e = span.stop
+            e = problem.span(i).stop
             progress(e * (e + 1) / (problem.n * (problem.n + 1)))
     return out[:, 0] if vector else out

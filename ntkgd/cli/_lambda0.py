@@ -34,7 +34,7 @@ from ._options import (
     write_results,
 )
 
-from ..linalg import DENSE_MAX_N
+from ..linalg import DENSE_MAX_N, METHODS
 
 __all__ = ["add_parser", "run"]
 
@@ -62,7 +62,7 @@ def add_parser(subparsers) -> None:
                         "(same factorisation)")
     labels.add_argument("--label-seed", type=int, metavar="S", help="seed of the label corruption (default: --seed)")
     compute = parser.add_argument_group("computation")
-    compute.add_argument("--method", choices=("auto", "krylov", "dense", "packed"), default="auto",
+    compute.add_argument("--method", choices=(*METHODS, "packed"), default="auto",
                          help="lambda_min solver: krylov (Cholesky + shift-invert Lanczos), dense (LAPACK subset), "
                          "packed (the Gram's lower triangle in block rows, half the memory: for n past the dense "
                          f"limit), auto (dense up to n = {DENSE_MAX_N}, krylov above, packed when the n x n Gram "

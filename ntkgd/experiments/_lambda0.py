@@ -20,10 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["STUDY_METHODS", "Lambda0Study", "check_labels", "lambda0_study"]
-
-#: The lambda_min solvers of a study: those of :func:`ntkgd.lambda_min`, and "packed".
-STUDY_METHODS = ("auto", "krylov", "dense", "packed")
+__all__ = ["Lambda0Study", "check_labels", "lambda0_study"]
 #: Block Lanczos of the packed path: vectors per block and most steps (its basis is n x 4 x 151).
 _PACKED_LANCZOS = {"block": 4, "max_steps": 150}
 

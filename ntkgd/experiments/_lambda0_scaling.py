@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._fits import _least_squares
+
 __all__ = ["ScalingPoint", "plot_lambda0_scaling", "read_scaling_runs", "scaling_summary"]
 
 #: Bootstrap replicates of the exponent's interval.
@@ -73,24 +75,19 @@ def read_scaling_runs(directory) -> list[ScalingPoint]:
     return points
 
 
-def _fit(log_n: np.ndarray, log_values: np.ndarray) -> tuple[float, float]:
-    slope, intercept = np.polyfit(log_n, log_values, 1)
-    return float(slope), float(intercept)
-
-
 def _bootstrap_slope(draws: dict[int, np.ndarray], seed: int = 0) -> tuple[float, float, float, float]:
     """(slope, intercept, low, high): the fit through each n's mean log lambda_0, draws resampled per n."""
     ns = np.array(sorted(draws), dtype=np.float64)
     log_n = np.log(ns)
     logs = [np.log(draws[int(n)]) for n in ns]
-    slope, intercept = _fit(log_n, np.array([v.mean() for v in logs]))
+    slope, intercept, _ = _least_squares(log_n, np.array([v.mean() for v in logs]))
     if len(ns) < 3 or all(v.size == 1 for v in logs):
         return slope, intercept, math.nan, math.nan
     rng = np.random.default_rng(seed)
     replicates = np.empty(RESAMPLES)
     for r in range(RESAMPLES):
         means = np.array([rng.choice(v, v.size).mean() for v in logs])
-        replicates[r] = _fit(log_n, means)[0]
+        replicates[r] = _least_squares(log_n, means)[0]
     low, high = np.percentile(replicates, [2.5, 97.5])
     return slope, intercept, float(low), float(high)
 

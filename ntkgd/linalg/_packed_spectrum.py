@@ -27,7 +27,7 @@ import numpy as np
 from ._eigensolvers import _lanczos, largest_eigenvalue
 from ._parallel import describe_groups, packed_parallel_rows
 from ._lambda_min import Smallest, warn_if_not_converged
-from ._spectrum import SingularGramError, Spectrum, _note, _targets
+from ._spectrum import SingularGramError, Spectrum, _label_targets, _note, _quadratic_form
 
 __all__ = ["packed_spectrum"]
 
@@ -88,11 +88,7 @@ def packed_spectrum(
     report = progress or (lambda message: None)
     n = packed.n
     seconds: dict = {}
-    Y, used_encoding, _ = _targets(y, n, label_encoding, owner="packed_spectrum")
-    extra = {}
-    if more_labels:
-        classes = np.unique(np.asarray(y, dtype=np.float64)) if used_encoding != "raw" else None
-        extra = {name: _targets(labels, n, used_encoding, classes)[0] for name, labels in more_labels.items()}
+    Y, used_encoding, extra = _label_targets(y, more_labels, n, label_encoding, "packed_spectrum")
 
     t0 = time.perf_counter()
     report("parallel rows")
@@ -120,7 +116,7 @@ def packed_spectrum(
         t0 = time.perf_counter()
         report("y^T H^-1 y")
         for name, labels in {None: Y, **extra}.items():
-            results[name] = float(np.sum(labels * packed.solve(labels)))
+            results[name] = _quadratic_form(packed, labels)
         seconds["y_inv_y"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -168,6 +168,18 @@ def _targets(y, n: int, encoding: str, classes=None, owner: str = "spectrum"):
     return Y, used, description
 
 
+def _label_targets(y, more_labels, n: int, encoding: str, owner: str):
+    """``(Y, encoding used, {name: targets})``: y and every extra label vector encoded alike (same classes)."""
+    Y, used, _ = _targets(y, n, encoding, owner=owner)
+    extra = {}
+    if more_labels:
+        if y is None:
+            raise ValueError(f"{owner}: more_labels needs y (the labels whose classes and encoding they share).")
+        classes = np.unique(np.asarray(y, dtype=np.float64)) if used != "raw" else None
+        extra = {name: _targets(labels, n, used, classes, owner=owner)[0] for name, labels in more_labels.items()}
+    return Y, used, extra
+
+
 def _projections(vectors: np.ndarray, Y: np.ndarray) -> np.ndarray:
     coefficients = vectors.T @ Y
     return coefficients**2 if coefficients.ndim == 1 else np.sum(coefficients**2, axis=1)
@@ -240,13 +252,7 @@ def spectrum(
     if in_place and K is not original:
         raise TypeError("spectrum: in_place=True needs K as a float64 numpy array (it is modified, then restored).")
     n = K.shape[0]
-    Y, used_encoding, _ = _targets(y, n, label_encoding)
-    extra = {}
-    if more_labels:
-        if y is None:
-            raise ValueError("spectrum: more_labels needs y (the labels whose classes and encoding they share).")
-        classes = np.unique(np.asarray(y, dtype=np.float64)) if used_encoding != "raw" else None
-        extra = {name: _targets(labels, n, used_encoding, classes)[0] for name, labels in more_labels.items()}
+    Y, used_encoding, extra = _label_targets(y, more_labels, n, label_encoding, "spectrum")
     extra_results = {name: {"y_inv_y": None, "generalization": None, "projections": None} for name in extra}
     groups = gram_parallel_rows(K)
     seconds["checks"] = time.perf_counter() - t0
