@@ -15,6 +15,7 @@ import sys
 import time
 
 from ._options import (
+    JAX_PACKAGES,
     int_list,
     check_writable_dir,
     add_data_arguments,
@@ -30,9 +31,6 @@ from ._options import (
 )
 
 __all__ = ["add_parser", "run"]
-
-JAX_PACKAGES = ("jax", "jaxlib")
-
 
 
 def add_parser(subparsers) -> None:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from ._options import (
+    JAX_PACKAGES,
     add_data_arguments,
     add_label_arguments,
     add_output_arguments,
@@ -30,8 +31,6 @@ from ._options import (
 )
 
 __all__ = ["add_parser", "run", "width_grid"]
-
-JAX_PACKAGES = ("jax", "jaxlib")
 
 
 def width_grid(text: str) -> list[int]:

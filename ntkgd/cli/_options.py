@@ -17,6 +17,7 @@ from ..specs import ARCHITECTURES
 
 __all__ = [
     "ARCHS",
+    "JAX_PACKAGES",
     "PLOT_FORMATS",
     "add_data_arguments",
     "add_label_arguments",
@@ -43,6 +44,8 @@ __all__ = [
 
 #: ``--arch`` choices: the specs' families, in the order of :data:`ntkgd.specs.ARCHITECTURES`.
 ARCHS = tuple(spec.family for spec in ARCHITECTURES)
+#: The packages a JAX-backed command (finite networks) records in its provenance, beside CORE_PACKAGES.
+JAX_PACKAGES = ("jax", "jaxlib")
 #: What ``--plot FILE`` may write (matplotlib picks the format from the suffix).
 PLOT_FORMATS = (".png", ".pdf", ".svg")
 #: ``--memory-limit`` units: decimal unless ``iB``; a plain number is GB.

@@ -17,6 +17,7 @@ import sys
 import time
 
 from ._options import (
+    JAX_PACKAGES,
     int_list,
     add_data_arguments,
     add_network_arguments,
@@ -31,9 +32,6 @@ from ._options import (
 )
 
 __all__ = ["add_parser", "run"]
-
-JAX_PACKAGES = ("jax", "jaxlib")
-
 
 
 def add_parser(subparsers) -> None:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from ._options import (
+    JAX_PACKAGES,
     int_list,
     add_output_arguments,
     add_problem_arguments,
@@ -28,9 +29,6 @@ from ._options import (
 )
 
 __all__ = ["add_parser", "run"]
-
-JAX_PACKAGES = ("jax", "jaxlib")
-
 
 
 def add_parser(subparsers) -> None:

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from ._options import (
+    JAX_PACKAGES,
     add_data_arguments,
     add_label_arguments,
     add_network_arguments,
@@ -42,7 +43,6 @@ from ._options import (
 
 __all__ = ["add_parser", "run"]
 
-JAX_PACKAGES = ("jax", "jaxlib")
 #: Default widths of the finite networks whose ||y - u(0)|| is measured (conv nets are costlier per channel).
 DEFAULT_WIDTHS = {"convresnet": [64]}
 DEFAULT_WIDTH = [1024]

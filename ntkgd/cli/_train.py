@@ -16,6 +16,7 @@ import sys
 import time
 
 from ._options import (
+    JAX_PACKAGES,
     add_output_arguments,
     add_problem_arguments,
     check_common,
@@ -26,8 +27,6 @@ from ._options import (
 )
 
 __all__ = ["add_parser", "run"]
-
-JAX_PACKAGES = ("jax", "jaxlib")
 
 
 def _divergence_message(details: dict) -> str:
