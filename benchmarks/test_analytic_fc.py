@@ -3,6 +3,8 @@
 Targets (issue #2): FC ReLU depth 10 at n = 4000, numba >= 10x faster than
 neural-tangents; FC softplus depth 3 at n = 1000, numba >= 30x faster than
 ``ElementwiseNumerical(deg=100)`` with a smaller error against the oracle.
+Issue 13: FC ReLU depth 10 at n = 8000, outputs ntk + nngp (what ``kernel_fn``
+returns), numba >= 25x neural-tangents, the two interleaved in one run.
 """
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 
 import ntkgd
 
-from .conftest import measured, unit_sphere
+from .conftest import best_seconds, measured, unit_sphere
 
 D = 64
 LADDER = [pytest.param(256, marks=pytest.mark.smoke), 1000, 2000, 4000]
@@ -37,6 +39,33 @@ def test_fc_relu_depth10_neural_tangents(benchmark, nt_kernel_fn, n):
     call(X[:16])  # untimed: XLA compilation for this shape happens on the first full call below
     call(X)
     benchmark.pedantic(call, args=(X,), rounds=3, warmup_rounds=0)
+
+
+@pytest.mark.parametrize("n", [pytest.param(256, marks=pytest.mark.smoke, id="smoke"), pytest.param(8000, id="target")])
+def test_fc_relu_depth10_ntk_nngp_ratio_to_neural_tangents(benchmark, nt_kernel_fn, n):
+    """Best of 3 (numba) and of 2 (neural-tangents), interleaved, same inputs and outputs."""
+    arch, X = ntkgd.FullyConnected(10, "relu"), unit_sphere(n, D)
+    call = nt_kernel_fn(arch, D)
+    ntkgd.analytic_gram(arch, X[:16], outputs=("ntk", "nngp"))  # untimed: JIT compilation
+    call(X[:16])
+    call(X)  # untimed: XLA compiles for this shape
+
+    def numba():
+        return ntkgd.analytic_gram(arch, X, outputs=("ntk", "nngp"))
+
+    def interleaved():
+        times = {"numba": float("inf"), "neural_tangents": float("inf")}
+        for round_ in range(3):
+            times["numba"] = min(times["numba"], best_seconds(numba))
+            if round_ < 2:
+                times["neural_tangents"] = min(times["neural_tangents"], best_seconds(lambda: call(X)))
+        return times
+
+    times = benchmark.pedantic(interleaved, rounds=1, warmup_rounds=0)
+    ratio = times["neural_tangents"] / times["numba"]
+    benchmark.extra_info.update(times, ratio=ratio)
+    print(f"\nFC ReLU H=10 ntk+nngp n = {n}: numba {times['numba']:.3f} s, neural-tangents "
+          f"{times['neural_tangents']:.3f} s, ratio {ratio:.1f}")  # fmt: skip
 
 
 SOFTPLUS_LADDER = [pytest.param(128, marks=pytest.mark.smoke), 1000]

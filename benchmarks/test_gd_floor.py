@@ -11,10 +11,14 @@ n x m), 2 flops per multiply-add:
 
 (the output layer's ``x a`` and ``r^T x``, O(n m), and the elementwise work,
 O(n m + H m^2), are left out). The floor is the time of exactly these
-products, each timed on its own shape in the same process, jitted
-``jax.numpy`` matmuls (XLA's dot: Eigen) and NumPy's (OpenBLAS), the better
-of the two: ``F / (sum of the products' times)`` is the machine's GEMM rate
-for a step.
+products, each timed on its own shape in the same process, three ways: jitted
+``jax.numpy`` matmuls (XLA's dot: Eigen), NumPy's ``@`` (OpenBLAS, which turns
+``a.T @ a`` into a symmetric rank-k update) and SciPy's ``dgemm`` on
+Fortran-ordered operands with the transposes as flags (OpenBLAS's general
+kernel, no copies), the best of the three: ``F / (sum of the products' times)``
+is the machine's GEMM rate for a step. One square 4096^3 ``dgemm`` is timed
+too, as the machine's float64 GEMM rate on the friendliest shape (reported,
+not used as the floor: a step's products have an inner dimension of n = 256).
 
 ``train``'s time per step is a difference of two runs, so that setup
 (weights, the analytic spectra, the measurements at step 0 and at the end)
@@ -86,7 +90,28 @@ def _gemm_timers(products):
             for _ in range(count):
                 (a.T if ta else a) @ (b.T if tb else b)
 
-    return {"numpy": run_numpy, "jax": run_jax}
+    from scipy.linalg import blas
+
+    fortran = [(count, np.asfortranarray(a), np.asfortranarray(b), ta, tb) for count, a, b, ta, tb in products]
+
+    def run_blas():
+        for count, a, b, ta, tb in fortran:
+            for _ in range(count):
+                blas.dgemm(1.0, a, b, trans_a=ta, trans_b=tb)
+
+    return {"numpy": run_numpy, "jax": run_jax, "blas": run_blas}
+
+
+SQUARE = 4096
+
+
+def _square_gemm():
+    """One ``SQUARE^3`` float64 dgemm (2 SQUARE^3 flops)."""
+    from scipy.linalg import blas
+
+    rng = np.random.default_rng(0)
+    a, b = np.asfortranarray(rng.standard_normal((SQUARE, SQUARE))), np.asfortranarray(rng.standard_normal((SQUARE, SQUARE)))
+    return lambda: blas.dgemm(1.0, a, b)
 
 
 def _train_timer(X, y, width, exact, steps, track_every, blas, monkeypatch):
@@ -118,7 +143,7 @@ def test_train_against_the_gemm_floor(benchmark, monkeypatch, n, width):
         # 1e-12: only the summation order of the products differs (measured: <= 2e-14 at these sizes).
         assert np.abs(blas_value - xla_value).max() <= 1e-12 * np.abs(xla_value).max(), name
     gemm = _gemm_timers(_products(n, D, width, DEPTH))
-    timers = {**runs, **{f"gemm_{name}": f for name, f in gemm.items()}}
+    timers = {**runs, **{f"gemm_{name}": f for name, f in gemm.items()}, "square": _square_gemm()}
     for f in gemm.values():
         f()  # untimed: compilation
 
@@ -135,17 +160,19 @@ def test_train_against_the_gemm_floor(benchmark, monkeypatch, n, width):
     step = (best["bare10"] - best["bare5"]) / 5
     tracked = (best["tracked20"] - best["bare10"]) / 10
     xla_step = (best["xla10"] - best["xla5"]) / 5
-    gemm_s = min(best["gemm_numpy"], best["gemm_jax"])
+    gemm_s = min(best["gemm_numpy"], best["gemm_jax"], best["gemm_blas"])
     info = {
         "n": n, "d": D, "width": width, "depth": DEPTH, "gflop_per_step": flops / 1e9,
         "gemm_numpy_gflops": flops / best["gemm_numpy"] / 1e9, "gemm_jax_gflops": flops / best["gemm_jax"] / 1e9,
+        "gemm_blas_gflops": flops / best["gemm_blas"] / 1e9, "square_dgemm_gflops": 2 * SQUARE**3 / best["square"] / 1e9,
         "train_step_s": step, "train_gflops": flops / step / 1e9, "fraction_of_gemm": gemm_s / step,
         "tracked_step_s": tracked, "tracking_overhead": tracked / step - 1.0,
         "xla_dot_step_s": xla_step, "xla_dot_fraction_of_gemm": gemm_s / xla_step,
     }  # fmt: skip
     benchmark.extra_info.update(info)
     print(f"\ntrain FC ReLU H={DEPTH} n={n} d={D} m={width}: {flops / 1e9:.2f} GFLOP per step; GEMM numpy "
-          f"{info['gemm_numpy_gflops']:.1f} GFLOP/s, jax {info['gemm_jax_gflops']:.1f} GFLOP/s; train "
+          f"{info['gemm_numpy_gflops']:.1f} GFLOP/s, jax {info['gemm_jax_gflops']:.1f} GFLOP/s, dgemm "
+          f"{info['gemm_blas_gflops']:.1f} GFLOP/s (square {SQUARE}: {info['square_dgemm_gflops']:.1f}); train "
           f"{1e3 * step:.1f} ms per step = {info['train_gflops']:.1f} GFLOP/s = {info['fraction_of_gemm']:.2f} of "
           f"the GEMM floor; tracked every 10: {1e3 * tracked:.1f} ms per step (+{100 * info['tracking_overhead']:.1f}%); "
           f"with XLA's dot {1e3 * xla_step:.1f} ms per step ({info['xla_dot_fraction_of_gemm']:.2f} of the floor)")  # fmt: skip

@@ -162,9 +162,17 @@ def test_vectorisable_atan2_matches_libm():
     y = np.abs(rng.standard_normal(count)) * 10 ** rng.uniform(-12, 4, count)
     x = rng.standard_normal(count) * 10 ** rng.uniform(-12, 4, count)
     special_cases = [(0.0, 1.0), (0.0, -1.0), (0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (1e-300, 1.0), (2.0, -2.0)]
+    # Either side of the octant reduction at t = tan(pi/8), where the single division changes form.
+    edge = np.tan(np.pi / 8) * (1.0 + np.linspace(-1e-9, 1e-9, 101))
+    special_cases += [(t, 1.0) for t in edge] + [(1.0, t) for t in edge] + [(t, -1.0) for t in edge]
     y = np.concatenate([y, [s[0] for s in special_cases]])
     x = np.concatenate([x, [s[1] for s in special_cases]])
     ours = np.array([atan2_upper(a, b) for a, b in zip(y, x)])
     # Absolute error, which is what enters (pi - theta) c in the ReLU kernels:
     # a few ulps of pi.
-    assert np.abs(ours - np.arctan2(y, x)).max() <= 2e-15
+    exact = np.arctan2(y, x)
+    assert np.abs(ours - exact).max() <= 2e-15
+    # Relative error (measured 1.7e-15): small angles enter the kernels through sin(theta) / theta.
+    nonzero = exact != 0
+    assert (np.abs(ours - exact)[nonzero] / exact[nonzero]).max() <= 4e-15
+    assert np.all(ours[~nonzero] == 0.0)
