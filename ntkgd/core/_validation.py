@@ -254,12 +254,16 @@ def validate_symmetric_matrix(K, *, owner: str) -> np.ndarray:
         raise TypeError(f"{owner}: K must hold real numbers, got dtype {K.dtype}.")
     if K.dtype != np.float64:
         K = K.astype(np.float64)
+    # One sweep: the upper tiles give the scale (max and min propagate NaN and inf), and a non-finite
+    # entry of a lower tile makes its difference non-finite.
     scale, asymmetry = 0.0, 0.0
     for upper, lower in _tile_pairs(K):
-        if not (np.isfinite(upper).all() and np.isfinite(lower).all()):
+        with np.errstate(invalid="ignore"):  # inf - inf: NaN, reported just below
+            difference = upper - lower.T
+        extremes = (float(upper.max()), -float(upper.min()), float(difference.max()), -float(difference.min()))
+        if not all(map(math.isfinite, extremes)):
             raise ValueError(f"{owner}: K contains NaN or inf; a Gram matrix must be finite.")
-        scale = max(scale, float(np.abs(upper).max()), float(np.abs(lower).max()))
-        asymmetry = max(asymmetry, float(np.abs(upper - lower.T).max()))
+        scale, asymmetry = max(scale, *extremes[:2]), max(asymmetry, *extremes[2:])
     scale = max(scale, np.finfo(float).tiny)
     if asymmetry > 1e-10 * scale:
         raise ValueError(

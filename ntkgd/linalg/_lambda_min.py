@@ -94,7 +94,8 @@ def _krylov_smallest(work, progress) -> Smallest | None:
 
     result = block_krylov_smallest(work, progress=progress)
     stages = "two Cholesky shifts" if result.stages == 2 else "one Cholesky shift"
-    method = f"Cholesky shift-invert Lanczos ({stages}, {result.steps} solves"
+    vectors = f" of {result.block}" if result.block > 1 else ""
+    method = f"Cholesky shift-invert Lanczos ({stages}, {result.steps} block solves{vectors}"
     method += ")" if result.converged else "; NOT converged: see the residual)"
     return Smallest(result.value, result.vector, result.residual, result.shift, method, result.steps,
                     result.converged)  # fmt: skip
