@@ -86,7 +86,8 @@ def lobpcg_smallest(apply_k: Apply, precondition: Apply, X0: np.ndarray, *, tol:
     AX = apply_k(X)
     block = X.shape[1]
     P = AP = None
-    theta, X, AX = _rayleigh_ritz(X, AX, block)
+    theta, C = _ritz(X, AX, block)
+    X, AX = X @ C, AX @ C
     residual, iterations = np.inf, 0
     for iterations in range(1, maxiter + 1):
         R = AX - X * theta
@@ -123,8 +124,3 @@ def _ritz(S: np.ndarray, AS: np.ndarray, block: int):
     G = S.T @ AS
     values, vectors = np.linalg.eigh((G + G.T) / 2)
     return values[:block], vectors[:, :block]
-
-
-def _rayleigh_ritz(X: np.ndarray, AX: np.ndarray, block: int):
-    theta, C = _ritz(X, AX, block)
-    return theta, X @ C, AX @ C
