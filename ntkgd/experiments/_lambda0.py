@@ -287,11 +287,8 @@ def lambda0_study(
                     bar.done()
                 else:
                     seconds = 0.0
-                runs.append({
-                    "depth": arch.depth, "arch": arch, "kernel": kernel, "spectrum": cache[id(K)],
-                    "seconds": seconds + (seconds_gram if kernel == kernels[0] else 0.0),
-                    "gram_seconds": seconds_gram, "spectrum_seconds": seconds, "labels": y is not None,
-                })  # fmt: skip
+                runs.append(_run(arch, kernel, cache[id(K)], seconds_gram, seconds, built_gram=kernel == kernels[0],
+                                 labels=y is not None))  # fmt: skip
             del gram, cache, K
     finally:
         bar.close()
@@ -327,11 +324,17 @@ def _packed_runs(arch, X, y, kernels, single_gram, encoding, more_labels, bar) -
         del packed
         seconds = time.perf_counter() - t0
         bar.done()
-        runs.append({
-            "depth": arch.depth, "arch": arch, "kernel": kernel, "spectrum": result, "seconds": seconds + seconds_gram,
-            "gram_seconds": seconds_gram, "spectrum_seconds": seconds, "labels": y is not None,
-        })  # fmt: skip
+        runs.append(_run(arch, kernel, result, seconds_gram, seconds, built_gram=True, labels=y is not None))
     return runs
+
+
+def _run(arch, kernel, spectrum, gram_seconds, spectrum_seconds, *, built_gram: bool, labels: bool) -> dict:
+    """One entry of :attr:`Lambda0Study.runs`; its ``seconds`` include the Gram's time if this run built it."""
+    return {
+        "depth": arch.depth, "arch": arch, "kernel": kernel, "spectrum": spectrum,
+        "seconds": spectrum_seconds + (gram_seconds if built_gram else 0.0),
+        "gram_seconds": gram_seconds, "spectrum_seconds": spectrum_seconds, "labels": labels,
+    }  # fmt: skip
 
 
 def _packed_need(n: int, d: int) -> tuple[int, int, int, int]:

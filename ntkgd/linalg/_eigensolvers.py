@@ -37,7 +37,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["CholeskyWorkspace", "KrylovResult", "block_krylov_smallest", "largest_eigenvalue", "stage_one_steps"]
+__all__ = ["CholeskyWorkspace", "KrylovResult", "block_krylov_smallest", "largest_eigenvalue", "stage_steps"]
 
 #: Rows per block when copying triangles (bounds the temporary to block x n).
 _COPY_BLOCK = 1024
@@ -198,8 +198,9 @@ class KrylovResult:
     block : int
         Block size.
     stages : int
-        Factorisations that succeeded (1, or 2 when a second shift just below
-        lambda_min was used to separate a clustered spectrum).
+        Factorisations that succeeded (more than 1 when shifts closer to
+        lambda_min were bought to separate a clustered spectrum; at most
+        :data:`MAX_STAGES`).
     converged : bool
         Whether the stopping test was met within the step budget.
     """
@@ -223,7 +224,8 @@ class _Run:
     converged: bool
 
 
-def _lanczos(work, *, block, max_steps, tol, rng, start, progress, step_offset) -> _Run:
+def _lanczos(work, *, block, max_steps, tol, rng, start, progress, step_offset, budget=None,
+             worth_shifting=None) -> _Run:
     """Block Lanczos on ``(K - s I)^{-1}`` with full reorthogonalisation.
 
     Stops when the estimated error of ``lambda = s + 1/theta`` is below
@@ -231,7 +233,9 @@ def _lanczos(work, *, block, max_steps, tol, rng, start, progress, step_offset) 
     monotonically and, once converging, geometrically, so the remaining error
     is about ``delta * r / (1 - r)`` (``delta`` the last decrease, ``r`` the
     ratio of the last two decreases). Also stops when the Ritz residual of the
-    inverse operator is at rounding level.
+    inverse operator is at rounding level. From step ``budget`` on (None: never),
+    returns unconverged as soon as ``worth_shifting(estimate, error)`` says that
+    a new factorisation closer to lambda_min would pay.
     """
     from scipy import linalg
     from scipy.linalg import blas
@@ -288,6 +292,8 @@ def _lanczos(work, *, block, max_steps, tol, rng, start, progress, step_offset) 
         if np.abs(np.diagonal(R)).min() <= 1e-13 * max(abs(theta), 1e-300):  # Krylov space exhausted
             converged = ritz_residual <= 1e-8 * abs(theta)
             break
+        if budget is not None and steps >= budget and worth_shifting(estimate, error):
+            break
         if j + 1 < max_steps:
             basis[:, width : width + block] = Q
     v = blas.dgemv(1.0, basis[:, : steps * block], u)
@@ -295,19 +301,34 @@ def _lanczos(work, *, block, max_steps, tol, rng, start, progress, step_offset) 
     return _Run(estimate=history[-1], error=error, vector=v, steps=steps, converged=converged)
 
 
-def stage_one_steps(n: int) -> int:
-    """Block steps of stage 1 that cost about one Cholesky factorisation of an n x n matrix.
+def stage_steps(n: int) -> int:
+    """Block steps of one shift that cost about one Cholesky factorisation of an n x n matrix.
 
     A block solve reads the factor twice (``8 n^2`` bytes; bandwidth-bound for
     blocks up to 32), a factorisation does ``n^3 / 3`` flops: their ratio grows
     like n. Measured on the 2-core Intel Xeon at n = 10,000: 4.1 s against
     0.13 s per step of 16 vectors with its orthogonalisation, i.e. n / 320.
-    Stage 1 spending at most one factorisation before a second shift is the
-    rent-or-buy rule: whichever way the spectrum turns out, the total stays
-    within twice the cost of the better choice. A count, not a clock, so the
-    steps taken (and the result) are reproducible.
+    Spending at most one factorisation on a shift before buying a closer one
+    is the rent-or-buy rule: whichever way the spectrum turns out, each stage
+    stays within twice the cost of the better choice. A count, not a clock, so
+    the steps taken (and the result) are reproducible.
     """
     return max(12, n // 320)
+
+
+#: Most Cholesky factorisations that succeed in one call (the last stage runs to the step budget).
+MAX_STAGES = 4
+
+#: A new shift is bought only if it is this much closer to lambda_min than the current one: the
+#: shift-invert gap ``1 - (lambda_1 - s) / (lambda_2 - s)`` then grows several times.
+_SHIFT_GAIN = 0.25
+
+
+def _next_shift(estimate: float, error: float, shift: float) -> float:
+    """A shift just below lambda_min: 20 estimated errors (5% of the distance to ``shift`` if unknown)."""
+    distance = estimate - shift
+    gap = 20 * error if np.isfinite(error) else 0.05 * abs(distance)
+    return estimate - max(gap, 1e-6 * abs(distance))
 
 
 def block_krylov_smallest(
@@ -321,15 +342,17 @@ def block_krylov_smallest(
 ) -> KrylovResult:
     """Smallest eigenpair of K by shift-invert block Lanczos; ``work`` must hold a factorisation.
 
-    Stage 1 runs Lanczos on ``(K - s I)^{-1}`` for the factorised shift ``s``
-    (usually 0). The bottom of an NTK spectrum is often tightly clustered
+    Lanczos runs on ``(K - s I)^{-1}`` for the factorised shift ``s`` (usually
+    0 at first). The bottom of an NTK spectrum is often tightly clustered
     (relative gaps of 1e-3 and less on random data), which makes Lanczos slow
-    however it starts; if the first :func:`stage_one_steps` steps (about one
-    factorisation's worth) have not converged,
-    a second Cholesky at ``s' = lambda_est - 20 * error_est`` (just below the
-    current estimate; success *proves* ``lambda_min > s'``) separates the
-    cluster, and Lanczos restarts from the current Ritz vector. A failed second
-    factorisation moves the shift further down (at most three tries).
+    however it starts. Once a stage has spent :func:`stage_steps` steps (about
+    one factorisation's worth) without converging, and a shift
+    ``s' = lambda_est - 20 * error_est`` would be at most a quarter as far from
+    lambda_min as ``s``, a Cholesky of ``K - s' I`` is bought (success *proves*
+    ``lambda_min > s'``): the closer shift separates the cluster, and Lanczos
+    restarts from the current Ritz vector. A failed factorisation moves the
+    shift further down (at most three tries). At most :data:`MAX_STAGES`
+    factorisations succeed; the last stage runs to ``max_steps``.
 
     Parameters
     ----------
@@ -342,7 +365,7 @@ def block_krylov_smallest(
         rather than the second. On MNIST's NTK at n = 10,000 (first gap 0.8 %)
         16 vectors need 22 steps to 1e-12, one vector 50 (docs/design.md §5).
     max_steps : int
-        Most block steps over both stages.
+        Most block steps over all stages.
     tol : float
         Relative accuracy asked of lambda_min (the Rayleigh quotient of the
         final vector is usually far more accurate).
@@ -357,30 +380,32 @@ def block_krylov_smallest(
     block = max(1, min(block, n // 32))  # small n: enough steps for the error estimate to work
     max_steps = max(2, min(max_steps, (n - 1) // block))
     rng = np.random.default_rng(seed)
-    stage_steps = min(max_steps, stage_one_steps(n))
-    kwargs = dict(block=block, tol=tol, rng=rng, progress=progress)
-    run = _lanczos(work, max_steps=stage_steps, start=None, step_offset=0, **kwargs)
-    steps, stages = run.steps, 1
-    if not run.converged and steps < max_steps:
-        base_shift = work.shift
-        gap = 20 * run.error if np.isfinite(run.error) else 0.05 * abs(run.estimate - base_shift)
-        gap = max(gap, 1e-6 * abs(run.estimate - base_shift))
-        shifted = False
+
+    def worth_shifting(estimate: float, error: float) -> bool:
+        distance = estimate - work.shift
+        return estimate - _next_shift(estimate, error, work.shift) <= _SHIFT_GAIN * distance
+
+    steps, stages, start, last = 0, 1, None, False
+    while True:
+        last = last or stages == MAX_STAGES
+        run = _lanczos(work, block=block, max_steps=max_steps - steps, tol=tol, rng=rng, start=start,
+                       progress=progress, step_offset=steps, budget=None if last else stage_steps(n),
+                       worth_shifting=worth_shifting)  # fmt: skip
+        steps += run.steps
+        if run.converged or last or steps >= max_steps:
+            break
+        start = run.vector
+        base_shift, candidate = work.shift, _next_shift(run.estimate, run.error, work.shift)
         for _ in range(3):
-            candidate = run.estimate - gap
             if candidate <= base_shift:
                 break
             if work.factorize(candidate):
-                shifted = True
+                stages += 1
                 break
-            gap *= 10
-        if not shifted:
+            candidate = run.estimate - 10 * (run.estimate - candidate)
+        if work.shift is None:  # every closer shift failed: back to the last proven one, to the end
             work.factorize(base_shift)
-        else:
-            stages = 2
-        again = _lanczos(work, max_steps=max_steps - steps, start=run.vector, step_offset=steps, **kwargs)
-        steps += again.steps
-        run = again
+            last = True
     v = run.vector
     Kv = work.matmul(v)
     rho = float(v @ Kv)

@@ -93,7 +93,7 @@ def _krylov_smallest(work, progress) -> Smallest | None:
     from ._eigensolvers import block_krylov_smallest
 
     result = block_krylov_smallest(work, progress=progress)
-    stages = "two Cholesky shifts" if result.stages == 2 else "one Cholesky shift"
+    stages = "one Cholesky shift" if result.stages == 1 else f"{result.stages} Cholesky shifts"
     vectors = f" of {result.block}" if result.block > 1 else ""
     method = f"Cholesky shift-invert Lanczos ({stages}, {result.steps} block solves{vectors}"
     method += ")" if result.converged else "; NOT converged: see the residual)"

@@ -88,14 +88,15 @@ def lobpcg_smallest(apply_k: Apply, precondition: Apply, X0: np.ndarray, *, tol:
     P = AP = None
     theta, C = _ritz(X, AX, block)
     X, AX = X @ C, AX @ C
-    residual, iterations = np.inf, 0
-    for iterations in range(1, maxiter + 1):
+    iterations = 0
+    while True:
         R = AX - X * theta
         residual = float(np.linalg.norm(R[:, 0]))
         if on_iteration is not None:
-            on_iteration(iterations - 1, float(theta[0]), residual)
-        if residual <= tol:
-            return SmallestPair(float(theta[0]), X[:, 0].copy(), residual, iterations - 1, True)
+            on_iteration(iterations, float(theta[0]), residual)
+        converged = residual <= tol
+        if converged or iterations == maxiter:
+            break
         parts, images = [X], [AX]
         if P is not None:
             P, AP = _remove(P, AP, X, AX)
@@ -114,9 +115,8 @@ def lobpcg_smallest(apply_k: Apply, precondition: Apply, X0: np.ndarray, *, tol:
         theta, C = _ritz(S, AS, block)
         X, AX = S @ C, AS @ C
         P, AP = S[:, block:] @ C[block:], AS[:, block:] @ C[block:]
-    R = AX - X * theta
-    residual = float(np.linalg.norm(R[:, 0]))
-    return SmallestPair(float(theta[0]), X[:, 0].copy(), residual, iterations, residual <= tol)
+        iterations += 1
+    return SmallestPair(float(theta[0]), X[:, 0].copy(), residual, iterations, converged)
 
 
 def _ritz(S: np.ndarray, AS: np.ndarray, block: int):

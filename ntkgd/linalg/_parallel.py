@@ -105,19 +105,30 @@ def gram_parallel_rows(K: np.ndarray, tol: float = GRAM_PARALLEL_TOL) -> tuple[t
     """
     n = K.shape[0]
     root = np.sqrt(np.clip(np.diagonal(K), 0, None))
-    scaled = (1 - tol) * root
-    pairs_i, pairs_j = [], []
     size = 512
-    for i in range(0, n, size):
-        for j in range(i, n, size):
-            tile = K[i : i + size, j : j + size]
-            hit_i, hit_j = np.nonzero(tile >= np.multiply.outer(scaled[i : i + size], root[j : j + size]))
-            hit_i += i
-            hit_j += j
-            keep = (hit_j > hit_i) & (root[hit_i] > 0)
-            pairs_i.append(hit_i[keep])
-            pairs_j.append(hit_j[keep])
-    return _groups(n, np.concatenate(pairs_i), np.concatenate(pairs_j))
+    pairs = [_tile_pairs(K[i : i + size, j : j + size], i, j, root, tol, upper=True)
+             for i in range(0, n, size) for j in range(i, n, size)]  # fmt: skip
+    return _groups(n, *_concatenate(pairs))
+
+
+def _tile_pairs(tile, row0: int, col0: int, root, tol: float, *, upper: bool):
+    """``(i, j)``, ``i < j``, of the entries of one tile of K at ``(row0, col0)`` that pass the parallel test.
+
+    Only the tile's entries above (``upper``) or below the diagonal of K count,
+    so a diagonal tile gives each pair once.
+    """
+    rows = slice(row0, row0 + tile.shape[0])
+    cols = slice(col0, col0 + tile.shape[1])
+    hit_i, hit_j = np.nonzero(tile >= np.multiply.outer((1 - tol) * root[rows], root[cols]))
+    hit_i += row0
+    hit_j += col0
+    keep = ((hit_j > hit_i) if upper else (hit_j < hit_i)) & (root[hit_i] > 0)
+    low, high = (hit_i, hit_j) if upper else (hit_j, hit_i)
+    return low[keep], high[keep]
+
+
+def _concatenate(pairs):
+    return np.concatenate([i for i, _ in pairs]), np.concatenate([j for _, j in pairs])
 
 
 def describe_groups(groups, limit: int = 5) -> str:
@@ -135,17 +146,10 @@ def packed_parallel_rows(packed, tol: float = GRAM_PARALLEL_TOL) -> tuple[tuple[
     if packed.factored:
         raise RuntimeError("packed_parallel_rows: the block rows hold a Cholesky factor, not the Gram.")
     root = np.sqrt(np.clip(packed.diagonal(), 0, None))
-    scaled = (1 - tol) * root
-    pairs_i, pairs_j = [], []
     chunk = 2048
+    pairs = []
     for b, rows in enumerate(packed.rows):
         s, e = packed.span(b)
-        for c0 in range(0, e, chunk):
-            c1 = min(e, c0 + chunk)
-            hit_i, hit_j = np.nonzero(rows[:, c0:c1] >= np.multiply.outer(scaled[s:e], root[c0:c1]))
-            hit_i += s
-            hit_j += c0
-            keep = (hit_j < hit_i) & (root[hit_i] > 0)
-            pairs_i.append(hit_j[keep])
-            pairs_j.append(hit_i[keep])
-    return _groups(packed.n, np.concatenate(pairs_i), np.concatenate(pairs_j))
+        pairs += [_tile_pairs(rows[:, c0 : min(e, c0 + chunk)], s, c0, root, tol, upper=False)
+                  for c0 in range(0, e, chunk)]  # fmt: skip
+    return _groups(packed.n, *_concatenate(pairs))
