@@ -202,7 +202,7 @@ BAD = {
     "plot not png": (["--data", "iris", "--arch", "fc", "--depths", "1,2", "--plot", "{tmp}/a.jpg"],
                      r"--plot writes .png, .pdf, .svg files"),
     "memory": (["--data", "digits", "--memory-limit", "0.000001", *FC1],
-               r"n = 1797 needs about .* but only 1.00 kB may be used\. Use --n \d+ or less"),
+               r"n = 1797 needs about .* but only 1.00 kB may be used\. Use --n \d+ or less.*--scheduler local"),
 }
 
 

@@ -151,3 +151,15 @@ def test_packed_refuses_convresnet_and_full_spectrum():
 
     with pytest.raises(ValueError, match="method 'packed'"):
         lambda0_study(data, [ntkgd.FullyConnected(2, "relu")], method="packed", full_spectrum=True, progress=False)
+
+
+def test_packed_plan_refusal_suggests_a_smaller_n_and_the_distributed_path():
+    from ntkgd.experiments._lambda0 import _packed_plan
+
+    with pytest.raises(ntkgd.GramTooLargeError,
+                       match=r"n = 60000 needs about .* even with the Gram's lower triangle in block rows .* but only "
+                             r"1.07 GB may be used\. Use --n (\d+) or less\. Beyond one machine's memory, .*"
+                             r"--scheduler local.*--matrix-free") as refused:  # fmt: skip
+        _packed_plan(60000, 784, 2**30)
+    largest = int(refused.value.args[0].split("Use --n ")[1].split()[0])
+    _packed_plan(largest, 784, 2**30)  # the suggested n fits

@@ -16,16 +16,17 @@ import time
 
 from ._options import (
     JAX_PACKAGES,
-    int_list,
-    check_writable_dir,
     add_data_arguments,
     add_network_arguments,
     add_output_arguments,
     build_arch,
     check_plot,
+    check_writable_dir,
     data_label,
+    int_list,
     load_dataset,
     network_inputs,
+    require_at_least,
     slug,
     write_results,
 )
@@ -120,8 +121,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     now = _dt.datetime.now(_dt.timezone.utc)
     arch = build_arch(args.arch, args.depth, args.activation, args.c_res, args.patch)
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be >= 1 (the number of weight seeds per width), got {args.seeds}.")
+    require_at_least("--seeds", args.seeds, 1, "the number of weight seeds")
     if any(m < 1 for m in args.widths):
         raise ValueError(f"--widths must all be >= 1, got {','.join(map(str, args.widths))}.")
     check_plot(args.plot)

@@ -27,6 +27,7 @@ from ._options import (
     data_label,
     int_list,
     load_dataset,
+    require_at_least,
     split_list,
 )
 
@@ -174,10 +175,8 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     now = _dt.datetime.now(_dt.timezone.utc)
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be >= 1 (the number of weight seeds), got {args.seeds}.")
-    if args.steps < 1:
-        raise ValueError(f"--steps must be >= 1 (GD steps per run), got {args.steps}.")
+    require_at_least("--seeds", args.seeds, 1, "the number of weight seeds")
+    require_at_least("--steps", args.steps, 1, "GD steps per run")
     if any(h < 1 for h in args.depths):
         raise ValueError(f"--depths must all be >= 1 (numbers of hidden layers), got {','.join(map(str, args.depths))}.")
     check_plot(args.plot)

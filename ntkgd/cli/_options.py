@@ -321,12 +321,16 @@ def add_problem_arguments(parser, command: str) -> None:
                     help="record the Grams and the other tracked quantities every K steps (default 10)")
 
 
+def require_at_least(option: str, value: int, minimum: int, meaning: str) -> None:
+    """A ValueError naming ``option``, what it counts and the value given, unless ``value >= minimum``."""
+    if value < minimum:
+        raise ValueError(f"{option} must be >= {minimum} ({meaning}), got {value}.")
+
+
 def check_common(args) -> None:
     """Argument checks of ``train`` and ``sweep`` that argparse cannot express."""
-    if args.steps < 0:
-        raise ValueError(f"--steps must be >= 0 (the number of GD steps), got {args.steps}.")
-    if args.track_every < 1:
-        raise ValueError(f"--track-every must be >= 1, got {args.track_every}.")
+    require_at_least("--steps", args.steps, 0, "the number of GD steps")
+    require_at_least("--track-every", args.track_every, 1, "GD steps between two records")
     if args.lr is not None and not args.lr > 0:
         raise ValueError(f"--lr must be > 0 (the GD step size), got {args.lr}; omit it for the default.")
     check_plot(getattr(args, "plot", None))
@@ -365,8 +369,8 @@ def load_problem(args) -> Problem:
 
     arch = build_arch(args.arch, args.depth, args.activation, args.c_res, args.patch)
     n_test = getattr(args, "test", None)
-    if n_test is not None and n_test < 1:
-        raise ValueError(f"--test must be >= 1 (the number of held-out test points), got {n_test}.")
+    if n_test is not None:
+        require_at_least("--test", n_test, 1, "the number of held-out test points")
     if n_test is not None and args.n is not None:
         args = argparse.Namespace(**{**vars(args), "n": args.n + n_test})
     dataset = load_dataset(args)

@@ -18,7 +18,6 @@ import time
 
 from ._options import (
     JAX_PACKAGES,
-    int_list,
     add_data_arguments,
     add_network_arguments,
     add_output_arguments,
@@ -26,8 +25,10 @@ from ._options import (
     check_plot,
     check_writable_dir,
     data_label,
+    int_list,
     load_dataset,
     network_inputs,
+    require_at_least,
     slug,
 )
 
@@ -89,10 +90,10 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     now = _dt.datetime.now(_dt.timezone.utc)
     check_plot(args.plot)
-    for flag, value, minimum in (("--test", args.test, 1), ("--width", args.width, 1), ("--steps", args.steps, 1),
-                                 ("--seeds", args.seeds, 1)):  # fmt: skip
-        if value < minimum:
-            raise ValueError(f"{flag} must be >= {minimum}, got {value}.")
+    require_at_least("--test", args.test, 1, "the number of held-out test points")
+    require_at_least("--width", args.width, 1, "the hidden width m")
+    require_at_least("--steps", args.steps, 1, "GD steps per run")
+    require_at_least("--seeds", args.seeds, 1, "the number of weight seeds")
     if args.lr is not None and not args.lr > 0:
         raise ValueError(f"--lr must be > 0 (the GD step size), got {args.lr}; omit it for the default.")
     if args.n is not None and args.n < max(args.sizes) + args.test:

@@ -18,13 +18,14 @@ from pathlib import Path
 
 from ._options import (
     JAX_PACKAGES,
-    int_list,
     add_output_arguments,
     add_problem_arguments,
     check_common,
     check_writable_dir,
     data_label,
+    int_list,
     load_problem,
+    require_at_least,
     slug,
 )
 
@@ -136,8 +137,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     now = _dt.datetime.now(_dt.timezone.utc)
     check_common(args)
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be >= 1 (the number of weight seeds per width), got {args.seeds}.")
+    require_at_least("--seeds", args.seeds, 1, "the number of weight seeds")
     if any(m < 1 for m in args.widths):
         raise ValueError(f"--widths must all be >= 1, got {','.join(map(str, args.widths))}.")
     if len(set(args.widths)) != len(args.widths):

@@ -36,6 +36,7 @@ from ._options import (
     describe_arch,
     int_list,
     load_problem,
+    require_at_least,
     slug,
     split_list,
     write_results,
@@ -205,8 +206,7 @@ def run(args: argparse.Namespace) -> int:
     now = _dt.datetime.now(_dt.timezone.utc)
     if not 0.0 < args.delta < 1.0:
         raise ValueError(f"--delta must be in (0, 1) (the failure probability), got {args.delta:g}; e.g. --delta 0.1.")
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be >= 1, got {args.seeds}.")
+    require_at_least("--seeds", args.seeds, 1, "the number of weight seeds")
     if args.measured is not None and not args.measured.is_file():
         raise FileNotFoundError(f"--measured {os.fspath(args.measured)!r}: no such file (the depth study's JSON).")
     if args.depths is not None:

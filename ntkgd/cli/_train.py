@@ -23,6 +23,7 @@ from ._options import (
     check_writable_dir,
     data_label,
     load_problem,
+    require_at_least,
     slug,
 )
 
@@ -105,10 +106,8 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     now = _dt.datetime.now(_dt.timezone.utc)
     check_common(args)
-    if args.width < 1:
-        raise ValueError(f"--width must be >= 1 (the hidden width m), got {args.width}.")
-    if args.rows < 2:
-        raise ValueError(f"--rows must be >= 2, got {args.rows}.")
+    require_at_least("--width", args.width, 1, "the hidden width m")
+    require_at_least("--rows", args.rows, 2, "rows of the printed table")
     problem = load_problem(args)
     dataset, arch, X, y, label_text, y_random = (problem.dataset, problem.arch, problem.X, problem.y,
                                                  problem.label_text, problem.y_random)  # fmt: skip

@@ -337,6 +337,11 @@ def _run(arch, kernel, spectrum, gram_seconds, spectrum_seconds, *, built_gram: 
     }  # fmt: skip
 
 
+#: How a refused n can still be computed: the distributed path of ``ntkgd lambda0``.
+_PAST_ONE_MACHINE = ("Beyond one machine's memory, tile the Gram on a Dask cluster: --scheduler local|tcp://host:port "
+                     "with --store PATH.zarr (out of core) or --matrix-free.")  # fmt: skip
+
+
 def _packed_need(n: int, d: int) -> tuple[int, int, int, int]:
     """Bytes of the packed path: (total, the lower triangle, the n-vectors, the block temporaries)."""
     from ..core import PACKED_BLOCK, packed_bytes
@@ -356,12 +361,11 @@ def _packed_plan(n: int, d: int, limit: int | None) -> tuple[dict, str]:
     limit = limit if limit is not None else int(0.9 * available_memory())
     if needed > limit:
         largest = int((2 * max(limit - vectors - tiles, 0) / 8) ** 0.5 * 0.98)
-        smaller = f"Use --n {largest} or less, or tile" if largest >= 2 else "Tile"
+        smaller = f"Use --n {largest} or less. " if largest >= 2 else ""
         raise GramTooLargeError(
             f"lambda0: n = {n} needs about {format_bytes(needed)} even with the Gram's lower triangle in block "
-            f"rows ({format_bytes(triangle)}), but only {format_bytes(limit)} may be used. {smaller} the Gram on "
-            "a Dask cluster: --scheduler local|tcp://host:port with --store PATH.zarr (out of core) or "
-            "--matrix-free.", needed=needed, limit=limit,
+            f"rows ({format_bytes(triangle)}), but only {format_bytes(limit)} may be used. {smaller}{_PAST_ONE_MACHINE}",
+            needed=needed, limit=limit,
         )
     text = (f"about {format_bytes(needed)}: the lower triangle in block rows of {PACKED_BLOCK} "
             f"({format_bytes(triangle)}), factorised in place")  # fmt: skip
@@ -399,9 +403,8 @@ def _memory_plan(n: int, n_matrices: int, full: bool, limit: int | None) -> tupl
         raise GramTooLargeError(
             f"lambda0: n = {n} needs about {format_bytes(needed)} ({n_matrices} Gram(s) of {format_bytes(matrix)}"
             f"{', the full eigendecomposition' if full else ', Cholesky in place'}), but only "
-            f"{format_bytes(limit)} may be used. {suggestion.capitalize()}. Beyond one machine's memory, "
-            "tile the Gram on a Dask cluster: --scheduler local|tcp://host:port with --store PATH.zarr (out of "
-            "core) or --matrix-free.", needed=needed, limit=limit,
+            f"{format_bytes(limit)} may be used. {suggestion.capitalize()}. {_PAST_ONE_MACHINE}",
+            needed=needed, limit=limit,
         )
     text = f"about {format_bytes(needed)}: {n_matrices} Gram(s) of {format_bytes(matrix)}"
     text += ", eigendecomposition copies" if full else ", Cholesky in place"
