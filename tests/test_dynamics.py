@@ -177,6 +177,21 @@ def test_arrays_and_bookkeeping(rng):
     assert given.lr == 0.125 and given.lr_source == "given"
 
 
+def test_the_shape_whose_pattern_change_llvm_could_not_compile_trains():
+    """n = 16, m = 32: one fused reduction per layer made XLA's LLVM backend run for minutes (depth 8 never
+    started). In a subprocess, so that a regression fails after 300 s (about 60x the time it takes) rather than
+    hanging the suite."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, ntkgd; X = np.random.default_rng(0).standard_normal((16, 64)); "
+            "t = ntkgd.train(ntkgd.FullyConnected(8, 'tanh'), X / np.linalg.norm(X, axis=1, keepdims=True), "
+            "np.ones(16), width=32, steps=3); print(t.weight_change.shape)")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "(2, 9)"  # tracked at steps 0 and 3; 8 hidden layers and the output layer
+
+
 def test_float64_is_not_switched_on_globally(rng):
     import jax
 
