@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -11,7 +11,7 @@ from ..core import validate_network_inputs, validate_paired_inputs
 from ..specs import check_architecture
 from ._duplicates import duplicate_representatives, tie_cross_duplicates, tie_duplicates
 from ._gram import OUTPUT_NAMES, Gram, inputs_digest, parse_outputs
-from ._registry import Backend, check_tiled_backend, grams_implementation, parse_backend
+from ._registry import Backend, check_tiled_backend, grams_implementation, parse_backend, spec_family
 
 __all__ = ["Backend", "analytic_gram"]
 
@@ -31,6 +31,7 @@ def analytic_gram(
     client=None,
     store=None,
     progress: bool = True,
+    out: Mapping[str, np.ndarray] | None = None,
 ) -> Gram:
     """Infinite-width Gram matrices of a network on inputs ``X``.
 
@@ -81,6 +82,14 @@ def analytic_gram(
         complete store later.
     progress : bool
         With ``tiles=``: a progress bar over tiles (stderr).
+    out : mapping of str to ndarray, optional
+        Arrays to write some of the outputs into, e.g. ``{"ntk": A, "nngp": B}``
+        (numba backend, TwoLayer, FullyConnected and ResNet, not with
+        ``tiles=`` or ``layers``): each a C-contiguous, writeable float64 array
+        of the output's shape, not shared with another buffer or the inputs.
+        The result's fields are these arrays, overwritten. Reusing the arrays
+        of a previous call saves the first touch of fresh memory, which on a
+        virtual machine can cost as much as the kernel (docs/benchmarks.md).
 
     Returns
     -------
@@ -104,14 +113,20 @@ def analytic_gram(
     check_architecture(arch, "analytic_gram")
     chosen = parse_backend(backend)
     if tiles is not None or client is not None or store is not None:
+        if out is not None:
+            raise ValueError("analytic_gram: out= cannot be combined with tiles=, client= or store= (tiled Grams "
+                             "live on the cluster or in the store); drop out=.")  # fmt: skip
         return _tiled_gram(arch, X, X2, chosen, outputs, tiles, client, store, progress)
     wanted = frozenset(parse_outputs(outputs, owner="analytic_gram"))
     X = validate_network_inputs(X, convolutional=arch.convolutional, owner="analytic_gram")
     if X2 is not None:
         X2 = validate_paired_inputs(X2, X, convolutional=arch.convolutional, owner="analytic_gram")
     implementation = grams_implementation(arch, chosen)
+    options = {}
+    if out is not None:
+        options["out"] = _checked_out(arch, chosen, out, wanted, X, X2)
     start = time.perf_counter()
-    values = implementation(arch, X, X2, wanted, memory_limit)
+    values = implementation(arch, X, X2, wanted, memory_limit, **options)
     if X2 is None:
         representatives = duplicate_representatives(X)
         if representatives is not None:
@@ -129,6 +144,18 @@ def analytic_gram(
     seconds = time.perf_counter() - start
     return Gram(arch=arch, backend=chosen.value, seconds=seconds, _values={k: values.get(k) for k in OUTPUT_NAMES},
                 inputs_sha256=inputs_digest(X), columns_sha256=None if X2 is None else inputs_digest(X2))  # fmt: skip
+
+
+def _checked_out(arch, backend: Backend, out, wanted: frozenset, X: np.ndarray, X2: np.ndarray | None) -> dict:
+    """``out=`` checked against the backend, the spec and the outputs' shape (see :mod:`._out_buffers`)."""
+    from ._out_buffers import check_out_buffers
+
+    if backend is not Backend.NUMBA or spec_family(arch) != "dense":
+        raise ValueError(f"analytic_gram: out= is supported by the numba backend for TwoLayer, FullyConnected and "
+                         f"ResNet; got backend {backend.value!r} with {type(arch).__name__}. Drop out=.")  # fmt: skip
+    shape = (X.shape[0], X.shape[0] if X2 is None else X2.shape[0])
+    single_group = arch.depth + arch.trains_output_layer == 1  # one trained weight group: NTK = K^(H)
+    return check_out_buffers(out, wanted, shape, single_group, (X,) if X2 is None else (X, X2))
 
 
 def _matrices(values: dict) -> list[np.ndarray]:

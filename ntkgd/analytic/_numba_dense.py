@@ -139,10 +139,12 @@ def _layer_tables(arch: DenseArchitecture, diag0: np.ndarray, constants: np.ndar
 
 
 def numba_grams(arch: DenseArchitecture, X: np.ndarray, X2: np.ndarray | None, outputs: frozenset,
-                memory_limit: int | None) -> dict:  # fmt: skip
+                memory_limit: int | None, out: dict | None = None) -> dict:  # fmt: skip
     """Gram matrices of ``arch`` on validated inputs ``X`` (n, d) with the fused kernels.
 
-    With ``X2`` (n2, d), the cross-Grams ``K(X, X2)``, each (n, n2).
+    With ``X2`` (n2, d), the cross-Grams ``K(X, X2)``, each (n, n2). ``out``
+    (checked by :func:`._out_buffers.check_out_buffers`) supplies some of the
+    output arrays, which are then overwritten instead of allocated.
 
     Returns a dict with the requested keys of ``OUTPUT_NAMES``; arrays may share
     memory (``paper`` is a view of ``layers[H-1]``; for TwoLayer ``ntk`` is
@@ -152,7 +154,8 @@ def numba_grams(arch: DenseArchitecture, X: np.ndarray, X2: np.ndarray | None, o
 
     n = X.shape[0]
     n2 = n if X2 is None else X2.shape[0]
-    needed = numba_memory_estimate(arch, n, outputs, None if X2 is None else n2)
+    out = {} if out is None else out
+    needed = numba_memory_estimate(arch, n, outputs, None if X2 is None else n2) - 8 * n * n2 * len(out)
     size = f"n = {n}" if X2 is None else f"n = {n} by n2 = {n2}"
     check_fits_in_memory(
         needed,
@@ -165,9 +168,13 @@ def numba_grams(arch: DenseArchitecture, X: np.ndarray, X2: np.ndarray | None, o
     n_layers = _layer_count(arch)
     none2 = np.empty((0, 0))
     layers_out = np.empty((n_layers, n, n2)) if plan["layers"] else np.empty((0, 0, 0))
-    paper_out = np.empty((n, n2)) if plan["paper"] else none2
-    ntk_out = np.empty((n, n2)) if plan["ntk"] else none2
-    nngp_out = np.empty((n, n2)) if plan["nngp"] else none2
+    if n_layers == 1 and "ntk" in out:  # TwoLayer: the NTK is the paper's Gram, computed into its buffer
+        out = {"paper": out["ntk"], **{k: v for k, v in out.items() if k != "ntk"}}
+
+    def matrix(name: str) -> np.ndarray:
+        return (out[name] if name in out else np.empty((n, n2))) if plan[name] else none2
+
+    paper_out, ntk_out, nngp_out = matrix("paper"), matrix("ntk"), matrix("nngp")
     buffer = next(b for b in (layers_out[0] if plan["layers"] else none2, paper_out, ntk_out, nngp_out) if b.size)
     constants, mean_gain = layer_constants(arch)
     if X2 is None:

@@ -104,8 +104,8 @@ class GramImplementation:
         return None if self.refusal is None else self._attribute(self.refusal)(arch)
 
     def __call__(self, arch, X: np.ndarray, X2: np.ndarray | None, outputs: frozenset,
-                 memory_limit: int | None) -> dict:  # fmt: skip
-        return self._attribute(self.function)(arch, X, X2, outputs, memory_limit)
+                 memory_limit: int | None, **options) -> dict:  # fmt: skip
+        return self._attribute(self.function)(arch, X, X2, outputs, memory_limit, **options)
 
 
 #: (spec family, backend) -> the wrapper that computes it.
