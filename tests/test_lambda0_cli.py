@@ -69,6 +69,20 @@ def test_digits_fc_writes_table_and_json(tmp_path, capsys):
         assert text in printed, text
 
 
+def test_depths_reuse_the_previous_grams_arrays_and_match_independent_grams(tmp_path):
+    """Each depth's Grams are written into the previous depth's arrays (out=): the answers must be those of
+    Grams computed on their own. n = 600 takes the Krylov path, which factorises K in place and restores it."""
+    out = tmp_path / "out"
+    argv = ["--data", "digits", "--n", "600", "--arch", "resnet", "--depths", "1,2,3", "--kernel", "paper,ntk"]
+    assert _run(argv, out) == 0
+    record = json.loads(only_match(out, "*.json").read_text())
+    data = ntkgd.load_data("digits", n=600, stratify=True)
+    assert [(e["depth"], e["kernel"]) for e in record["results"]] == [(h, k) for h in (1, 2, 3) for k in ("paper", "ntk")]
+    for entry in record["results"]:
+        g = ntkgd.analytic_gram(ntkgd.ResNet(entry["depth"], "relu"), data.X, outputs=(entry["kernel"],))
+        assert entry["lambda_min"] == pytest.approx(np.linalg.eigvalsh(getattr(g, entry["kernel"]))[0], rel=1e-9)
+
+
 def test_csv_with_label_column_and_two_layer(labelled_csv, tmp_path, capsys):
     path, X, y = labelled_csv
     out = tmp_path / "out"

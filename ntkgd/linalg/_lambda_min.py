@@ -95,7 +95,7 @@ def _krylov_smallest(work, progress) -> Smallest | None:
     result = block_krylov_smallest(work, progress=progress)
     stages = "one Cholesky shift" if result.stages == 1 else f"{result.stages} Cholesky shifts"
     vectors = f" of {result.block}" if result.block > 1 else ""
-    method = f"Cholesky shift-invert Lanczos ({stages}, {result.steps} block solves{vectors}"
+    method = f"Cholesky shift-invert Lanczos ({stages}, {result.steps} block solves{vectors} and one refining solve"
     method += ")" if result.converged else "; NOT converged: see the residual)"
     return Smallest(result.value, result.vector, result.residual, result.shift, method, result.steps,
                     result.converged)  # fmt: skip
