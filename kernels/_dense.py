@@ -26,9 +26,12 @@ Gram the last term): five values per pair whatever the depth. The
 segments are at most :func:`column_block` columns long, so that the scratch of
 ``(2H + 1)`` values per column stays in the core's L2 cache whatever n is (at
 n = 20,000 a whole row's scratch is 1.1 MB for H = 3). Each
-requested output entry is written once; the upper triangle is filled afterwards
-by a cache-blocked mirror. No n x n temporaries are created. Rows are handed
-out in pairs (t, n-1-t) so the threads get the same number of pairs.
+requested output entry is written once. Rows are handed out in groups of
+eight, in pairs of groups (t, G-1-t) so the threads get the same number of
+pairs, and each group is mirrored onto the upper triangle as soon as it is
+done, while its rows are still in cache (one cache line of the upper triangle
+per column; a separate pass would read the lower triangle from memory again).
+No n x n temporaries are created.
 
 :func:`dense_block` runs the same row code on a rectangular block of pairs
 (rows I against columns J, given the per-point quantities of all points): the
@@ -56,6 +59,9 @@ _INV_TWO_PI = 1.0 / (2.0 * math.pi)
 _TWO_OVER_PI = 2.0 / math.pi
 _FOUR_OVER_PI = 4.0 / math.pi
 _MIRROR_BLOCK = 64
+#: Rows per unit of work of the parallel loop, mirrored as soon as they are done: their 8 doubles in a
+#: column of the upper triangle are one cache line.
+_GROUP_ROWS = 8
 #: Bytes of per-thread scratch (k_cur, k_in, edot) per row segment: half of a 512 kB L2 cache.
 _SCRATCH_BYTES = 256 * 1024
 #: Pairs with 1 - rho below this get their input defect from the normalised inputs
@@ -351,7 +357,8 @@ def _block_grams(gram0, row_inputs, col_inputs, row_start, diagonal, diag, b_in,
     col_roots = np.sqrt(col_diag)
     width = min(cols, column_block(depth))
     scratch = 1 if forward else depth
-    for t in numba.prange((rows + 1) // 2):
+    groups = (rows + _GROUP_ROWS - 1) // _GROUP_ROWS
+    for t in numba.prange((groups + 1) // 2):
         k_cur = np.empty(width)
         defect = np.zeros(width)
         k_in = np.empty((scratch, width))
@@ -360,37 +367,64 @@ def _block_grams(gram0, row_inputs, col_inputs, row_start, diagonal, diag, b_in,
         paper = np.empty(width if forward else 0)
         first = np.int64(t)  # prange indices may be unsigned; keep index arithmetic signed
         for half in range(2):
-            r = first if half == 0 else rows - 1 - first
-            if half == 1 and r == first:
+            # A diagonal block is the lower triangle of its rows (j <= r); in an off-diagonal block every
+            # row has the same length, and pairing row groups (t, groups-1-t) is merely harmless.
+            g = first if half == 0 else groups - 1 - first
+            if half == 1 and g == first:
                 continue
-            # A diagonal block is the lower triangle of its rows (j <= r); in an
-            # off-diagonal block every row has the same length, and pairing rows
-            # (t, rows-1-t) is merely harmless.
-            count = r + 1 if diagonal else cols
-            i = row_start + r
-            for c0 in range(0, count, width):
-                segment = min(width, count - c0)
-                for j in range(segment):
-                    k_cur[j] = gram0[r, c0 + j]
-                self_index = r - c0 if diagonal and c0 <= r < c0 + segment else -1
-                if self_index >= 0:
-                    k_cur[self_index] = diag[0, i]
-                carried = defect[:0]
-                if code == CODE_RELU and _input_defects(row_inputs[r], col_inputs, c0, segment, self_index,
-                                                        roots[0, i], col_roots[0], k_cur, defect):  # fmt: skip
-                    carried = defect
-                if forward:
-                    _row_forward(i, c0, segment, self_index, k_cur, carried, diag, b_in, means, col_diag, col_b,
-                                 col_means, col_group, roots, col_roots, constants, code, group, value, derivative,
-                                 terms, k_in[0], edot[0], theta, paper)  # fmt: skip
-                    _store_forward(r, c0, segment, k_cur, theta, paper, include_output, ntk_out, paper_out,
-                                   nngp_out)  # fmt: skip
-                else:
-                    _row(i, c0, segment, self_index, k_cur, carried, diag, b_in, means, col_diag, col_b,
-                         col_means, col_group, roots, col_roots, constants, code, group, value, derivative, terms,
-                         k_in, edot)  # fmt: skip
-                    _store_row(r, c0, segment, k_cur, k_in, edot, carry, include_output, paper_index, layers_out,
-                               ntk_out, paper_out, nngp_out)  # fmt: skip
+            g0, g1 = g * _GROUP_ROWS, min(rows, (g + 1) * _GROUP_ROWS)
+            for r in range(g0, g1):
+                _one_row(r, row_start, diagonal, cols, width, forward, gram0, row_inputs, col_inputs, diag, b_in,
+                         means, group, col_diag, col_b, col_means, col_group, roots, col_roots, constants, code,
+                         value, derivative, terms, include_output, paper_index, carry, layers_out, ntk_out,
+                         paper_out, nngp_out, k_cur, defect, k_in, edot, theta, paper)  # fmt: skip
+            if diagonal:  # the group's rows are still in cache: mirror them now, not in a second pass over K
+                for h in range(layers_out.shape[0]):
+                    _mirror_group(layers_out[h], g0, g1)
+                for matrix in (ntk_out, paper_out, nngp_out):
+                    if matrix.size:
+                        _mirror_group(matrix, g0, g1)
+
+
+@numba.njit(**JIT)
+def _mirror_group(matrix, g0, g1):
+    """``matrix[j, r] = matrix[r, j]`` for the rows r of one group and every j < r: one cache line per j."""
+    for j in range(g1 - 1):
+        for r in range(max(g0, j + 1), g1):
+            matrix[j, r] = matrix[r, j]
+
+
+@numba.njit(**JIT)
+def _one_row(r, row_start, diagonal, cols, width, forward, gram0, row_inputs, col_inputs, diag, b_in, means, group,
+             col_diag, col_b, col_means, col_group, roots, col_roots, constants, code, value, derivative, terms,
+             include_output, paper_index, carry, layers_out, ntk_out, paper_out, nngp_out, k_cur, defect, k_in, edot,
+             theta, paper):  # fmt: skip
+    """Row ``r`` of the block (its lower triangle in a diagonal block), segment by segment, into the outputs."""
+    count = r + 1 if diagonal else cols
+    i = row_start + r
+    for c0 in range(0, count, width):
+        segment = min(width, count - c0)
+        for j in range(segment):
+            k_cur[j] = gram0[r, c0 + j]
+        self_index = r - c0 if diagonal and c0 <= r < c0 + segment else -1
+        if self_index >= 0:
+            k_cur[self_index] = diag[0, i]
+        carried = defect[:0]
+        if code == CODE_RELU and _input_defects(row_inputs[r], col_inputs, c0, segment, self_index,
+                                                roots[0, i], col_roots[0], k_cur, defect):  # fmt: skip
+            carried = defect
+        if forward:
+            _row_forward(i, c0, segment, self_index, k_cur, carried, diag, b_in, means, col_diag, col_b,
+                         col_means, col_group, roots, col_roots, constants, code, group, value, derivative,
+                         terms, k_in[0], edot[0], theta, paper)  # fmt: skip
+            _store_forward(r, c0, segment, k_cur, theta, paper, include_output, ntk_out, paper_out,
+                           nngp_out)  # fmt: skip
+        else:
+            _row(i, c0, segment, self_index, k_cur, carried, diag, b_in, means, col_diag, col_b,
+                 col_means, col_group, roots, col_roots, constants, code, group, value, derivative, terms,
+                 k_in, edot)  # fmt: skip
+            _store_row(r, c0, segment, k_cur, k_in, edot, carry, include_output, paper_index, layers_out,
+                       ntk_out, paper_out, nngp_out)  # fmt: skip
 
 
 def dense_grams(gram0, inputs, diag, b_in, means, constants, code, group, value, derivative, terms, include_output,
@@ -431,9 +465,6 @@ def dense_grams(gram0, inputs, diag, b_in, means, constants, code, group, value,
     _block_grams(gram0, inputs, inputs, 0, True, diag, b_in, means, group, diag, b_in, means, group, constants, code,
                  value, derivative, terms, include_output, paper_index, layers_out, ntk_out, paper_out,
                  nngp_out)  # fmt: skip
-    for matrix in (*layers_out, ntk_out, paper_out, nngp_out):
-        if matrix.size:
-            mirror_lower(matrix)
 
 
 def dense_block(gram0, row_inputs, col_inputs, row_start, columns, diagonal, diag, b_in, means, constants, code, group,
@@ -475,7 +506,3 @@ def dense_block(gram0, row_inputs, col_inputs, row_start, columns, diagonal, dia
     _block_grams(gram0, row_inputs, col_inputs, row_start, diagonal, diag, b_in, means, group, col_diag, col_b,
                  col_means, col_group, constants, code, value, derivative, terms, include_output, paper_index,
                  layers_out, ntk_out, paper_out, nngp_out)  # fmt: skip
-    if diagonal:
-        for matrix in (*layers_out, ntk_out, paper_out, nngp_out):
-            if matrix.size:
-                mirror_lower(matrix)
