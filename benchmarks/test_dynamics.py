@@ -8,9 +8,10 @@ What bounds it: one step is a forward pass and a per-input backward pass,
 whose two m x m layers cost 6 products of n x m by m x m (forward, the input
 gradients, the weight gradients): 6 n m^2 = 2.6e10 multiply-adds, 52 GFLOP per
 step, 52 TFLOP for 1000 steps. Tracking adds O(L n^2 m) every 10 steps (about
-2% of a step). At the ~25 GFLOP/s float64 this machine's two cores reach in a
-4096 x 4096 product (measured with NumPy and XLA alike), 1000 steps cannot take
-less than about 35 minutes; two minutes would need ~430 GFLOP/s.
+1-2% of a step). At the 80-105 GFLOP/s of float64 GEMM that the two cores reach
+(2026-12: AMD EPYC and Intel Xeon, benchmarks/test_gd_floor.py) ``train`` runs a
+step in about 0.55-0.6 s, so 1000 steps take about 10 minutes; two minutes would
+need ~430 GFLOP/s, more than this machine's GEMM peak.
 
 ``NTKGD_BENCH_TRAIN_STEPS`` (default 1000) shortens the target run, for a
 per-step time on a busy machine; ``extra_info`` records the steps, the time per
