@@ -137,9 +137,35 @@ def test_workspace_copy_mode_leaves_k_untouched(ntk_600):
 
 
 def test_largest_eigenvalue_matches_eigvalsh(ntk_600):
-    value, residual = largest_eigenvalue(lambda v: ntk_600 @ v, 600)
+    products = []
+
+    def matmul(V):
+        products.append(V.shape)
+        return ntk_600 @ V
+
+    value, residual = largest_eigenvalue(matmul, 600)
     assert value == pytest.approx(linalg.eigvalsh(ntk_600)[-1], rel=1e-12)
     assert residual < 1e-8 * value
+    assert len(products) <= 20  # LOBPCG on a well-separated top: a handful (ARPACK took 20 and more)
+
+
+@pytest.mark.parametrize("n", [5, 300])
+def test_largest_eigenvalue_of_a_clustered_top_and_of_tiny_matrices(n, rng):
+    """n = 300: the top two eigenvalues 1e-9 apart, the slow case for one vector (ARPACK takes over if
+    LOBPCG stalls); n = 5: solved densely."""
+    Q = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    values = np.linspace(1.0, 50.0, n)
+    values[-1], values[-2] = 100.0, 100.0 - 1e-7
+    K = (Q * values) @ Q.T
+    value, residual = largest_eigenvalue(lambda V: K @ V, n)
+    assert value == pytest.approx(100.0, rel=1e-12) and residual < 1e-6
+
+
+def test_arpack_fallback_finds_the_top_eigenvector(ntk_600):
+    from ntkgd.linalg._eigensolvers import _arpack_top
+
+    v = _arpack_top(lambda V: ntk_600 @ V, 600, np.random.default_rng(0))
+    assert float(v @ ntk_600 @ v) == pytest.approx(linalg.eigvalsh(ntk_600)[-1], rel=1e-13)
 
 
 # --------------------------------------------------------------------------- spectrum

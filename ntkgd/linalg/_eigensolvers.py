@@ -432,23 +432,37 @@ def block_krylov_smallest(
     )
 
 
-def largest_eigenvalue(matvec: Callable[[np.ndarray], np.ndarray], n: int, *, seed: int = 0) -> tuple[float, float]:
-    """``(lambda_max, residual)`` of a symmetric operator by Lanczos (ARPACK), to machine precision.
+def largest_eigenvalue(matmul: Callable[[np.ndarray], np.ndarray], n: int, *, seed: int = 0) -> tuple[float, float]:
+    """``(lambda_max, residual)`` of a symmetric operator, to machine precision.
 
-    The top of an NTK spectrum is well separated (the near-constant mode), so
-    this takes a few dozen products.
+    ``matmul(V)`` is ``K V`` for V of shape (n, k). The top of an NTK spectrum
+    is well separated (the near-constant mode), so LOBPCG on ``-K`` from one
+    random vector converges in a few products: 8 on MNIST's Gram at
+    n = 10,000, where ARPACK's Lanczos took 22, with the same lambda_max to
+    the last digit. Each product is a pass over K (the packed path rebuilds
+    its blocks for every one), so that is what counts. ARPACK takes over if
+    LOBPCG has not met ``||K v - rho v|| <= 1e-12 rho`` in 60 products; n <= 16
+    is solved densely.
     """
-    from scipy.sparse.linalg import LinearOperator, eigsh
+    from ._lobpcg import lobpcg_smallest
 
-    if n <= 2:
-        dense = np.column_stack([matvec(e) for e in np.eye(n)])
-        values, vectors = np.linalg.eigh((dense + dense.T) / 2)
-        v = vectors[:, -1]
+    rng = np.random.default_rng(seed)
+    if n <= 16:
+        dense = matmul(np.eye(n))
+        v = np.linalg.eigh((dense + dense.T) / 2)[1][:, -1]
     else:
-        v0 = np.random.default_rng(seed).standard_normal(n)
-        operator = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
-        values, vectors = eigsh(operator, k=1, which="LA", tol=0, v0=v0)
-        v = vectors[:, -1] / np.linalg.norm(vectors[:, -1])
-    Kv = matvec(v)
+        found = lobpcg_smallest(lambda V: -matmul(V), lambda R: R, rng.standard_normal((n, 1)), tol=1e-12,
+                                maxiter=60, relative=True)  # fmt: skip
+        v = found.vector if found.converged else _arpack_top(matmul, n, rng)
+    Kv = matmul(v[:, None])[:, 0]
     rho = float(v @ Kv)
     return rho, float(np.linalg.norm(Kv - rho * v))
+
+
+def _arpack_top(matmul, n: int, rng) -> np.ndarray:
+    """The top eigenvector by ARPACK's implicitly restarted Lanczos, to machine precision (the fallback)."""
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    operator = LinearOperator((n, n), matvec=lambda v: matmul(v.reshape(n, 1))[:, 0], dtype=np.float64)
+    vectors = eigsh(operator, k=1, which="LA", tol=0, v0=rng.standard_normal(n))[1]
+    return vectors[:, -1] / np.linalg.norm(vectors[:, -1])

@@ -58,7 +58,8 @@ def _remove(V: np.ndarray, AV: np.ndarray | None, basis: np.ndarray, image: np.n
 
 
 def lobpcg_smallest(apply_k: Apply, precondition: Apply, X0: np.ndarray, *, tol: float, maxiter: int,
-                    on_iteration: Callable[[int, float, float], None] | None = None) -> SmallestPair:  # fmt: skip
+                    on_iteration: Callable[[int, float, float], None] | None = None,
+                    relative: bool = False) -> SmallestPair:  # fmt: skip
     """Smallest eigenpair of a symmetric positive semi-definite K by preconditioned block LOBPCG.
 
     Parameters
@@ -77,6 +78,8 @@ def lobpcg_smallest(apply_k: Apply, precondition: Apply, X0: np.ndarray, *, tol:
         Most iterations.
     on_iteration : callable, optional
         ``on_iteration(iteration, theta, residual)`` after each Rayleigh-Ritz step.
+    relative : bool
+        Stop at ``||K x - theta x|| <= tol * |theta|`` instead.
 
     Returns
     -------
@@ -94,7 +97,7 @@ def lobpcg_smallest(apply_k: Apply, precondition: Apply, X0: np.ndarray, *, tol:
         residual = float(np.linalg.norm(R[:, 0]))
         if on_iteration is not None:
             on_iteration(iterations, float(theta[0]), residual)
-        converged = residual <= tol
+        converged = residual <= tol * (abs(float(theta[0])) if relative else 1.0)
         if converged or iterations == maxiter:
             break
         parts, images = [X], [AX]
