@@ -148,13 +148,14 @@ def analytic_gram(
 
 def _checked_out(arch, backend: Backend, out, wanted: frozenset, X: np.ndarray, X2: np.ndarray | None) -> dict:
     """``out=`` checked against the backend, the spec and the outputs' shape (see :mod:`._out_buffers`)."""
+    from ._numba_dense import _layer_count
     from ._out_buffers import check_out_buffers
 
     if backend is not Backend.NUMBA or spec_family(arch) != "dense":
         raise ValueError(f"analytic_gram: out= is supported by the numba backend for TwoLayer, FullyConnected and "
                          f"ResNet; got backend {backend.value!r} with {type(arch).__name__}. Drop out=.")  # fmt: skip
     shape = (X.shape[0], X.shape[0] if X2 is None else X2.shape[0])
-    single_group = arch.depth + arch.trains_output_layer == 1  # one trained weight group: NTK = K^(H)
+    single_group = _layer_count(arch) == 1  # one trained weight group (TwoLayer): NTK = K^(H), as numba_grams plans it
     return check_out_buffers(out, wanted, shape, single_group, (X,) if X2 is None else (X, X2))
 
 
